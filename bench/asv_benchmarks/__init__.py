@@ -1,0 +1,1 @@
+"""asv benchmarks for mt2st (run with ``asv run --python=same``)."""

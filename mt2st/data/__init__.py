@@ -1,0 +1,75 @@
+"""The data layer: datasets by name, lexical resources, and text-to-array encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mt2st.data.corpora import (
+    Split,
+    TextDataset,
+    load_fasttext_file,
+    load_imdb,
+    load_mr,
+    load_sst2,
+    load_tsv_file,
+    stratified_split,
+)
+from mt2st.data.lexical import (
+    AnalogySet,
+    SimilaritySet,
+    load_analogy,
+    load_google_analogy,
+    load_similarity,
+    load_similarity_sets,
+    split_analogy,
+    split_similarity,
+)
+from mt2st.data.sources import ENV_VAR, RESOURCES, locate, search_dirs
+from mt2st.data.synthetic import SyntheticData, make_synthetic
+from mt2st.data.text import (
+    TOKEN_PATTERN,
+    EncodedCorpus,
+    Vocabulary,
+    encode_corpus,
+    oov_rate,
+    tokenize,
+)
+from mt2st.errors import ConfigError
+
+#: Datasets known by plain name; ``fasttext:PATH`` and ``tsv:PATH`` name users' own files.
+DATASETS = ("sst2", "mr", "imdb", "synthetic")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0,
+                 **options) -> TextDataset:
+    """Load a labelled dataset by name: sst2, mr, imdb, synthetic, fasttext:PATH or tsv:PATH.
+
+    ``options`` go to the loader (e.g. ``subsample=1000`` for imdb, sizes for synthetic).
+    """
+    kind, _, path = name.partition(":")
+    if kind in ("fasttext", "tsv"):
+        if not path:
+            raise ConfigError(f"dataset {name!r}: give a path, e.g. {kind}:reviews.txt")
+        loader = load_fasttext_file if kind == "fasttext" else load_tsv_file
+        return loader(path, seed=seed, **options)
+    if path:
+        raise ConfigError(f"dataset {name!r}: only fasttext: and tsv: take a path")
+    if kind == "sst2":
+        return load_sst2(data_dir, **options)
+    if kind == "mr":
+        return load_mr(data_dir, seed=seed, **options)
+    if kind == "imdb":
+        return load_imdb(data_dir, seed=seed, **options)
+    if kind == "synthetic":
+        return make_synthetic(seed=seed, **options).dataset
+    raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, "
+                      f"fasttext:PATH, tsv:PATH")
+
+
+__all__ = [
+    "DATASETS", "ENV_VAR", "RESOURCES", "TOKEN_PATTERN", "AnalogySet", "EncodedCorpus",
+    "SimilaritySet", "Split", "SyntheticData", "TextDataset", "Vocabulary", "encode_corpus",
+    "load_analogy", "load_dataset", "load_google_analogy", "load_imdb", "load_mr",
+    "load_similarity", "load_similarity_sets", "load_sst2", "locate", "make_synthetic",
+    "oov_rate", "search_dirs", "split_analogy", "split_similarity", "stratified_split", "tokenize",
+]

@@ -1,0 +1,257 @@
+"""Labelled text datasets: each loader returns train / validation / test splits of (text, label)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mt2st.data.files import numbered_lines, read_text, read_tsv
+from mt2st.data.lexical import split_indices
+from mt2st.data.sources import locate
+from mt2st.errors import ConfigError, DataFormatError, DataNotFoundError
+
+TEXT_COLUMNS = ("sentence", "content", "text", "review")
+LABEL_COLUMNS = ("label", "sentiment")
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Texts with integer labels (indices into the dataset's ``label_names``)."""
+
+    texts: tuple[str, ...]
+    labels: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, idx: np.ndarray) -> Split:
+        return Split(tuple(self.texts[i] for i in idx), self.labels[idx])
+
+    def label_counts(self, n_labels: int) -> np.ndarray:
+        return np.bincount(self.labels, minlength=n_labels)
+
+
+@dataclass(frozen=True)
+class TextDataset:
+    """A classification dataset with its three splits and provenance notes."""
+
+    name: str
+    label_names: tuple[str, ...]
+    train: Split
+    validation: Split
+    test: Split
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def splits(self) -> dict[str, Split]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def stratified_split(data: Split, fractions: tuple[float, float, float], seed: int
+                     ) -> tuple[Split, Split, Split]:
+    """Deterministic stratified split into train / validation / test by ``fractions``."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, "
+                          f"got {fractions}")
+    rest, test = split_indices(len(data), fractions[2], seed, groups=data.labels)
+    sub = data.take(rest)
+    val_share = fractions[1] / (fractions[0] + fractions[1]) if fractions[1] else 0.0
+    tr, va = split_indices(len(sub), val_share, seed + 1, groups=sub.labels)
+    return sub.take(tr), sub.take(va), data.take(test)
+
+
+def _pick(header: list[str], names: tuple[str, ...], path: Path, what: str) -> int:
+    for n in names:
+        if n in header:
+            return header.index(n)
+    raise DataFormatError(path, 1, f"header {header} has no {what} column",
+                          f"one of {list(names)}")
+
+
+def read_labelled_tsv(path: Path, label_map: dict[str, int] | None = None
+                      ) -> tuple[Split, dict[str, int]]:
+    """Read a header-row TSV, finding the label and text columns by name.
+
+    With ``label_map`` every label must be one of its keys; without, labels are collected.
+    """
+    header, rows = read_tsv(path)
+    li = _pick(header, LABEL_COLUMNS, path, "label")
+    ti = _pick(header, TEXT_COLUMNS, path, "text")
+    mapping = dict(label_map) if label_map is not None else {}
+    texts, labels = [], []
+    for number, cells in rows:
+        raw = cells[li].strip()
+        if raw not in mapping:
+            if label_map is not None:
+                raise DataFormatError(path, number, f"unknown label {raw!r}",
+                                      f"one of {sorted(label_map)}")
+            mapping[raw] = -1
+        texts.append(cells[ti].strip())
+        labels.append(raw)
+    if label_map is None:  # deterministic order: sorted label strings
+        mapping = {lab: i for i, lab in enumerate(sorted(mapping))}
+    return Split(tuple(texts), np.array([mapping[x] for x in labels], dtype=np.int64)), mapping
+
+
+def load_sst2(data_dir: str | Path | None = None) -> TextDataset:
+    """SST-2: ``train.tsv`` / ``dev.tsv`` / ``test.tsv`` with labels 0 (negative), 1 (positive)."""
+    folder = locate("sst2", data_dir)
+    labels = {"0": 0, "1": 1}
+    splits = [read_labelled_tsv(folder / f, labels)[0] for f in ("train.tsv", "dev.tsv", "test.tsv")]
+    return TextDataset("sst2", ("negative", "positive"), *splits)
+
+
+def load_mr(data_dir: str | Path | None = None, seed: int = 0,
+            fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> TextDataset:
+    """MR (Pang & Lee): Latin-1 ``rt-polarity.neg/.pos``, stratified split by ``seed``."""
+    folder = locate("mr", data_dir)
+    texts, labels = [], []
+    for label, fname in enumerate(("rt-polarity.neg", "rt-polarity.pos")):
+        for _, line in numbered_lines(folder / fname, encoding="latin-1"):
+            texts.append(line.strip())
+            labels.append(label)
+    full = Split(tuple(texts), np.array(labels, dtype=np.int64))
+    return TextDataset("mr", ("negative", "positive"), *stratified_split(full, fractions, seed),
+                       notes=(f"stratified {fractions} split, seed {seed}",))
+
+
+def _clean_review(text: str) -> str:
+    return html.unescape(_BR.sub(" ", text)).strip()
+
+
+def _read_aclimdb(root: Path) -> tuple[Split, Split]:
+    out = []
+    for part in ("train", "test"):
+        texts, labels = [], []
+        for label, sub in enumerate(("neg", "pos")):
+            folder = root / part / sub
+            if not folder.is_dir():
+                raise DataNotFoundError(f"{folder}: missing (aclImdb layout needs "
+                                        f"train/pos, train/neg, test/pos, test/neg)")
+            files = sorted(folder.glob("*.txt"))
+            for f in tqdm(files, desc=f"aclImdb {part}/{sub}", leave=False, disable=None):
+                texts.append(_clean_review(read_text(f)))
+                labels.append(label)
+        out.append(Split(tuple(texts), np.array(labels, dtype=np.int64)))
+    return out[0], out[1]
+
+
+def _read_imdb_csv(path: Path) -> Split:
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader)]
+    if header != ["review", "sentiment"]:
+        raise DataFormatError(path, 1, f"header {header}", "'review,sentiment'")
+    mapping = {"negative": 0, "positive": 1}
+    texts, labels = [], []
+    for row in reader:
+        if not row:
+            continue
+        number = reader.line_num
+        if len(row) != 2:
+            raise DataFormatError(path, number, f"{len(row)} columns", "2 columns: review,sentiment")
+        lab = row[1].strip().lower()
+        if lab not in mapping:
+            raise DataFormatError(path, number, f"unknown label {row[1]!r}", "positive or negative")
+        texts.append(_clean_review(row[0]))
+        labels.append(mapping[lab])
+    if not texts:
+        raise DataFormatError(path, None, "no reviews", "at least one 'review,sentiment' row")
+    return Split(tuple(texts), np.array(labels, dtype=np.int64))
+
+
+def load_imdb(data_dir: str | Path | None = None, seed: int = 0, subsample: int | None = None,
+              fractions: tuple[float, float, float] | None = None) -> TextDataset:
+    """IMDB from the aclImdb layout or the 50k-review CSV (``<br />`` stripped).
+
+    ``subsample=N`` draws N reviews with ``seed`` and splits them by ``fractions`` (default the
+    authors' 75 % train / 25 % test; an empty validation split then aliases the test split).
+    """
+    csv_name = "IMDB Dataset.csv"
+    folder = locate("imdb", data_dir, accept=lambda f: (f / csv_name).is_file()
+                    or (f / "aclImdb").is_dir())
+    notes = []
+    if (folder / "aclImdb").is_dir():
+        train, test = _read_aclimdb(folder / "aclImdb")
+        full = Split(train.texts + test.texts, np.concatenate([train.labels, test.labels]))
+        notes.append("source: aclImdb directory layout")
+    else:
+        full = _read_imdb_csv(folder / csv_name)
+        train = test = None
+        notes.append("source: 50k-review CSV")
+    if subsample is not None:
+        if not 0 < subsample <= len(full):
+            raise ConfigError(f"subsample must be in 1..{len(full)}, got {subsample}")
+        pick = np.sort(np.random.default_rng(seed).choice(len(full), subsample, replace=False))
+        full = full.take(pick)
+        fractions = fractions or (0.75, 0.0, 0.25)
+        notes.append(f"subsample {subsample} reviews, seed {seed}")
+    elif train is not None and fractions is None:
+        tr, va = split_indices(len(train), 0.1, seed, groups=train.labels)
+        notes.append(f"validation: 10% of aclImdb train, stratified, seed {seed}")
+        return TextDataset("imdb", ("negative", "positive"), train.take(tr), train.take(va), test,
+                           notes=tuple(notes))
+    tr, va, te = stratified_split(full, fractions or (0.8, 0.1, 0.1), seed)
+    if len(va) == 0:
+        va = te
+        notes.append("validation split is empty: it aliases the test split (authors' protocol)")
+    return TextDataset("imdb", ("negative", "positive"), tr, va, te, notes=tuple(notes))
+
+
+def _own_file(path: str, reader, seed: int, fractions) -> TextDataset:
+    """A user's file, or a folder of train/dev|valid/test files, in a given format."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        found = {}
+        for role, stems in (("train", ("train",)), ("validation", ("dev", "valid", "validation")),
+                            ("test", ("test",))):
+            cands = [f for s in stems for f in sorted(p.glob(s + ".*"))]
+            if not cands:
+                raise DataNotFoundError(f"{p}: no {role} file (looked for {stems})")
+            found[role] = cands[0]
+        train, mapping = reader(found["train"], None)
+        val, _ = reader(found["validation"], mapping)
+        test, _ = reader(found["test"], mapping)
+        return TextDataset(str(p), tuple(mapping), train, val, test)
+    full, mapping = reader(p, None)
+    return TextDataset(str(p), tuple(mapping), *stratified_split(full, fractions, seed),
+                       notes=(f"stratified {fractions} split, seed {seed}",))
+
+
+def read_fasttext(path: Path, label_map: dict[str, int] | None = None
+                  ) -> tuple[Split, dict[str, int]]:
+    """Read ``__label__x text`` lines (the first label of each line is used)."""
+    texts, raw = [], []
+    for number, line in numbered_lines(path):
+        head, _, rest = line.strip().partition(" ")
+        if not head.startswith("__label__") or len(head) == len("__label__"):
+            raise DataFormatError(path, number, f"line starts with {head[:30]!r}",
+                                  "'__label__NAME text'")
+        label = head[len("__label__"):]
+        if label_map is not None and label not in label_map:
+            raise DataFormatError(path, number, f"unknown label {label!r}",
+                                  f"one of {sorted(label_map)}")
+        while rest.startswith("__label__"):
+            rest = rest.partition(" ")[2]
+        texts.append(rest.strip())
+        raw.append(label)
+    mapping = label_map if label_map is not None else {k: i for i, k in enumerate(sorted(set(raw)))}
+    return Split(tuple(texts), np.array([mapping[x] for x in raw], dtype=np.int64)), mapping
+
+
+def load_fasttext_file(path: str, seed: int = 0,
+                       fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> TextDataset:
+    return _own_file(path, read_fasttext, seed, fractions)
+
+
+def load_tsv_file(path: str, seed: int = 0,
+                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> TextDataset:
+    return _own_file(path, lambda f, m: read_labelled_tsv(Path(f), m), seed, fractions)

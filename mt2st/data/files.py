@@ -1,0 +1,56 @@
+"""Reading text files line by line with errors that name the file and the line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from mt2st.errors import DataFormatError, DataNotFoundError
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """Read a whole file, turning missing files, empty files and bad bytes into clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no such file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataFormatError(path, None, "file is empty", "at least one data line")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataFormatError(path, line, f"bytes {raw[exc.start:exc.end]!r} cannot be decoded",
+                              f"{encoding} text") from None
+    return text.lstrip("\ufeff")
+
+
+def numbered_lines(path: str | Path, encoding: str = "utf-8",
+                   comment: str | None = None) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line without its newline) for non-blank, non-comment lines."""
+    # split on "\n" only: str.splitlines() also breaks at \x85, \x0c and others found in real text
+    for number, line in enumerate(read_text(path, encoding).split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped or (comment is not None and stripped.startswith(comment)):
+            continue
+        yield number, line.rstrip("\r")
+
+
+def read_tsv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Read a tab-separated file with a header row; every row must have the header's column count."""
+    lines = numbered_lines(path, encoding)
+    try:
+        _, header_line = next(lines)
+    except StopIteration:
+        raise DataFormatError(path, None, "file has no header row", "a tab-separated header") from None
+    header = [h.strip().lower() for h in header_line.split("\t")]
+    rows = []
+    for number, line in lines:
+        cells = line.split("\t")
+        if len(cells) != len(header):
+            raise DataFormatError(path, number, f"{len(cells)} tab-separated columns",
+                                  f"{len(header)} columns as in the header {header}")
+        rows.append((number, cells))
+    if not rows:
+        raise DataFormatError(path, None, "file has a header but no data rows", "at least one row")
+    return header, rows

@@ -1,0 +1,28 @@
+"""``mt2st data list`` and ``mt2st data info``."""
+
+import json
+
+from mt2st.cli import main
+
+
+def test_data_list(data_dir, capsys):
+    assert main(["--data-dir", str(data_dir), "data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"found: {data_dir / 'sst2'}" in out
+    assert "imdb" in out and "not found" in out
+
+
+def test_data_info_sst2(data_dir, capsys):
+    assert main(["--data-dir", str(data_dir), "data", "info", "sst2", "--min-count", "5",
+                 "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["splits"]["train"]["rows"] == 67349
+    assert info["splits"]["validation"]["label_counts"] == {"negative": 428, "positive": 444}
+    assert info["vocab_size"] > 10000 and info["train_tokens"] > 600000
+    assert 0 < info["oov"]["WS-353-ALL"] < 1
+
+
+def test_data_info_missing_dataset_is_a_clear_error(tmp_path, capsys):
+    assert main(["--data-dir", str(tmp_path), "data", "info", "mr"]) == 2
+    err = capsys.readouterr().err
+    assert "mt2st: error: dataset 'mr' not found" in err and "Traceback" not in err

@@ -1,0 +1,86 @@
+"""The loaders on the real files in ../shared/data."""
+
+import numpy as np
+import pytest
+
+from mt2st.data import (
+    Vocabulary,
+    load_dataset,
+    load_google_analogy,
+    load_similarity,
+    load_similarity_sets,
+    split_analogy,
+    split_similarity,
+    tokenize,
+)
+
+
+def test_sst2_sizes_and_balance(data_dir):
+    d = load_dataset("sst2", data_dir=data_dir)
+    assert (len(d.train), len(d.validation), len(d.test)) == (67349, 872, 1821)
+    assert d.train.label_counts(2).tolist() == [29780, 37569]
+    assert d.validation.label_counts(2).tolist() == [428, 444]
+    assert d.test.label_counts(2).tolist() == [912, 909]
+    # the text column is read by header name: 'sentence' in train, 'content' in dev/test
+    assert d.train.texts[0] == "hide new secretions from the parental units"
+    assert d.validation.texts[0] == "one long string of cliches ."
+
+
+def test_mr_sizes_stratified_and_deterministic(data_dir):
+    a = load_dataset("mr", data_dir=data_dir, seed=3)
+    b = load_dataset("mr", data_dir=data_dir, seed=3)
+    c = load_dataset("mr", data_dir=data_dir, seed=4)
+    counts = sum(s.label_counts(2) for s in a.splits.values())
+    assert counts.tolist() == [5331, 5331]
+    for split in ("train", "validation", "test"):
+        x, y = a.splits[split], b.splits[split]
+        assert x.texts == y.texts and np.array_equal(x.labels, y.labels)
+        n0, n1 = x.label_counts(2)
+        assert abs(int(n0) - int(n1)) <= 1  # stratified: each class the same share
+    assert a.test.texts != c.test.texts
+    assert len(a.test) == 1066 and len(a.validation) == 1066
+    assert not set(a.train.texts) & set(a.test.texts) - set(a.train.texts)
+
+
+def test_analogy_sections(data_dir):
+    a = load_google_analogy(data_dir)
+    assert len(a) == 19544
+    assert len(a.sections) == 14
+    assert int(a.semantic.sum()) == 8869
+    assert a.questions[0] == ("athens", "greece", "baghdad", "iraq")
+
+
+def test_similarity_sets(data_dir):
+    sets = load_similarity_sets(data_dir)
+    assert len(sets) == 13
+    assert len(sets["WS-353-ALL"]) == 353
+    assert len(sets["SIMLEX-999"]) == 999
+    assert sets["WS-353-ALL"].word1[:2] == ("love", "tiger")
+
+
+def test_gensim_wordsim353_format():
+    datapath = pytest.importorskip("gensim.test.utils").datapath
+    ws = load_similarity(datapath("wordsim353.tsv"))
+    assert len(ws) == 353
+    assert ws.scores[0] == pytest.approx(6.77)
+
+
+def test_lexical_splits_are_disjoint_and_seeded(data_dir):
+    a = load_google_analogy(data_dir)
+    tr, ho = split_analogy(a, 0.5, seed=1)
+    tr2, _ = split_analogy(a, 0.5, seed=1)
+    assert len(tr) + len(ho) == len(a)
+    assert not set(tr.questions) & set(ho.questions)
+    assert tr.questions == tr2.questions
+    assert set(tr.section) == set(ho.section)  # stratified by section
+    s = load_similarity_sets(data_dir)["SIMLEX-999"]
+    st, sh = split_similarity(s, 0.3, seed=0)
+    assert (len(st), len(sh)) == (699, 300)
+
+
+def test_oov_coverage_against_sst2_vocab(data_dir):
+    d = load_dataset("sst2", data_dir=data_dir)
+    vocab = Vocabulary.build((tokenize(t) for t in d.train.texts), min_count=5)
+    ws = load_similarity_sets(data_dir)["WS-353-ALL"].restrict(vocab)
+    assert 0 < len(ws) < 353
+    assert all(w in vocab for w in ws.word1 + ws.word2)
