@@ -7,11 +7,13 @@ from pathlib import Path
 from mt2st.data.corpora import (
     Split,
     TextDataset,
+    embedding_corpus,
     load_fasttext_file,
     load_imdb,
     load_mr,
     load_sst2,
     load_tsv_file,
+    load_wikitext2,
     stratified_split,
 )
 from mt2st.data.lexical import (
@@ -68,6 +70,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0,
 
 __all__ = [
     "DATASETS", "ENV_VAR", "RESOURCES", "TOKEN_PATTERN", "AnalogySet", "EncodedCorpus",
+    "embedding_corpus", "load_wikitext2",
     "SimilaritySet", "Split", "SyntheticData", "TextDataset", "Vocabulary", "encode_corpus",
     "load_analogy", "load_dataset", "load_google_analogy", "load_imdb", "load_mr",
     "load_similarity", "load_similarity_sets", "load_sst2", "locate", "make_synthetic",

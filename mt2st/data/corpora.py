@@ -255,3 +255,39 @@ def load_fasttext_file(path: str, seed: int = 0,
 def load_tsv_file(path: str, seed: int = 0,
                   fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> TextDataset:
     return _own_file(path, lambda f, m: read_labelled_tsv(Path(f), m), seed, fractions)
+
+
+_WIKITEXT_MARKERS = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), ("<unk>", " "))
+
+
+def load_wikitext2(data_dir: str | Path | None = None) -> tuple[str, ...]:
+    """WikiText-2 valid + test paragraphs, headings dropped, ``@-@``-style markers and
+    ``<unk>`` removed: unlabelled text for embedding training."""
+    folder = locate("wikitext2", data_dir)
+    out = []
+    for fname in ("valid.txt", "test.txt"):
+        for _, line in numbered_lines(folder / fname):
+            text = line.strip()
+            if text.startswith("="):
+                continue
+            for marker, repl in _WIKITEXT_MARKERS:
+                text = text.replace(marker, repl)
+            out.append(text)
+    return tuple(out)
+
+
+def embedding_corpus(data_dir: str | Path | None = None,
+                     parts: tuple[str, ...] = ("sst2", "mr", "wikitext2")) -> tuple[str, ...]:
+    """Unlabelled text for pretraining and kernel parity: SST-2 train + MR + WikiText-2."""
+    texts: list[str] = []
+    for part in parts:
+        if part == "sst2":
+            texts += load_sst2(data_dir).train.texts
+        elif part == "mr":
+            d = load_mr(data_dir)
+            texts += d.train.texts + d.validation.texts + d.test.texts
+        elif part == "wikitext2":
+            texts += load_wikitext2(data_dir)
+        else:
+            raise ConfigError(f"unknown corpus part {part!r}; known: sst2, mr, wikitext2")
+    return tuple(texts)

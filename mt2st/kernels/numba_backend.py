@@ -1,0 +1,160 @@
+"""Drives the numba kernels: chunks of sentences, one shard per thread, linear alpha decay,
+progress bar, and timing that excludes compilation."""
+
+from __future__ import annotations
+
+import time
+
+import numba
+import numpy as np
+from tqdm.auto import tqdm
+
+from mt2st.errors import ConfigError
+from mt2st.kernels import numba_sgns as K
+from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStats
+from mt2st.kernels.tables import LCG_MASK, lcg_next
+
+#: raw words per shard per kernel call; alpha is interpolated within a call (gensim: 10k/job).
+CHUNK_WORDS_PER_THREAD = 50_000
+
+
+def initial_states(seed: int, n: int) -> np.ndarray:
+    """Per-shard LCG states derived from the seed (distinct, well mixed)."""
+    states = np.empty(n, dtype=np.uint64)
+    for k in range(n):
+        s = (seed * 1_000_003 + k * 7919 + 12345) & LCG_MASK
+        for _ in range(4):
+            s = lcg_next(s)
+        states[k] = s
+    return states
+
+
+def shard_bounds(offsets: np.ndarray, s_lo: int, s_hi: int, n_shards: int) -> np.ndarray:
+    """Split sentences [s_lo, s_hi) into n_shards contiguous runs of about equal word count."""
+    targets = np.linspace(offsets[s_lo], offsets[s_hi], n_shards + 1)
+    bounds = np.searchsorted(offsets[s_lo:s_hi + 1], targets[1:-1]) + s_lo
+    return np.concatenate([[s_lo], bounds, [s_hi]]).astype(np.int64)
+
+
+def _padded(n: int, itemsize: int, line: int = 64) -> int:
+    """Row length (in items) that is a whole number of cache lines plus one spare line."""
+    per_line = line // itemsize
+    return (n + per_line - 1) // per_line * per_line + per_line
+
+
+class NumbaRunner:
+    """Holds per-thread buffers and runs the kernel for one method over sentence ranges."""
+
+    def __init__(self, config: SGNSConfig, tables: SGNSTables, weights: SGNSWeights,
+                 max_sentence: int) -> None:
+        if config.threads > numba.config.NUMBA_NUM_THREADS:
+            raise ConfigError(f"threads={config.threads} exceeds numba's limit of "
+                              f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS)")
+        self.c, self.t, self.w = config, tables, weights
+        n = config.threads
+        # per-thread rows padded by a cache line so that threads never write the same line
+        dim = _padded(config.dim, 4)
+        m = _padded(max(max_sentence, 1), 8)
+        self.states = initial_states(config.seed, n)
+        self.work = np.zeros((n, dim), dtype=np.float32)
+        self.neu1 = np.zeros((n, dim), dtype=np.float32)
+        self.buf = np.zeros((n, m), dtype=np.int32)
+        self.red = np.zeros((n, m), dtype=np.int64)
+        self.effs = np.zeros(n, dtype=np.int64)
+        self.losses = np.zeros(n, dtype=np.float64)
+        self.do_sample = config.sample > 0
+
+    def run(self, tokens: np.ndarray, offsets: np.ndarray, s_lo: int, s_hi: int,
+            alpha_start: float, alpha_end: float) -> tuple[int, float]:
+        """Train on sentences [s_lo, s_hi); returns (effective words, loss sum)."""
+        c, t, w = self.c, self.t, self.w
+        common = (t.sample_int, self.do_sample, t.accept, t.alias, c.window, c.negative,
+                  alpha_start, alpha_end)
+        if c.threads == 1:
+            st = self.states[0]
+            if c.method == "sg":
+                st, eff, loss = K.sg_shard(tokens, offsets, s_lo, s_hi, w.syn0, w.syn1neg, *common,
+                                           st, self.work[0], self.buf[0], self.red[0],
+                                           c.compute_loss)
+            elif c.method == "cbow":
+                st, eff, loss = K.cbow_shard(tokens, offsets, s_lo, s_hi, w.syn0, w.syn1neg,
+                                             *common, st, self.work[0], self.neu1[0], self.buf[0],
+                                             self.red[0], c.compute_loss)
+            else:
+                st, eff, loss = K.fasttext_shard(tokens, offsets, s_lo, s_hi, w.syn0,
+                                                 w.syn0_ngrams, w.syn1neg, t.sub_offsets,
+                                                 t.sub_ids, *common, st, self.work[0],
+                                                 self.neu1[0], self.buf[0], self.red[0],
+                                                 c.compute_loss)
+            self.states[0] = st
+            return int(eff), float(loss)
+        numba.set_num_threads(c.threads)
+        bounds = shard_bounds(offsets, s_lo, s_hi, c.threads)
+        tail = (self.states, self.work)
+        if c.method == "sg":
+            K.sg_parallel(tokens, offsets, bounds, w.syn0, w.syn1neg, *common, *tail, self.buf,
+                          self.red, self.effs, self.losses, c.compute_loss)
+        elif c.method == "cbow":
+            K.cbow_parallel(tokens, offsets, bounds, w.syn0, w.syn1neg, *common, *tail,
+                            self.neu1, self.buf, self.red, self.effs, self.losses,
+                            c.compute_loss)
+        else:
+            K.fasttext_parallel(tokens, offsets, bounds, w.syn0, w.syn0_ngrams, w.syn1neg,
+                                t.sub_offsets, t.sub_ids, *common, *tail, self.neu1, self.buf,
+                                self.red, self.effs, self.losses, c.compute_loss)
+        return int(self.effs.sum()), float(self.losses.sum())
+
+
+def warm_up(config: SGNSConfig) -> None:
+    """Compile (or load from the cache) the kernels for ``config`` outside any timing."""
+    from mt2st.kernels.problem import SGNSTables as T
+
+    tiny = SGNSConfig(**{**config.__dict__, "dim": 4, "bucket": 8, "epochs": 1,
+                         "compute_loss": config.compute_loss})
+    words = ("a", "b", "c")
+    tables = T.build(words, np.array([3, 2, 1]), tiny)
+    weights = SGNSWeights.init(3, tiny)
+    tokens = np.array([0, 1, 2, 0, 1], dtype=np.int32)
+    offsets = np.array([0, 5], dtype=np.int64)
+    NumbaRunner(tiny, tables, weights, 5).run(tokens, offsets, 0, 1, 0.025, 0.025)
+
+
+def train_numba(tokens: np.ndarray, offsets: np.ndarray, config: SGNSConfig, tables: SGNSTables,
+                weights: SGNSWeights, progress: bool | None = None) -> TrainStats:
+    """Run ``config.epochs`` epochs over the encoded corpus, updating ``weights`` in place."""
+    warm_up(config)
+    n_sent = len(offsets) - 1
+    lengths = np.diff(offsets)
+    runner = NumbaRunner(config, tables, weights, int(lengths.max()) if n_sent else 1)
+    raw_per_epoch = int(offsets[-1])
+    total = max(raw_per_epoch * config.epochs, 1)
+    chunk = CHUNK_WORDS_PER_THREAD * config.threads
+    # chunk boundaries: sentence indices where the cumulative word count crosses k * chunk
+    cuts = np.unique(np.searchsorted(offsets, np.arange(0, raw_per_epoch, chunk), side="right") - 1)
+    cuts = np.concatenate([cuts[cuts < n_sent], [n_sent]]).astype(np.int64)
+    stats = TrainStats()
+    done = 0
+    span = config.alpha - config.min_alpha
+    bar = tqdm(total=total, unit="w", unit_scale=True, desc=f"{config.method} (raw words)",
+               disable=(not progress) if progress is not None else None, leave=False)
+    for _ in range(config.epochs):
+        t0 = time.perf_counter()
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            words = int(offsets[hi] - offsets[lo])
+            a0 = config.alpha - span * done / total
+            a1 = config.alpha - span * (done + words) / total
+            eff, loss = runner.run(tokens, offsets, int(lo), int(hi), a0, a1)
+            done += words
+            stats.effective_words += eff
+            stats.loss += loss
+            bar.update(words)
+            elapsed = stats.seconds + time.perf_counter() - t0
+            bar.set_postfix_str(f"{stats.effective_words / max(elapsed, 1e-9) / 1e3:.0f}k eff w/s")
+        dt = time.perf_counter() - t0
+        stats.epoch_seconds.append(dt)
+        stats.seconds += dt
+    bar.close()
+    stats.raw_words = done
+    if not np.isfinite(weights.syn0).all():
+        raise FloatingPointError("non-finite values in the trained vectors (learning rate too high?)")
+    return stats

@@ -1,0 +1,287 @@
+"""Negative-sampling kernels in numba: skip-gram, CBOW (mean) and fastText subword skip-gram.
+
+Update rules follow gensim's ``word2vec_inner`` / ``fasttext_inner`` exactly: the first
+negative is drawn from the RNG state before it steps; a negative equal to the positive target
+is skipped; an update whose dot product is saturated (|f| >= 6) is skipped; CBOW with the mean
+adds the full error to every context row; subword skip-gram adds it to the word row and to each
+of its n-gram rows. The noise draw uses an alias table (O(1)) instead of gensim's bisection of a
+cumulative table; the reduced window comes from the same LCG instead of numpy.
+
+Parallelism is Hogwild: sentences are sharded contiguously, one shard per thread, each shard a
+serial loop with its own RNG state and its own preallocated buffers, so one thread and one seed
+give bitwise-identical tables. Nothing is allocated inside the loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: fast-math without 'nnan'/'ninf', so NaN and Inf checks keep working.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+_MULT = np.uint64(25214903917)
+_ADD = np.uint64(11)
+_MASK = np.uint64((1 << 48) - 1)
+_SHIFT = np.uint64(16)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_INV32 = 1.0 / 4294967296.0
+_MAX_EXP = 6.0
+
+
+@njit(inline="always")
+def _step(state):
+    return (state * _MULT + _ADD) & _MASK
+
+
+@njit(inline="always")
+def _draw_noise(state, accept, alias):
+    """One draw from the alias table; returns (word, new state). Two LCG steps."""
+    n = np.uint64(accept.shape[0])
+    i = np.int64((state >> _SHIFT) % n)
+    state = _step(state)
+    u = np.float64((state >> _SHIFT) & _LOW32) * _INV32
+    state = _step(state)
+    if u >= accept[i]:
+        i = np.int64(alias[i])
+    return i, state
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, state, compute_loss):
+    """One positive target and ``negative`` noise words against input vector ``l1``.
+
+    Updates ``syn1neg`` in place, leaves the input's accumulated update in ``work`` (the caller
+    applies it), returns (new state, loss). ``l1`` must not alias ``syn1neg``; ``l1`` and
+    ``work`` may be longer than the vector size (per-thread buffers are padded to cache lines).
+    """
+    dim = syn1neg.shape[1]
+    for k in range(dim):
+        work[k] = 0.0
+    loss = 0.0
+    for d in range(negative + 1):
+        if d == 0:
+            tgt = target
+            label = 1.0
+        else:
+            tgt, state = _draw_noise(state, accept, alias)
+            if tgt == target:
+                continue
+            label = 0.0
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += l1[k] * syn1neg[tgt, k]
+        if compute_loss:
+            z = f if d == 0 else -f
+            loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
+        if f <= -_MAX_EXP or f >= _MAX_EXP:
+            continue
+        g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
+        for k in range(dim):
+            work[k] += g * syn1neg[tgt, k]
+            syn1neg[tgt, k] += g * l1[k]
+    return state, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def cbow_position(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias, alpha, work, neu1,
+                  state, compute_loss):
+    """One CBOW step: the mean of context rows buf[lo:hi] (without i) predicts buf[i]; each
+    context row then receives the full error (word2vec's convention, not divided by n)."""
+    dim = syn0.shape[1]
+    if hi - lo <= 1:
+        return state, 0.0  # no context word: nothing to learn from
+    for k in range(dim):
+        neu1[k] = 0.0
+    for j in range(lo, hi):
+        if j != i:
+            row = buf[j]
+            for k in range(dim):
+                neu1[k] += syn0[row, k]
+    inv = np.float32(1.0 / (hi - lo - 1))
+    for k in range(dim):
+        neu1[k] *= inv
+    state, loss = ns_update(neu1, syn1neg, buf[i], negative, accept, alias, alpha, work, state,
+                            compute_loss)
+    for j in range(lo, hi):
+        if j != i:
+            row = buf[j]
+            for k in range(dim):
+                syn0[row, k] += work[k]
+    return state, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def fasttext_pair(syn0, syn0_ngrams, syn1neg, w, sub_ids, g_lo, g_hi, target, negative, accept,
+                  alias, alpha, work, neu1, state, compute_loss):
+    """One subword skip-gram step: mean of word row w and n-gram rows sub_ids[g_lo:g_hi]
+    predicts ``target``; every one of those rows receives the full error (fastText's rule)."""
+    dim = syn0.shape[1]
+    inv = np.float32(1.0 / (1 + g_hi - g_lo))
+    for k in range(dim):
+        neu1[k] = syn0[w, k]
+    for p in range(g_lo, g_hi):
+        gid = sub_ids[p]
+        for k in range(dim):
+            neu1[k] += syn0_ngrams[gid, k]
+    for k in range(dim):
+        neu1[k] *= inv
+    state, loss = ns_update(neu1, syn1neg, target, negative, accept, alias, alpha, work, state,
+                            compute_loss)
+    for k in range(dim):
+        syn0[w, k] += work[k]
+    for p in range(g_lo, g_hi):
+        gid = sub_ids[p]
+        for k in range(dim):
+            syn0_ngrams[gid, k] += work[k]
+    return state, loss
+
+
+@njit(inline="always")
+def _subsample(tokens, a, b, sample_int, do_sample, buf, state):
+    n = 0
+    for t in range(a, b):
+        w = tokens[t]
+        if do_sample:
+            r = state >> _SHIFT
+            state = _step(state)
+            if sample_int[w] < r:
+                continue
+        buf[n] = w
+        n += 1
+    return n, state
+
+
+@njit(inline="always")
+def _reduce_windows(n, window, red, state):
+    win = np.uint64(window)
+    for i in range(n):
+        red[i] = np.int64((state >> _SHIFT) % win)
+        state = _step(state)
+    return state
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def sg_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, accept, alias,
+             window, negative, alpha_start, alpha_end, state, work, buf, red, compute_loss):
+    """Skip-gram over sentences [s_lo, s_hi): context row ``syn0[w_j]`` predicts centre w_i.
+    Returns (state, effective words, loss)."""
+    raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
+    raw_done = 0
+    eff = 0
+    loss = 0.0
+    dim = syn0.shape[1]
+    for s in range(s_lo, s_hi):
+        a = offsets[s]
+        b = offsets[s + 1]
+        alpha = alpha_start + (alpha_end - alpha_start) * (raw_done / raw_total)
+        raw_done += b - a
+        n, state = _subsample(tokens, a, b, sample_int, do_sample, buf, state)
+        eff += n
+        state = _reduce_windows(n, window, red, state)
+        for i in range(n):
+            lo = max(0, i - window + red[i])
+            hi = min(n, i + window + 1 - red[i])
+            for j in range(lo, hi):
+                if j == i:
+                    continue
+                row = buf[j]
+                state, lss = ns_update(syn0[row], syn1neg, buf[i], negative, accept, alias,
+                                       alpha, work, state, compute_loss)
+                loss += lss
+                for k in range(dim):
+                    syn0[row, k] += work[k]
+    return state, eff, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def cbow_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, accept, alias,
+               window, negative, alpha_start, alpha_end, state, work, neu1, buf, red, compute_loss):
+    """CBOW with the mean of the context predicting the centre word (gensim cbow_mean=1)."""
+    raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
+    raw_done = 0
+    eff = 0
+    loss = 0.0
+    for s in range(s_lo, s_hi):
+        a = offsets[s]
+        b = offsets[s + 1]
+        alpha = alpha_start + (alpha_end - alpha_start) * (raw_done / raw_total)
+        raw_done += b - a
+        n, state = _subsample(tokens, a, b, sample_int, do_sample, buf, state)
+        eff += n
+        state = _reduce_windows(n, window, red, state)
+        for i in range(n):
+            lo = max(0, i - window + red[i])
+            hi = min(n, i + window + 1 - red[i])
+            state, lss = cbow_position(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias,
+                                       alpha, work, neu1, state, compute_loss)
+            loss += lss
+    return state, eff, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def fasttext_shard(tokens, offsets, s_lo, s_hi, syn0, syn0_ngrams, syn1neg, sub_off, sub_ids,
+                   sample_int, do_sample, accept, alias, window, negative, alpha_start, alpha_end,
+                   state, work, neu1, buf, red, compute_loss):
+    """Subword skip-gram: the centre word's input is the mean of its own row and its n-gram
+    rows (fastText's average over 1 + n rows); the error is added to each of those rows."""
+    raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
+    raw_done = 0
+    eff = 0
+    loss = 0.0
+    for s in range(s_lo, s_hi):
+        a = offsets[s]
+        b = offsets[s + 1]
+        alpha = alpha_start + (alpha_end - alpha_start) * (raw_done / raw_total)
+        raw_done += b - a
+        n, state = _subsample(tokens, a, b, sample_int, do_sample, buf, state)
+        eff += n
+        state = _reduce_windows(n, window, red, state)
+        for i in range(n):
+            w = buf[i]
+            g_lo = sub_off[w]
+            g_hi = sub_off[w + 1]
+            lo = max(0, i - window + red[i])
+            hi = min(n, i + window + 1 - red[i])
+            for j in range(lo, hi):
+                if j == i:
+                    continue
+                state, lss = fasttext_pair(syn0, syn0_ngrams, syn1neg, w, sub_ids, g_lo, g_hi,
+                                           buf[j], negative, accept, alias, alpha, work, neu1,
+                                           state, compute_loss)
+                loss += lss
+    return state, eff, loss
+
+
+@njit(cache=True, parallel=True)
+def sg_parallel(tokens, offsets, bounds, syn0, syn1neg, sample_int, do_sample, accept, alias,
+                window, negative, alpha_start, alpha_end, states, work, buf, red, effs, losses,
+                compute_loss):
+    """Hogwild: shard k covers sentences bounds[k]..bounds[k+1], one thread each."""
+    for k in prange(bounds.shape[0] - 1):
+        states[k], effs[k], losses[k] = sg_shard(
+            tokens, offsets, bounds[k], bounds[k + 1], syn0, syn1neg, sample_int, do_sample,
+            accept, alias, window, negative, alpha_start, alpha_end, states[k], work[k], buf[k],
+            red[k], compute_loss)
+
+
+@njit(cache=True, parallel=True)
+def cbow_parallel(tokens, offsets, bounds, syn0, syn1neg, sample_int, do_sample, accept, alias,
+                  window, negative, alpha_start, alpha_end, states, work, neu1, buf, red, effs,
+                  losses, compute_loss):
+    for k in prange(bounds.shape[0] - 1):
+        states[k], effs[k], losses[k] = cbow_shard(
+            tokens, offsets, bounds[k], bounds[k + 1], syn0, syn1neg, sample_int, do_sample,
+            accept, alias, window, negative, alpha_start, alpha_end, states[k], work[k], neu1[k],
+            buf[k], red[k], compute_loss)
+
+
+@njit(cache=True, parallel=True)
+def fasttext_parallel(tokens, offsets, bounds, syn0, syn0_ngrams, syn1neg, sub_off, sub_ids,
+                      sample_int, do_sample, accept, alias, window, negative, alpha_start,
+                      alpha_end, states, work, neu1, buf, red, effs, losses, compute_loss):
+    for k in prange(bounds.shape[0] - 1):
+        states[k], effs[k], losses[k] = fasttext_shard(
+            tokens, offsets, bounds[k], bounds[k + 1], syn0, syn0_ngrams, syn1neg, sub_off,
+            sub_ids, sample_int, do_sample, accept, alias, window, negative, alpha_start,
+            alpha_end, states[k], work[k], neu1[k], buf[k], red[k], compute_loss)

@@ -1,0 +1,50 @@
+"""Quality metrics: word-similarity Spearman, analogy accuracy (3CosAdd), time-to-target."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from mt2st.data.lexical import AnalogySet, SimilaritySet
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def similarity_spearman(words_index, vectors: np.ndarray, pairs: SimilaritySet) -> tuple[float, int]:
+    """Spearman correlation between cosine similarity and human scores over the pairs whose
+    two words are both known (``words_index(word) -> row or -1``); returns (rho, pairs used)."""
+    i1 = np.array([words_index(w) for w in pairs.word1])
+    i2 = np.array([words_index(w) for w in pairs.word2])
+    ok = (i1 >= 0) & (i2 >= 0)
+    if ok.sum() < 3:
+        return float("nan"), int(ok.sum())
+    unit = _unit(vectors.astype(np.float64))
+    cos = np.einsum("ij,ij->i", unit[i1[ok]], unit[i2[ok]])
+    return float(spearmanr(cos, pairs.scores[ok]).statistic), int(ok.sum())
+
+
+def analogy_accuracy(words_index, vectors: np.ndarray, analogy: AnalogySet,
+                     restrict: int | None = 30000, batch: int = 2048) -> dict[str, float]:
+    """3CosAdd accuracy (b - a + c, nearest unit vector other than a, b, c) over the questions
+    whose four words are among the first ``restrict`` rows; semantic, syntactic and overall."""
+    limit = vectors.shape[0] if restrict is None else min(restrict, vectors.shape[0])
+    idx = np.array([[words_index(w) for w in q] for q in analogy.questions], dtype=np.int64)
+    ok = ((idx >= 0) & (idx < limit)).all(axis=1) if len(idx) else np.zeros(0, bool)
+    idx, semantic = idx[ok], analogy.semantic[ok]
+    unit = _unit(vectors[:limit].astype(np.float32))
+    correct = np.zeros(len(idx), dtype=bool)
+    for s in range(0, len(idx), batch):
+        q = idx[s:s + batch]
+        target = unit[q[:, 1]] - unit[q[:, 0]] + unit[q[:, 2]]
+        scores = target @ unit.T
+        rows = np.arange(len(q))
+        for col in range(3):
+            scores[rows, q[:, col]] = -np.inf
+        correct[s:s + batch] = scores.argmax(axis=1) == q[:, 3]
+    def acc(mask):
+        return float(correct[mask].mean()) if mask.any() else float("nan")
+    return {"semantic": acc(semantic), "syntactic": acc(~semantic),
+            "overall": acc(np.ones(len(idx), bool)), "questions": int(len(idx))}

@@ -1,0 +1,98 @@
+"""Word vectors: words + float32 table, saved and loaded in word2vec text format (GloVe's
+header-less text format loads too)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mt2st.data.files import numbered_lines
+from mt2st.errors import ConfigError, DataFormatError
+
+
+@dataclass
+class Embeddings:
+    """``words[i]`` has vector ``vectors[i]``; ``stats`` holds how they were trained."""
+
+    words: list[str]
+    vectors: np.ndarray
+    stats: object | None = None
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
+            raise ConfigError(f"need one vector row per word: {len(self.words)} words, "
+                              f"table of shape {self.vectors.shape}")
+        self._index = {w: i for i, w in enumerate(self.words)}
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self._index
+
+    def index(self, word: str) -> int:
+        return self._index.get(word, -1)
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self._index[word]]
+
+    def save_word2vec(self, path: str | Path) -> None:
+        """Write word2vec text format (``V dim`` header), atomically."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(f"{len(self.words)} {self.dim}\n")
+                for word, row in zip(self.words, self.vectors, strict=True):
+                    if not word or any(ch.isspace() for ch in word):
+                        raise ConfigError(f"word {word!r} cannot be written in word2vec text format")
+                    f.write(word + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def load_vectors(path: str | Path) -> Embeddings:
+    """Read word2vec text format, or GloVe text format (no header line)."""
+    path = Path(path)
+    lines = numbered_lines(path)
+    number, first = next(lines)
+    head = first.split()
+    words: list[str] = []
+    rows: list[list[float]] = []
+    expected_n = dim = None
+    if len(head) == 2 and all(h.isdigit() for h in head):
+        expected_n, dim = int(head[0]), int(head[1])
+    else:
+        lines = iter([(number, first), *lines])
+    for number, line in lines:
+        cells = line.rstrip().split(" ")
+        if dim is None:
+            dim = len(cells) - 1
+            if dim < 1:
+                raise DataFormatError(path, number, "a word with no vector values",
+                                      "'word v1 v2 ...'")
+        if len(cells) != dim + 1:
+            raise DataFormatError(path, number, f"{len(cells) - 1} values", f"{dim} values after the word")
+        try:
+            rows.append([float(x) for x in cells[1:]])
+        except ValueError:
+            raise DataFormatError(path, number, "a value is not a number", "floating-point values") from None
+        words.append(cells[0])
+    if expected_n is not None and expected_n != len(words):
+        raise DataFormatError(path, 1, f"header says {expected_n} words, file has {len(words)}",
+                              "the header's word count")
+    if not words:
+        raise DataFormatError(path, None, "no vectors", "at least one 'word v1 v2 ...' line")
+    return Embeddings(words, np.array(rows, dtype=np.float32))
