@@ -48,3 +48,17 @@ def analogy_accuracy(words_index, vectors: np.ndarray, analogy: AnalogySet,
         return float(correct[mask].mean()) if mask.any() else float("nan")
     return {"semantic": acc(semantic), "syntactic": acc(~semantic),
             "overall": acc(np.ones(len(idx), bool)), "questions": int(len(idx))}
+
+
+def embedding_quality(words_index, vectors: np.ndarray, similarity_sets: dict[str, SimilaritySet],
+                      analogy: AnalogySet | None = None) -> dict[str, float]:
+    """Spearman per similarity set, their mean (``similarity_mean``), and analogy accuracy (%)."""
+    out: dict[str, float] = {}
+    for name, pairs in similarity_sets.items():
+        out[name] = similarity_spearman(words_index, vectors, pairs)[0]
+    values = [v for v in out.values() if np.isfinite(v)]
+    out["similarity_mean"] = float(np.mean(values)) if values else float("nan")
+    if analogy is not None:
+        acc = analogy_accuracy(words_index, vectors, analogy)
+        out.update({f"analogy_{k}_pct": 100 * acc[k] for k in ("semantic", "syntactic", "overall")})
+    return out

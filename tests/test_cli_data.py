@@ -26,3 +26,21 @@ def test_data_info_missing_dataset_is_a_clear_error(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path), "data", "info", "mr"]) == 2
     err = capsys.readouterr().err
     assert "mt2st: error: dataset 'mr' not found" in err and "Traceback" not in err
+
+
+def test_embed_command_writes_vectors(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["the cat sat on the mat", "the dog sat on the log"] * 50))
+    out = tmp_path / "vec.txt"
+    assert main(["embed", "--corpus", f"file:{corpus}", "--dim", "8", "--epochs", "1",
+                 "--min-count", "1", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "raw words/s" in text and "effective words/s" in text
+    assert out.read_text().splitlines()[0] == "7 8"  # 7 distinct words x 8 dims
+
+
+def test_embed_bad_argument_is_clear(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\n")
+    assert main(["embed", "--corpus", f"file:{corpus}", "--dim", "0", "--quiet"]) == 2
+    assert "dim must be >= 1" in capsys.readouterr().err

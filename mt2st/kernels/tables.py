@@ -58,16 +58,16 @@ def subsample_ints(counts: np.ndarray, sample: float) -> np.ndarray:
     """gensim's keep thresholds: keep a token of word w when ``ints[w] >= random_int32``.
 
     Keep probability p(w) = (sqrt(c/t) + 1) * t/c with t = sample * total count, capped at 1;
-    stored as round(p * 2**32) (uint64, so that p = 1 always keeps).
+    stored as floor(p * (2**32 - 1)), exactly gensim's ``sample_int`` (p = 1 always keeps).
     """
     counts = np.asarray(counts, dtype=np.float64)
     if sample <= 0:
-        return np.full(len(counts), 1 << 32, dtype=np.uint64)
+        return np.full(len(counts), 2**32 - 1, dtype=np.uint64)
     threshold = sample * counts.sum()
     with np.errstate(divide="ignore"):
         prob = (np.sqrt(counts / threshold) + 1.0) * (threshold / counts)
     prob = np.where(counts > 0, np.minimum(prob, 1.0), 1.0)
-    return np.round(prob * 2**32).astype(np.uint64)
+    return np.floor(prob * (2**32 - 1)).astype(np.uint64)
 
 
 def ft_hash(data: bytes) -> int:

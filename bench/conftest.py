@@ -1,0 +1,63 @@
+"""pytest-benchmark suites (not collected by the README's ``pytest``: run ``pytest bench``).
+
+Adds machine facts to the benchmark JSON and prints ours/peer ratios at the end of a session.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+RATIOS: dict[tuple, dict[str, float]] = defaultdict(dict)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """CPU model, thread settings, library versions and GPU name, for every saved run."""
+    import numba
+    import numpy
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    machine_info["cpu_model"] = cpu
+    machine_info["cpu_count"] = os.cpu_count()
+    machine_info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    machine_info["numba_threading_layer"] = numba.config.THREADING_LAYER
+    machine_info["torch_threads"] = torch.get_num_threads()
+    machine_info["versions"] = {"numba": numba.__version__, "numpy": numpy.__version__,
+                                "torch": torch.__version__}
+    try:
+        import gensim
+        machine_info["versions"]["gensim"] = gensim.__version__
+    except ImportError:
+        pass
+    machine_info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+@pytest.fixture(scope="session")
+def ratio_table():
+    """Collects {case: {impl: words/s}}; prints ours/gensim ratios when the session ends."""
+    yield RATIOS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RATIOS:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "effective words/s (after subsampling) and ratio ours / gensim")
+    for case, by_impl in sorted(RATIOS.items()):
+        peer = by_impl.get("gensim")
+        cells = "  ".join(f"{impl} {v / 1e3:8.1f}k" for impl, v in sorted(by_impl.items()))
+        ratio = "  ".join(f"{impl}/gensim {v / peer:5.2f}x" for impl, v in sorted(by_impl.items())
+                          if peer and impl != "gensim")
+        tr.write_line(f"{case!s:<32} {cells}  {ratio}")

@@ -1,0 +1,59 @@
+"""Full quality parity with gensim (the kernels issue's acceptance check).
+
+    pytest bench/test_bench_quality.py -s
+
+Shared corpus (SST-2 train + MR + WikiText-2), d=100, window 5, 5 negatives, 5 epochs,
+min_count 5, sample 1e-3, one thread, mean of 3 seeds: WS-353 and SimLex-999 Spearman within
+0.03 of gensim's and analogy accuracy within 1 point; fasttext against gensim's FastText.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.corpus import shared_sentences
+from mt2st.data import load_google_analogy, load_similarity_sets
+from mt2st.embed import train_embeddings
+from mt2st.metrics import embedding_quality
+
+gensim = pytest.importorskip("gensim")
+KEYS = ("WS-353-ALL", "SIMLEX-999", "analogy_overall_pct", "similarity_mean")
+TOLERANCE = (0.03, 0.03, 1.0)
+SEEDS = (1, 2, 3)
+BUCKET = 500_000  # both sides; fastText's 2M default only costs memory here
+
+
+@pytest.mark.parametrize("method", ["sg", "cbow", "fasttext"])
+def test_quality_parity(method, benchmark):
+    sents = [list(s) for s in shared_sentences()]
+    sims, analogy = load_similarity_sets(), load_google_analogy()
+    kw = dict(dim=100, window=5, negative=5, epochs=5, min_count=5, sample=1e-3)
+    ours, theirs, t_ours, t_theirs = [], [], [], []
+
+    def one_round():
+        for seed in SEEDS:
+            e = train_embeddings(sents, method=method, seed=seed, bucket=BUCKET, progress=False,
+                                 **kw)
+            q = embedding_quality(e.index, e.vectors, sims, analogy)
+            ours.append([q[k] for k in KEYS])
+            t_ours.append(e.stats.seconds)
+            cls = gensim.models.FastText if method == "fasttext" else gensim.models.Word2Vec
+            extra = {"bucket": BUCKET} if method == "fasttext" else {}
+            m = cls(vector_size=kw["dim"], window=5, negative=5, min_count=5, sample=1e-3,
+                    sg=int(method != "cbow"), workers=1, seed=seed, **extra)
+            m.build_vocab(sents)
+            m.train(sents, total_examples=m.corpus_count, epochs=kw["epochs"])
+            t_theirs.append(m.total_train_time)
+            q = embedding_quality(lambda w, kv=m.wv: kv.key_to_index.get(w, -1), m.wv.vectors,
+                                  sims, analogy)
+            theirs.append([q[k] for k in KEYS])
+
+    benchmark.pedantic(one_round, rounds=1, iterations=1)
+    a, b = np.mean(ours, axis=0), np.mean(theirs, axis=0)
+    report = {k: {"ours": round(x, 4), "gensim": round(y, 4)} for k, x, y in zip(KEYS, a, b, strict=True)}
+    report["train_seconds"] = {"ours": round(float(np.mean(t_ours)), 2),
+                               "gensim": round(float(np.mean(t_theirs)), 2)}
+    benchmark.extra_info.update(report)
+    print(f"\n{method}: {report}")
+    assert (np.abs(a[:3] - b[:3]) < np.array(TOLERANCE)).all(), report
