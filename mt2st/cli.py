@@ -70,6 +70,152 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    """TOML file (``--config``) first, then every flag given on the command line on top."""
+    import dataclasses
+
+    from mt2st.config import TrainConfig
+
+    base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    changes = {}
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            changes[f.name] = value
+    if "gamma0" in changes:
+        changes["gamma0"] = _parse_gamma(changes["gamma0"])
+    return base.replace(**changes)
+
+
+def _parse_gamma(text: str):
+    """``0.5`` or ``analogy=1,similarity=0.3``."""
+    from mt2st.errors import ConfigError
+
+    try:
+        if "=" not in text:
+            return float(text)
+        return {k.strip(): float(v) for k, v in (part.split("=") for part in text.split(","))}
+    except ValueError:
+        raise ConfigError(f"--gamma0 {text!r}: expected a number or task=value,task=value") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mt2st.trainer import train
+
+    config = _train_config(args)
+    record = train(config, data_dir=args.data_dir, progress=not args.quiet)
+    out = Path(args.out)
+    path = record.save(out / f"{record.run_id}.parquet")
+    rows = record.rows
+    last = rows.iloc[-1]
+    ttt = record.meta["time_to_target_s"]
+    print(f"run {record.run_id}: {config.strategy} {config.setting} seed {config.seed}; "
+          f"{len(rows)} epochs, final val {last['val_acc']:.4f} test {last['test_acc']:.4f}; "
+          f"train {last['train_seconds']:.2f} s, wall {last['wall_seconds']:.2f} s; "
+          f"time to val >= {config.target}: "
+          + (f"{ttt:.2f} s" if ttt != float("inf") else "not reached (miss)")
+          + (" [DIVERGED]" if record.meta["diverged"] else ""))
+    print(f"record written to {path}")
+    return 0
+
+
+def _find_sweep_config(args: argparse.Namespace):
+    """--config PATH, else reproduce/quick.toml (--quick) or reproduce/paper.toml, looked up in
+    the working directory and then next to the installed package (a source checkout)."""
+    from pathlib import Path
+
+    from mt2st.errors import ConfigError
+
+    if args.config:
+        return Path(args.config)
+    name = "quick.toml" if args.quick else "paper.toml"
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        cand = base / "reproduce" / name
+        if cand.is_file():
+            return cand
+    raise ConfigError(f"reproduce/{name} not found in {Path.cwd()} or the source checkout; "
+                      f"pass --config PATH")
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mt2st.sweep import SweepSpec, run_sweep
+
+    path = _find_sweep_config(args)
+    spec = SweepSpec.from_toml(path)
+    out = Path(args.out or Path("results") / spec.name)
+    n = len(spec.configs())
+    print(f"sweep {spec.name} ({path}): {n} runs into {out / 'runs'}"
+          + (f"; expected time: {spec.estimate}" if spec.estimate else ""))
+    result = run_sweep(spec, out, jobs=args.jobs, executor=args.executor,
+                       scheduler=args.scheduler, data_dir=args.data_dir, progress=not args.quiet)
+    print(f"{result.skipped} runs already in the store, {len(result.ran)} ran, "
+          f"{len(result.failed)} failed")
+    for f in result.failed:
+        print(f"  failed {f['run_id']}: {f['error']}")
+    return _report(out, out / "report", spec.report, title=f"MT2ST reproduction: {spec.name}")
+
+
+def _report(results, out, options: dict, title: str) -> int:
+    from mt2st.report.render import build_report
+
+    info = build_report(results, out, title=title, init=options.get("init"),
+                        setting=options.get("setting", "S3"),
+                        overlay_authors=options.get("overlay_authors", True))
+    print(f"report: {info['report']} and {info['html']} ({len(info['figures'])} figure files)")
+    if info["headline"]:
+        print(f"claim check: {info['headline']}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    results = Path(args.results)
+    out = Path(args.out) if args.out else results / "report"
+    options = {"init": args.init, "setting": args.setting}
+    return _report(results, out, options, title=args.title or f"MT2ST report: {results.name}")
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig key (unset flags keep the config file's or default value)."""
+    import dataclasses
+
+    from mt2st.config import TrainConfig
+
+    helps = {"dataset": "sst2, mr, imdb, synthetic, fasttext:PATH, tsv:PATH",
+             "model": "bow or bilstm", "init": "random, sg, cbow, fasttext or vectors:PATH",
+             "strategy": "stl, mtl, diminish, diminish-authors, switch, adaptive-switch",
+             "setting": "S0-S3, sgns, or a comma list of similarity, analogy, sgns",
+             "aux_grad": "real or detached (the authors' zero-gradient formulation)",
+             "target": "validation accuracy that counts as reached",
+             "batch_size": "0 for full batch", "gamma0": "a number, or task=value,task=value",
+             "alpha": "diminish-authors: the weight is gamma0 * alpha^(2^(epoch-1))",
+             "t_switch": "switch: epochs of multi-task training before the switch",
+             "eta": "diminish: gamma0 * exp(-eta * t^nu)", "nu": "diminish exponent (>= 1)",
+             "delta": "adaptive-switch: minimum improvement", "patience": "adaptive-switch: epochs",
+             "epsilon": "an auxiliary task below this weight does no work"}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("dataset_options", "pretrain_extra"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            p.add_argument(flag, action="store_const", const=True, default=None,
+                           help=helps.get(f.name, f"(default {default})"))
+            continue
+        kind = {int: int, float: float}.get(type(default), str)
+        if f.name == "max_len":
+            kind = int
+        if f.name == "gamma0":
+            kind = str
+        p.add_argument(flag, type=kind, default=None,
+                       help=helps.get(f.name, "") + f" (default {default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mt2st", description=__doc__)
     parser.add_argument("--data-dir", default=None,
@@ -108,6 +254,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="word similarity and analogy scores")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("train", help="one training run; writes its record as Parquet")
+    p.add_argument("--config", help="TOML file with the run's keys (under [train] or top level)")
+    p.add_argument("--out", default="runs", help="folder for the record (default runs/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_train_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("reproduce", help="run a sweep (resumable) and write the report")
+    p.add_argument("--quick", action="store_true", help="reproduce/quick.toml (about 5 minutes)")
+    p.add_argument("--config", help="a sweep TOML (default reproduce/paper.toml)")
+    p.add_argument("--out", help="results folder (default results/<sweep name>)")
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("report", help="only write the report from a results folder")
+    p.add_argument("results", help="results folder (holding runs/)")
+    p.add_argument("--out", help="report folder (default RESULTS/report)")
+    p.add_argument("--init", help="init of the claim check and time-to-accuracy figure")
+    p.add_argument("--setting", default="S3", help="setting of Table 2 and the claim check")
+    p.add_argument("--title")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

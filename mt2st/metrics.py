@@ -16,14 +16,21 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 def similarity_spearman(words_index, vectors: np.ndarray, pairs: SimilaritySet) -> tuple[float, int]:
     """Spearman correlation between cosine similarity and human scores over the pairs whose
     two words are both known (``words_index(word) -> row or -1``); returns (rho, pairs used)."""
-    i1 = np.array([words_index(w) for w in pairs.word1])
-    i2 = np.array([words_index(w) for w in pairs.word2])
+    i1 = np.array([words_index(w) for w in pairs.word1], dtype=np.int64)
+    i2 = np.array([words_index(w) for w in pairs.word2], dtype=np.int64)
     ok = (i1 >= 0) & (i2 >= 0)
-    if ok.sum() < 3:
-        return float("nan"), int(ok.sum())
-    unit = _unit(vectors.astype(np.float64))
-    cos = np.einsum("ij,ij->i", unit[i1[ok]], unit[i2[ok]])
-    return float(spearmanr(cos, pairs.scores[ok]).statistic), int(ok.sum())
+    rows = np.unique(np.concatenate([i1[ok], i2[ok]]))
+    unit = np.zeros((vectors.shape[0], vectors.shape[1]))
+    unit[rows] = _unit(vectors[rows].astype(np.float64))
+    return spearman_of_rows(unit, i1[ok], i2[ok], pairs.scores[ok]), int(ok.sum())
+
+
+def spearman_of_rows(unit: np.ndarray, i1: np.ndarray, i2: np.ndarray, scores: np.ndarray) -> float:
+    """Spearman between cosines of unit-vector rows i1, i2 and ``scores`` (nan below 3 pairs)."""
+    if len(i1) < 3:
+        return float("nan")
+    cos = np.einsum("ij,ij->i", unit[i1], unit[i2])
+    return float(spearmanr(cos, scores).statistic)
 
 
 def analogy_accuracy(words_index, vectors: np.ndarray, analogy: AnalogySet,
@@ -32,9 +39,15 @@ def analogy_accuracy(words_index, vectors: np.ndarray, analogy: AnalogySet,
     whose four words are among the first ``restrict`` rows; semantic, syntactic and overall."""
     limit = vectors.shape[0] if restrict is None else min(restrict, vectors.shape[0])
     idx = np.array([[words_index(w) for w in q] for q in analogy.questions], dtype=np.int64)
-    ok = ((idx >= 0) & (idx < limit)).all(axis=1) if len(idx) else np.zeros(0, bool)
-    idx, semantic = idx[ok], analogy.semantic[ok]
-    unit = _unit(vectors[:limit].astype(np.float32))
+    idx = idx.reshape(-1, 4)
+    ok = ((idx >= 0) & (idx < limit)).all(axis=1)
+    return analogy_of_rows(_unit(vectors[:limit].astype(np.float32)), idx[ok],
+                           analogy.semantic[ok], batch)
+
+
+def analogy_of_rows(unit: np.ndarray, idx: np.ndarray, semantic: np.ndarray,
+                    batch: int = 2048) -> dict[str, float]:
+    """3CosAdd accuracy for question rows ``idx`` (n × 4) over the unit-vector table."""
     correct = np.zeros(len(idx), dtype=bool)
     for s in range(0, len(idx), batch):
         q = idx[s:s + batch]
@@ -44,6 +57,7 @@ def analogy_accuracy(words_index, vectors: np.ndarray, analogy: AnalogySet,
         for col in range(3):
             scores[rows, q[:, col]] = -np.inf
         correct[s:s + batch] = scores.argmax(axis=1) == q[:, 3]
+
     def acc(mask):
         return float(correct[mask].mean()) if mask.any() else float("nan")
     return {"semantic": acc(semantic), "syntactic": acc(~semantic),
@@ -62,3 +76,12 @@ def embedding_quality(words_index, vectors: np.ndarray, similarity_sets: dict[st
         acc = analogy_accuracy(words_index, vectors, analogy)
         out.update({f"analogy_{k}_pct": 100 * acc[k] for k in ("semantic", "syntactic", "overall")})
     return out
+
+
+def time_to_target(val_acc, train_seconds, target: float) -> tuple[float, int | None]:
+    """Training seconds at the first evaluation whose validation accuracy >= target, and that
+    evaluation's 1-based index; (inf, None) when the target is never reached (a miss)."""
+    for i, (acc, secs) in enumerate(zip(val_acc, train_seconds, strict=True)):
+        if np.isfinite(acc) and acc >= target:
+            return float(secs), i + 1
+    return float("inf"), None

@@ -166,17 +166,22 @@ def split_similarity(s: SimilaritySet, heldout_fraction: float = 0.5,
 
 def split_analogy(a: AnalogySet, heldout_fraction: float = 0.5,
                   seed: int = 0) -> tuple[AnalogySet, AnalogySet]:
-    """Split questions (stratified by section) into auxiliary-training and held-out parts.
+    """Split into auxiliary-training and held-out questions without leaking relation facts.
 
-    The Google set repeats some questions across sections (capital-common-countries and
-    capital-world); identical questions always land on the same side, so nothing leaks.
+    A question a : b :: c : d is built from two word pairs of its section, (a, b) and (c, d).
+    Splitting questions alone would let the held-out question "athens greece bangkok thailand"
+    be answered from the training question "athens greece baghdad iraq". So the word pairs of
+    each section are split (by ``seed``); a question is held out when both its pairs are held
+    out, used for training when both are training pairs, and dropped otherwise (about half of
+    the questions at a 50 % split). Repeated questions always land on the same side.
     """
-    first: dict[tuple[str, str, str, str], int] = {}
-    for i, q in enumerate(a.questions):
-        first.setdefault(q, i)
-    uniq = np.array(list(first.values()), dtype=np.int64)
-    _, codes = np.unique(np.array(a.section)[uniq], return_inverse=True)
-    _, held_u = split_indices(len(uniq), heldout_fraction, seed, groups=codes)
-    held_q = {a.questions[uniq[i]] for i in held_u}
-    is_held = np.array([q in held_q for q in a.questions])
-    return a.take(np.flatnonzero(~is_held)), a.take(np.flatnonzero(is_held))
+    first_section: dict[tuple[str, str], str] = {}
+    for sec, q in zip(a.section, a.questions, strict=True):
+        first_section.setdefault((q[0], q[1]), sec)
+        first_section.setdefault((q[2], q[3]), sec)
+    pairs = sorted(first_section)  # a pair shared by two sections is split once, globally
+    _, codes = np.unique(np.array([first_section[p] for p in pairs]), return_inverse=True)
+    _, held_idx = split_indices(len(pairs), heldout_fraction, seed, groups=codes)
+    held = {pairs[i] for i in held_idx}
+    side = np.array([((q[0], q[1]) in held) + ((q[2], q[3]) in held) for q in a.questions])
+    return a.take(np.flatnonzero(side == 0)), a.take(np.flatnonzero(side == 2))

@@ -1,0 +1,230 @@
+"""Sweeps: a grid of training runs from a TOML file, run by local processes or a Dask cluster,
+resumable (a run whose record exists is skipped), each record written atomically to the
+results store; failed runs are recorded with their error and retried on the next call."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import tomllib
+from tqdm.auto import tqdm
+
+from mt2st.config import TrainConfig
+from mt2st.errors import ConfigError
+from mt2st.results import config_hash
+
+
+@dataclass
+class SweepSpec:
+    """``[base]`` keys for every run, ``[grid]`` lists crossed with each other and ``seeds``,
+    ``[[extra]]`` single cells added to the grid (also crossed with the seeds), ``[report]``
+    options for the report. STL runs are normalised to setting S0 (no auxiliary work)."""
+
+    name: str
+    base: dict
+    grid: dict[str, list]
+    seeds: list[int]
+    extra: list[dict] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+    estimate: str = ""
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SweepSpec:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such sweep config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        sweep = raw.get("sweep", {})
+        unknown = set(raw) - {"sweep", "base", "grid", "extra", "report"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}; expected sweep, base, "
+                              f"grid, extra, report")
+        seeds = sweep.get("seeds", [0])
+        if not seeds or not all(isinstance(s, int) for s in seeds):
+            raise ConfigError(f"{path}: [sweep] seeds must be a non-empty list of integers")
+        grid = raw.get("grid", {})
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{path}: [grid] {key} must be a non-empty list")
+        spec = cls(sweep.get("name", path.stem), raw.get("base", {}), grid, list(seeds),
+                   raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""))
+        spec.configs(source=str(path))  # validate every cell now, not mid-sweep
+        return spec
+
+    def configs(self, source: str = "sweep") -> list[TrainConfig]:
+        """Every run of the sweep, deduplicated by configuration, in a stable order."""
+        keys = list(self.grid)
+        cells = [dict(zip(keys, combo, strict=True))
+                 for combo in itertools.product(*(self.grid[k] for k in keys))]
+        cells += [dict(e) for e in self.extra]
+        out: dict[str, TrainConfig] = {}
+        for cell in cells:
+            for seed in self.seeds:
+                raw = {**self.base, **cell, "seed": seed}
+                if str(raw.get("strategy", "")).lower() == "stl":
+                    raw["setting"] = "S0"
+                cfg = TrainConfig.from_dict(raw, source=source)
+                out.setdefault(run_id(cfg), cfg)
+        return list(out.values())
+
+
+def run_id(config: TrainConfig) -> str:
+    return config_hash(config.to_dict())
+
+
+class ResultsStore:
+    """A folder: ``runs/<run_id>.parquet`` (one complete record per run, all with the same
+    columns, so ``pandas.read_parquet(folder/'runs')`` reads the whole store) and
+    ``failures/<run_id>.json`` (config, error and traceback of runs that raised)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+        self.failures = self.root / "failures"
+
+    def run_path(self, rid: str) -> Path:
+        return self.runs / f"{rid}.parquet"
+
+    def has(self, rid: str) -> bool:
+        return self.run_path(rid).is_file()
+
+    def run_ids(self) -> list[str]:
+        return sorted(p.stem for p in self.runs.glob("*.parquet")) if self.runs.is_dir() else []
+
+    def record_failure(self, config: TrainConfig, error: str) -> Path:
+        self.failures.mkdir(parents=True, exist_ok=True)
+        path = self.failures / f"{run_id(config)}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"run_id": run_id(config), "config": config.to_dict(),
+                                   "error": error}, indent=2, default=str))
+        os.replace(tmp, path)
+        return path
+
+    def clear_failure(self, rid: str) -> None:
+        (self.failures / f"{rid}.json").unlink(missing_ok=True)
+
+    def failed(self) -> list[dict]:
+        if not self.failures.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self.failures.glob("*.json"))]
+
+    def load(self) -> pd.DataFrame:
+        """All per-epoch rows of all complete runs."""
+        ids = self.run_ids()
+        if not ids:
+            raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
+        return pd.concat([pd.read_parquet(self.run_path(r)) for r in ids], ignore_index=True)
+
+
+def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dict:
+    """Worker entry point (local process or Dask worker): train, write the record atomically,
+    or record the failure. Returns a small status dictionary."""
+    from mt2st.trainer import train
+
+    config = TrainConfig.from_dict(config_dict)
+    store = ResultsStore(store_root)
+    rid = run_id(config)
+    t0 = time.perf_counter()
+    try:
+        record = train(config, data_dir=data_dir, progress=False)
+        record.save(store.run_path(rid))
+        store.clear_failure(rid)
+        return {"run_id": rid, "status": "ok", "seconds": time.perf_counter() - t0}
+    except Exception as exc:  # a failed run is recorded, the sweep goes on
+        store.record_failure(config, "".join(traceback.format_exception(exc)))
+        return {"run_id": rid, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                "seconds": time.perf_counter() - t0}
+
+
+@dataclass
+class SweepResult:
+    total: int
+    skipped: int
+    ran: list[dict]
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.ran if r["status"] != "ok"]
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, executor: str = "local",
+              scheduler: str | None = None, data_dir: str | None = None,
+              progress: bool | None = None) -> SweepResult:
+    """Run every configuration of ``spec`` whose record is not yet in the store at ``out``."""
+    store = ResultsStore(out)
+    configs = spec.configs()
+    todo = [c for c in configs if not store.has(run_id(c))]
+    preflight(todo, data_dir)
+    args = [(c.to_dict(), str(store.root), None if data_dir is None else str(data_dir))
+            for c in todo]
+    bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="run",
+               disable=(not progress) if progress is not None else None)
+    ran: list[dict] = []
+
+    def collect(results: Iterable[dict]) -> None:
+        for r in results:
+            ran.append(r)
+            bar.update(1)
+            bar.set_postfix_str(f"{sum(x['status'] != 'ok' for x in ran)} failed")
+
+    if executor == "dask":
+        collect(_dask_map(args, scheduler))
+    elif executor != "local":
+        raise ConfigError(f"executor must be local or dask, got {executor!r}")
+    elif jobs <= 1:
+        collect(execute_run(*a) for a in args)
+    else:
+        collect(_process_map(args, jobs))
+    bar.close()
+    return SweepResult(len(configs), len(configs) - len(todo), ran)
+
+
+def preflight(configs: list[TrainConfig], data_dir: str | None) -> None:
+    """Fail once, before any run starts, when a dataset of the sweep cannot be found."""
+    from mt2st.data import load_dataset
+
+    seen = set()
+    for c in configs:
+        key = (c.dataset, json.dumps(c.dataset_options, sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            load_dataset(c.dataset, data_dir=data_dir, seed=c.seed, **c.dataset_options)
+
+
+def _process_map(args: list[tuple], jobs: int) -> Iterable[dict]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(execute_run, *a) for a in args]
+        for f in as_completed(futures):
+            yield f.result()
+
+
+def _dask_map(args: list[tuple], scheduler: str | None,
+              client_factory: Callable | None = None) -> Iterable[dict]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError("the dask executor needs the 'dask' extra: pip install 'mt2st[dask]'") from None
+    if scheduler is None:
+        raise ConfigError("the dask executor needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    client = Client(scheduler) if client_factory is None else client_factory(scheduler)
+    try:
+        futures = [client.submit(execute_run, *a, pure=False) for a in args]
+        for f in as_completed(futures):
+            yield f.result()
+    finally:
+        if client_factory is None:
+            client.close()

@@ -1,0 +1,112 @@
+"""The primary task: sentence classification over the shared embedding table.
+
+Two models: bag-of-embeddings (mean) → linear, and the paper's BiLSTM (1 layer, 256 hidden per
+direction, final states concatenated → linear)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mt2st.data.text import EncodedCorpus
+from mt2st.errors import ConfigError
+
+
+@dataclass
+class ClassificationData:
+    """One split: sentences as an encoded corpus (``<unk>`` for OOV) plus labels."""
+
+    corpus: EncodedCorpus
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, idx: np.ndarray, max_len: int | None = None) -> tuple[torch.Tensor, ...]:
+        """(flat tokens, bag offsets, lengths, labels) for sentences ``idx`` (cut at max_len)."""
+        starts = self.corpus.offsets[idx]
+        lengths = self.corpus.offsets[idx + 1] - starts
+        if max_len is not None:
+            lengths = np.minimum(lengths, max_len)
+        offsets = np.zeros(len(idx), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        gather = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())
+        tokens = self.corpus.tokens[gather].astype(np.int64)
+        return (torch.from_numpy(tokens), torch.from_numpy(offsets),
+                torch.from_numpy(lengths.astype(np.int64)),
+                torch.from_numpy(self.labels[idx].astype(np.int64)))
+
+    def n_tokens(self, idx: np.ndarray, max_len: int | None = None) -> int:
+        lengths = self.corpus.offsets[idx + 1] - self.corpus.offsets[idx]
+        return int(np.minimum(lengths, max_len).sum() if max_len else lengths.sum())
+
+
+class BagOfEmbeddings(nn.Module):
+    """Mean of the sentence's embedding rows → linear. The table's gradient is sparse (only
+    the rows of the batch), as for every task here, so an optimiser step touches only them."""
+
+    def __init__(self, dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(dim, n_classes)
+
+    def forward(self, table: torch.Tensor, tokens, offsets, lengths) -> torch.Tensor:
+        return self.out(F.embedding_bag(tokens, table, offsets, mode="mean", sparse=True))
+
+    def flops_per_token(self, dim: int) -> float:
+        return 2.0 * dim  # gather + mean (the linear layer is per sentence)
+
+
+class BiLSTMClassifier(nn.Module):
+    """The paper's model: one BiLSTM layer, final hidden states of both directions → linear."""
+
+    def __init__(self, dim: int, n_classes: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.lstm = nn.LSTM(dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, n_classes)
+
+    def forward(self, table: torch.Tensor, tokens, offsets, lengths) -> torch.Tensor:
+        lengths = lengths.clamp(min=1)  # an empty sentence reads one padding row
+        batch, longest = len(lengths), int(lengths.max())
+        rows = torch.arange(longest).expand(batch, longest)
+        mask = rows < lengths[:, None]
+        index = torch.zeros(batch, longest, dtype=torch.long)  # row 0 is <pad>
+        flat = offsets[:, None] + rows
+        valid = mask & (flat < len(tokens))
+        index[valid] = tokens[flat[valid]]
+        packed = nn.utils.rnn.pack_padded_sequence(F.embedding(index, table, sparse=True), lengths,
+                                                   batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)
+        return self.out(torch.cat([h[0], h[1]], dim=1))
+
+    def flops_per_token(self, dim: int) -> float:
+        return 2 * 2 * 4 * self.hidden * (dim + self.hidden)  # two directions, four gates
+
+
+MODELS = {"bow": BagOfEmbeddings, "bilstm": BiLSTMClassifier}
+
+
+def make_classifier(name: str, dim: int, n_classes: int) -> nn.Module:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return MODELS[name](dim, n_classes)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, table: torch.Tensor, data: ClassificationData,
+             batch_size: int = 4096, max_len: int | None = None) -> float:
+    """Share of sentences whose predicted class equals the label."""
+    if len(data) == 0:
+        return float("nan")
+    model.eval()
+    correct = 0
+    for s in range(0, len(data), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(data)))
+        tokens, offsets, lengths, labels = data.batch(idx, max_len)
+        correct += int((model(table, tokens, offsets, lengths).argmax(1) == labels).sum())
+    model.train()
+    return correct / len(data)

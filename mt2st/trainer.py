@@ -1,0 +1,372 @@
+"""The reference MT2ST training loop: loss = L_primary + Σ_k γ_k(t) · L_k over one shared
+embedding table, with two clocks (training seconds, evaluation excluded; wall seconds), a
+gradient audit of every auxiliary loss, and one record row per epoch."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mt2st.config import AUX_NAMES, TrainConfig
+from mt2st.data import (
+    AnalogySet,
+    SimilaritySet,
+    Vocabulary,
+    encode_corpus,
+    load_dataset,
+    load_google_analogy,
+    load_similarity_sets,
+    make_synthetic,
+    split_analogy,
+    split_similarity,
+    tokenize,
+)
+from mt2st.data.text import PAD, UNK
+from mt2st.errors import ConfigError
+from mt2st.init import initial_table
+from mt2st.metrics import analogy_of_rows, spearman_of_rows, time_to_target
+from mt2st.results import config_hash, provenance
+from mt2st.schedules import make_schedule
+from mt2st.tasks import AnalogyTask, ClassificationData, SGNSTask, SimilarityTask, make_classifier
+from mt2st.tasks.primary import accuracy
+
+#: what each auxiliary task counts as its work
+WORK_UNITS = {"similarity": "pairs", "analogy": "questions", "sgns": "tokens"}
+
+
+@dataclass
+class Lexicon:
+    """Auxiliary-training and held-out parts of the word-similarity and analogy sets."""
+
+    sim_train: list[SimilaritySet]
+    sim_heldout: dict[str, SimilaritySet]
+    analogy_train: AnalogySet
+    analogy_heldout: AnalogySet
+
+
+@dataclass
+class RunRecord:
+    """Per-epoch rows and the run's provenance."""
+
+    rows: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.meta["run_id"]
+
+    def time_to_target(self, target: float | None = None) -> float:
+        target = self.meta["config"]["target"] if target is None else target
+        return time_to_target(self.rows["val_acc"], self.rows["train_seconds"], target)[0]
+
+    def save(self, path: str | Path) -> Path:
+        from mt2st.results import write_parquet_atomic
+
+        return write_parquet_atomic(self.rows, path, self.meta)
+
+
+def load_lexicon(config: TrainConfig, data_dir) -> Lexicon:
+    if config.dataset == "synthetic":
+        syn = make_synthetic(seed=config.seed, **config.dataset_options)
+        sims = {"synthetic": syn.similarity}
+        analogy = syn.analogy
+    else:
+        sims = load_similarity_sets(data_dir)
+        analogy = load_google_analogy(data_dir)
+    sim_train, sim_held = [], {}
+    for name, s in sims.items():
+        tr, ho = split_similarity(s, config.lexicon_heldout, config.lexicon_seed)
+        sim_train.append(tr)
+        sim_held[name] = ho
+    a_tr, a_ho = split_analogy(analogy, config.lexicon_heldout, config.lexicon_seed)
+    return Lexicon(sim_train, sim_held, a_tr, a_ho)
+
+
+class Trainer:
+    """Builds everything a run needs from a :class:`TrainConfig`, then ``run()`` trains."""
+
+    def __init__(self, config: TrainConfig, data_dir=None, progress: bool | None = None) -> None:
+        if config.device != "cpu" and not torch.cuda.is_available():
+            raise ConfigError(f"device {config.device!r} requested but no CUDA device is available")
+        if config.device != "cpu" and "sgns" in config.aux_tasks:
+            raise ConfigError("the sgns auxiliary task runs through the numba kernel on the CPU "
+                              "only; the torch CUDA kernels are not part of this build")
+        self.config = config
+        self.progress = progress
+        torch.manual_seed(config.seed)
+        torch.set_num_threads(config.threads)
+        self.rng = np.random.default_rng(config.seed)
+        self.device = torch.device(config.device)
+
+        options = dict(config.dataset_options)
+        dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.seed, **options)
+        tokens = {k: [tokenize(t) for t in s.texts] for k, s in dataset.splits.items()}
+        self.vocab = Vocabulary.build(tokens["train"], min_count=config.min_count,
+                                      specials=(PAD, UNK))
+        self.splits = {k: ClassificationData(encode_corpus(tokens[k], self.vocab, unknown="unk"),
+                                             dataset.splits[k].labels)
+                       for k in tokens}
+        self.n_classes = len(dataset.label_names)
+        self.lexicon = load_lexicon(config, data_dir)
+
+        table, self.init_info = initial_table(config, self.vocab, tokens["train"], data_dir)
+        self.table = torch.nn.Parameter(torch.from_numpy(table).to(self.device))
+        self.model = make_classifier(config.model, config.dim, self.n_classes).to(self.device)
+        # the table gets sparse gradients (rows of the batch only): SparseAdam (lazy Adam) or
+        # SGD for it, Adam or SGD for the dense model parameters
+        if config.optimizer == "adam":
+            self.optimizers = [torch.optim.SparseAdam([self.table], lr=config.lr),
+                               torch.optim.Adam(self.model.parameters(), lr=config.lr)]
+        else:
+            self.optimizers = [torch.optim.SGD([self.table, *self.model.parameters()], lr=config.lr)]
+
+        self.tasks = {}
+        for name in config.aux_tasks:
+            if name == "similarity":
+                task = SimilarityTask(self.lexicon.sim_train, self.vocab, config.similarity_batch)
+            elif name == "analogy":
+                task = AnalogyTask(self.lexicon.analogy_train, self.vocab, config.analogy_batch)
+            else:
+                text = encode_corpus(tokens["train"], self.vocab, unknown="drop")
+                task = SGNSTask(text, config.dim, config.seed, config.sgns_sentences,
+                                alpha=config.sgns_alpha)
+            if len(task) == 0:
+                raise ConfigError(f"auxiliary task {name!r} has no training items inside the "
+                                  f"vocabulary of {config.dataset!r}")
+            self.tasks[name] = task
+        self.schedule = make_schedule(config.strategy, config.gamma_by_task(),
+                                      **config.schedule_params())
+        self.heldout_analogy = self.lexicon.analogy_heldout.restrict(self.vocab)
+        # row ids of the held-out sets, resolved once (evaluation runs every epoch)
+        index = self.vocab.index
+        self.eval_analogy = (np.array([[index(w) for w in q] for q in self.heldout_analogy.questions],
+                                      dtype=np.int64).reshape(-1, 4), self.heldout_analogy.semantic)
+        self.eval_sims = {}
+        for name, pairs in self.lexicon.sim_heldout.items():
+            r = pairs.restrict(self.vocab)
+            self.eval_sims[name] = (np.array([index(w) for w in r.word1], dtype=np.int64),
+                                    np.array([index(w) for w in r.word2], dtype=np.int64), r.scores)
+
+    # -- one optimisation step ------------------------------------------------------------
+    def _aux_table(self) -> torch.Tensor:
+        return self.table if self.config.aux_grad == "real" else self.table.detach()
+
+    def _step(self, idx: np.ndarray, weights: dict[str, float], acc: dict) -> bool:
+        """One batch; returns False when the loss is not finite (divergence)."""
+        c = self.config
+        t0 = time.perf_counter()
+        batch = self.splits["train"].batch(idx, c.max_len)
+        tokens, offsets, lengths, labels = (x.to(self.device) for x in batch)
+        logits = self.model(self.table, tokens, offsets, lengths)
+        loss0 = F.cross_entropy(logits, labels)
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss0):
+            return False
+        loss0.backward()
+        acc["loss_primary"] += loss0.item() * len(idx)
+        acc["n_primary"] += len(idx)
+        acc["correct"] += int((logits.argmax(1) == labels).sum())
+        acc["work_primary"] += self.splits["train"].n_tokens(idx, c.max_len)
+        acc["seconds_primary"] += time.perf_counter() - t0
+        for name, task in self.tasks.items():
+            w = weights[name]
+            if w < c.epsilon or name == "sgns":
+                continue
+            t1 = time.perf_counter()
+            loss_k, items = task.loss(self._aux_table(), self.rng)
+            if not torch.isfinite(loss_k):
+                return False
+            if loss_k.requires_grad:
+                (w * loss_k).backward()
+            acc[f"loss_{name}"] += loss_k.item() * items
+            acc[f"n_{name}"] += items
+            acc[f"steps_{name}"] += 1
+            acc[f"seconds_{name}"] += time.perf_counter() - t1
+        t2 = time.perf_counter()
+        for opt in self.optimizers:
+            opt.step()
+        acc["seconds_primary"] += time.perf_counter() - t2
+        if "sgns" in self.tasks and weights["sgns"] >= c.epsilon:
+            t3 = time.perf_counter()
+            with torch.no_grad():
+                syn0 = self.table.detach().numpy()
+                if c.aux_grad == "detached":
+                    syn0 = syn0.copy()  # the update lands on a copy: nothing reaches the table
+                loss_k, items = self.tasks["sgns"].step(syn0, weights["sgns"])
+            if not math.isfinite(loss_k):
+                return False
+            acc["loss_sgns"] += loss_k * items
+            acc["n_sgns"] += items
+            acc["steps_sgns"] += 1
+            acc["seconds_sgns"] += time.perf_counter() - t3
+        return True
+
+    # -- evaluation and audit ---------------------------------------------------------------
+    def gradient_audit(self) -> dict[str, float]:
+        """Norm of each auxiliary loss's gradient on the shared table (unweighted), one batch.
+        Detached mode gives 0: its auxiliary terms do not depend on the table."""
+        out = {}
+        for name, task in self.tasks.items():
+            if name == "sgns":
+                out[name] = self._sgns_audit(task)
+                continue
+            state = self.rng.bit_generator.state
+            loss_k, _ = task.loss(self._aux_table(), self.rng)
+            self.rng.bit_generator.state = state  # the audit must not change the run
+            if not loss_k.requires_grad:
+                out[name] = 0.0
+                continue
+            (grad,) = torch.autograd.grad(loss_k, self.table, allow_unused=True)
+            if grad is not None and grad.is_sparse:
+                grad = grad.coalesce().values()
+            out[name] = 0.0 if grad is None else float(grad.norm())
+        return out
+
+    def _sgns_audit(self, task: SGNSTask) -> float:
+        if self.config.aux_grad == "detached":
+            return 0.0  # the kernel writes to a copy; the shared table receives nothing
+        saved = (task.cursor, task.state)
+        table = self.table.detach().numpy()
+        syn0, syn1 = table.copy(), task.syn1neg.copy()
+        step = 1e-3
+        _, eff = task.step(syn0, step / task.config.alpha, syn1)
+        task.cursor, task.state = saved
+        return float(np.linalg.norm(syn0 - table) / step / max(eff, 1))
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        c = self.config
+        table = self.table.detach()
+        row = {"val_acc": accuracy(self.model, table, self.splits["validation"], max_len=c.max_len),
+               "test_acc": accuracy(self.model, table, self.splits["test"], max_len=c.max_len)}
+        vectors = table.cpu().numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = vectors / np.maximum(norms, 1e-12)
+        ana = analogy_of_rows(unit, *self.eval_analogy)
+        row["analogy_sem"], row["analogy_syn"] = ana["semantic"], ana["syntactic"]
+        sims = []
+        for name, (i1, i2, scores) in self.eval_sims.items():
+            rho = spearman_of_rows(unit, i1, i2, scores)
+            row[f"sim_{name}"] = rho
+            if np.isfinite(rho):
+                sims.append(rho)
+        row["sim_mean"] = float(np.mean(sims)) if sims else float("nan")
+        return row
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> RunRecord:
+        c = self.config
+        n_train = len(self.splits["train"])
+        batch = n_train if c.batch_size == 0 else c.batch_size
+        n_batches = math.ceil(n_train / batch)
+        rows = []
+        train_seconds = 0.0
+        wall0 = time.perf_counter()
+        diverged = False
+        bar = tqdm(range(c.epochs), desc=f"{c.strategy}/{c.setting}", leave=False,
+                   disable=(not self.progress) if self.progress is not None else None)
+        for epoch in bar:
+            acc: dict[str, float] = defaultdict(float)
+            gammas = self.schedule.weights(epoch)
+            t_epoch = time.perf_counter()
+            order = self.rng.permutation(n_train)
+            for b in range(n_batches):
+                weights = (self.schedule.weights(epoch + b / n_batches)
+                           if c.schedule_unit == "step" else gammas)
+                if not self._step(order[b * batch:(b + 1) * batch], weights, acc):
+                    diverged = True
+                    break
+            epoch_seconds = time.perf_counter() - t_epoch
+            train_seconds += epoch_seconds
+            t_eval = time.perf_counter()
+            if diverged:
+                evaluation = {"val_acc": float("nan"), "test_acc": float("nan")}
+                audit: dict[str, float] = {}
+            else:
+                evaluation = self.evaluate()
+                audit = self.gradient_audit()
+            self.schedule.observe(epoch, evaluation["val_acc"])
+            row = self._epoch_row(epoch, gammas, acc, evaluation, audit)
+            row.update({"epoch_train_seconds": epoch_seconds, "train_seconds": train_seconds,
+                        "eval_seconds": time.perf_counter() - t_eval,
+                        "wall_seconds": time.perf_counter() - wall0, "diverged": diverged})
+            rows.append(row)
+            bar.set_postfix_str(f"val {row['val_acc']:.3f} "
+                                + " ".join(f"γ{n[:3]}={gammas[n]:.2g}" for n in self.tasks)
+                                + f" {train_seconds:.1f}s")
+            if diverged or (c.stop_at_target and row["val_acc"] >= c.target):
+                break
+        bar.close()
+        return self._record(rows, diverged)
+
+    def _epoch_row(self, epoch: int, gammas: dict, acc: dict, evaluation: dict,
+                   audit: dict) -> dict:
+        """One record row. Every auxiliary task has its columns, also when it is not part of
+        the setting (weight 0, no work, NaN loss and audit), so all records share a schema."""
+        dim = self.config.dim
+        n_primary = max(acc["n_primary"], 1)
+        row: dict = {"epoch": epoch + 1, "loss_primary": acc["loss_primary"] / n_primary,
+                     "train_acc": acc["correct"] / n_primary, **evaluation,
+                     "seconds_primary": acc["seconds_primary"],
+                     "work_primary_tokens": int(acc["work_primary"]),
+                     "flops_primary": acc["work_primary"] * self.model.flops_per_token(dim) * 3}
+        flops_total = row["flops_primary"]
+        for name in AUX_NAMES:
+            task = self.tasks.get(name)
+            n = int(acc[f"n_{name}"])
+            row[f"gamma_{name}"] = float(gammas.get(name, 0.0))
+            row[f"loss_{name}"] = acc[f"loss_{name}"] / n if n else float("nan")
+            row[f"steps_{name}"] = int(acc[f"steps_{name}"])
+            row[f"seconds_{name}"] = acc[f"seconds_{name}"]
+            row[f"work_{name}_{WORK_UNITS[name]}"] = n
+            row[f"flops_{name}"] = n * task.flops_per_item(dim) if task else 0.0
+            row[f"grad_norm_{name}"] = float(audit.get(name, float("nan")))
+            flops_total += row[f"flops_{name}"]
+        row["flops_total"] = flops_total
+        return row
+
+    def _record(self, rows: list[dict], diverged: bool) -> RunRecord:
+        c = self.config
+        df = pd.DataFrame(rows)
+        cfg = c.to_dict()
+        run_id = config_hash(cfg)
+        ttt, epoch_hit = time_to_target(df["val_acc"], df["train_seconds"], c.target)
+        constants = {"run_id": run_id, "seed": c.seed, "dataset": c.dataset, "model": c.model,
+                     "init": c.init, "strategy": c.strategy.lower(), "setting": c.setting,
+                     "aux_grad": c.aux_grad, "backend": c.backend, "device": c.device,
+                     "target": c.target}
+        for k, v in reversed(constants.items()):
+            df.insert(0, k, v)
+        df["reached_target"] = df["val_acc"] >= c.target
+        prov = provenance(c.threads, c.device)
+        meta = {"run_id": run_id, "config": cfg, "provenance": prov,
+                "schedule": self.schedule.describe(), "init": self.init_info,
+                "vocab_size": len(self.vocab), "diverged": diverged,
+                "time_to_target_s": ttt, "epoch_reached_target": epoch_hit,
+                "aux_items": {n: len(t) for n, t in self.tasks.items()},
+                "heldout_analogy_questions": len(self.heldout_analogy)}
+        # provenance as columns too, so the store alone says where every number came from
+        df["git_commit"] = prov["git_commit"] or ""
+        df["cpu"] = prov["cpu"]
+        df["gpu"] = prov["gpu"] or ""
+        df["threads"] = c.threads
+        df["versions"] = json.dumps({k: prov[k] for k in ("mt2st", "python", "numpy", "torch",
+                                                          "numba", "pandas")}, sort_keys=True)
+        df["config_json"] = json.dumps(cfg, sort_keys=True, default=str)
+        return RunRecord(df, meta)
+
+
+def train(config: TrainConfig, data_dir=None, progress: bool | None = None) -> RunRecord:
+    """Build and run one training run; returns its record (not yet written)."""
+    return Trainer(config, data_dir=data_dir, progress=progress).run()

@@ -1,0 +1,149 @@
+"""The reference trainer on synthetic data (fast) and on SST-2 (real)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mt2st.config import TrainConfig
+from mt2st.errors import ConfigError
+from mt2st.tasks import AnalogyTask, SimilarityTask
+from mt2st.trainer import Trainer, train
+
+SYN = dict(dataset="synthetic", init="random", lr=0.02, epochs=3, batch_size=64, dim=24,
+           dataset_options={"n_train": 1200, "n_validation": 300, "n_test": 300, "n_corpus": 10})
+TIMING = [c for c in ("epoch_train_seconds", "train_seconds", "wall_seconds", "eval_seconds")]
+
+
+def _cfg(**kw) -> TrainConfig:
+    return TrainConfig(**{**SYN, **kw})
+
+
+def _no_timing(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in df.columns if "seconds" in c])
+
+
+def test_switch_does_no_auxiliary_work_after_the_switch():
+    r = train(_cfg(strategy="switch", t_switch=1, setting="S3"), progress=False).rows
+    for task, unit in (("analogy", "questions"), ("similarity", "pairs")):
+        assert r[f"steps_{task}"].tolist()[0] > 0
+        assert r[f"steps_{task}"].tolist()[1:] == [0, 0]
+        assert r[f"work_{task}_{unit}"].tolist()[1:] == [0, 0]
+        assert r[f"seconds_{task}"].tolist()[1:] == [0.0, 0.0]
+        assert r[f"gamma_{task}"].tolist() == [1.0, 0.0, 0.0]
+    assert (r["flops_total"].iloc[1:] == r["flops_primary"].iloc[1:]).all()
+
+
+def test_diminish_below_epsilon_does_no_work():
+    r = train(_cfg(strategy="diminish", eta=8.0, epsilon=1e-3, setting="S2"), progress=False).rows
+    # gamma: 1, e^-8 = 3.4e-4 < epsilon, e^-16
+    assert r["steps_analogy"].iloc[0] > 0
+    assert r["steps_analogy"].iloc[1:].tolist() == [0, 0]
+    assert r["gamma_analogy"].iloc[1] == pytest.approx(np.exp(-8.0))
+
+
+def test_stl_does_no_auxiliary_work_at_all():
+    r = train(_cfg(strategy="stl", setting="S3"), progress=False).rows
+    assert (r["steps_analogy"] == 0).all() and (r["steps_similarity"] == 0).all()
+
+
+@pytest.mark.parametrize("setting", ["S3", "sgns"])
+def test_detached_mode_has_zero_auxiliary_gradient(setting):
+    real = train(_cfg(strategy="mtl", setting=setting, aux_grad="real"), progress=False).rows
+    det = train(_cfg(strategy="mtl", setting=setting, aux_grad="detached"), progress=False).rows
+    names = [c for c in real.columns if c.startswith("grad_norm_")]
+    assert names
+    for c in names:
+        assert (real[c] > 0).all(), c
+        assert (det[c] == 0).all(), c
+    # detached auxiliary work is still done (and paid for), it just cannot move the table
+    assert (det[[c for c in det.columns if c.startswith("steps_")]] > 0).all().all()
+
+
+def test_detached_mode_trains_exactly_like_stl():
+    """The authors' formulation optimises the STL objective: same primary trajectory."""
+    stl = train(_cfg(strategy="stl", setting="S3"), progress=False).rows
+    det = train(_cfg(strategy="mtl", setting="S3", aux_grad="detached"), progress=False).rows
+    np.testing.assert_allclose(stl["loss_primary"], det["loss_primary"], rtol=1e-6)
+    np.testing.assert_array_equal(stl["val_acc"], det["val_acc"])
+
+
+def test_same_seed_same_record():
+    a = train(_cfg(strategy="switch", t_switch=2, setting="S3", seed=4), progress=False)
+    b = train(_cfg(strategy="switch", t_switch=2, setting="S3", seed=4), progress=False)
+    pd.testing.assert_frame_equal(_no_timing(a.rows), _no_timing(b.rows))
+    assert a.run_id == b.run_id
+
+
+def test_learns_on_synthetic_data():
+    r = train(_cfg(strategy="mtl", setting="S3", epochs=4), progress=False)
+    assert r.rows["val_acc"].iloc[-1] > 0.75
+    assert r.rows["analogy_syn"].iloc[-1] > 0.5  # held-out analogies are learnable here
+    assert r.meta["time_to_target_s"] < float("inf")
+
+
+def test_divergence_ends_the_run_and_counts_as_a_miss():
+    r = train(_cfg(strategy="mtl", optimizer="sgd", lr=1e30, epochs=3), progress=False)
+    assert r.meta["diverged"] and bool(r.rows["diverged"].iloc[-1])
+    assert len(r.rows) < 3 or np.isnan(r.rows["val_acc"].iloc[-1])
+    assert r.time_to_target() == float("inf")
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"strategy": "cosine"}, "unknown strategy"),
+    ({"gamma0": -0.5}, "gamma0 for 'analogy' must be a finite number >= 0"),
+    ({"strategy": "switch", "t_switch": 9, "epochs": 5}, r"t_switch must be in \(0, epochs=5\]"),
+    ({"target": 0.0}, r"target must be in \(0, 1\]"),
+    ({"target": 1.5}, r"target must be in \(0, 1\]"),
+    ({"setting": "S9"}, "unknown task 'S9'"),
+    ({"aux_grad": "fake"}, "aux_grad must be real or detached"),
+])
+def test_bad_configs(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kw).aux_tasks  # noqa: B018 (the setting is parsed lazily)
+
+
+def _gradcheck_task(task, table):
+    task.sparse = False  # gradcheck compares dense Jacobians
+
+    def f(t):
+        return task.loss(t, np.random.default_rng(0))[0]
+    return torch.autograd.gradcheck(f, (table,), eps=1e-6, atol=1e-5)
+
+
+def test_auxiliary_losses_pass_finite_difference_gradcheck():
+    trainer = Trainer(_cfg(setting="S3"), progress=False)
+    vocab = trainer.vocab
+    table = torch.randn(len(vocab), 6, dtype=torch.float64, requires_grad=True)
+    sim = SimilarityTask(trainer.lexicon.sim_train, vocab, batch_size=8)
+    ana = AnalogyTask(trainer.lexicon.analogy_train, vocab, batch_size=4, negatives=3)
+    assert _gradcheck_task(sim, table)
+    assert _gradcheck_task(ana, table)
+
+
+def test_record_round_trips_through_parquet(tmp_path):
+    r = train(_cfg(strategy="switch", t_switch=1, setting="S1"), progress=False)
+    path = r.save(tmp_path / "run.parquet")
+    df = pd.read_parquet(path)  # plain pandas, no mt2st needed
+    for col in ("val_acc", "test_acc", "gamma_similarity", "loss_similarity", "grad_norm_similarity",
+                "train_seconds", "wall_seconds", "work_similarity_pairs", "flops_similarity",
+                "analogy_sem", "analogy_syn", "sim_mean", "config_json", "run_id", "seed"):
+        assert col in df.columns, col
+    assert (df["wall_seconds"] >= df["train_seconds"]).all()
+    from mt2st.results import read_meta
+    meta = read_meta(path)
+    assert meta["config"]["strategy"] == "switch" and meta["provenance"]["torch"]
+
+
+@pytest.mark.slow
+def test_sst2_bow_switch_s3_reaches_075(data_dir):
+    config = TrainConfig(dataset="sst2", model="bow", init="sg", strategy="switch", setting="S3",
+                         t_switch=1, epochs=2, seed=0, pretrain_epochs=3)
+    record = train(config, data_dir=data_dir, progress=False)
+    rows = record.rows
+    assert rows["val_acc"].max() > 0.75, rows[["epoch", "val_acc"]]
+    assert rows["steps_analogy"].iloc[0] > 0 and rows["steps_analogy"].iloc[1] == 0
+    # evaluation must stay a small share of training time
+    assert rows["eval_seconds"].sum() < 0.1 * rows["epoch_train_seconds"].sum()
