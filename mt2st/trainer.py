@@ -105,7 +105,11 @@ class Trainer:
         self.progress = progress
         torch.manual_seed(config.seed)
         torch.set_num_threads(config.threads)
-        self.rng = np.random.default_rng(config.seed)
+        # independent streams: the primary task's shuffling must not depend on how many random
+        # numbers the auxiliary tasks drew (detached MTL then trains exactly like STL)
+        shuffle_seq, aux_seq = np.random.SeedSequence(config.seed).spawn(2)
+        self.shuffle_rng = np.random.default_rng(shuffle_seq)
+        self.rng = np.random.default_rng(aux_seq)
         self.device = torch.device(config.device)
 
         options = dict(config.dataset_options)
@@ -280,7 +284,7 @@ class Trainer:
             acc: dict[str, float] = defaultdict(float)
             gammas = self.schedule.weights(epoch)
             t_epoch = time.perf_counter()
-            order = self.rng.permutation(n_train)
+            order = self.shuffle_rng.permutation(n_train)
             for b in range(n_batches):
                 weights = (self.schedule.weights(epoch + b / n_batches)
                            if c.schedule_unit == "step" else gammas)

@@ -15,7 +15,7 @@ from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStat
 from mt2st.kernels.tables import LCG_MASK, lcg_next
 
 #: raw words per shard per kernel call; alpha is interpolated within a call (gensim: 10k/job).
-CHUNK_WORDS_PER_THREAD = 50_000
+CHUNK_WORDS_PER_THREAD = 100_000
 
 
 def initial_states(seed: int, n: int) -> np.ndarray:

@@ -1,0 +1,205 @@
+"""Sweeps (resume, failures, Dask), atomic records, aggregation with known answers, the report."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mt2st.report.aggregate import olympic_mean, quantile, summarize_cells, summarize_runs
+from mt2st.report.claims import verdict
+from mt2st.report.render import build_report
+from mt2st.results import write_parquet_atomic
+from mt2st.sweep import ResultsStore, SweepSpec, run_sweep
+
+TINY = """
+[sweep]
+name = "tiny"
+seeds = [0, 1]
+
+[base]
+dataset = "synthetic"
+dataset_options = {{ n_train = 600, n_validation = 200, n_test = 200, n_corpus = 10 }}
+model = "bow"
+init = "random"
+dim = 16
+lr = 0.02
+epochs = {epochs}
+target = 0.7
+t_switch = 1
+setting = "S3"
+
+[grid]
+strategy = {strategies}
+
+[[extra]]
+strategy = "mtl"
+aux_grad = "detached"
+
+[report]
+init = "random"
+"""
+
+
+def _spec(tmp_path: Path, epochs: int = 2, strategies='["stl", "mtl", "switch"]') -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(epochs=epochs, strategies=strategies))
+    return path
+
+
+def test_spec_expands_grid_seeds_and_normalises_stl(tmp_path):
+    spec = SweepSpec.from_toml(_spec(tmp_path))
+    configs = spec.configs()
+    assert len(configs) == 4 * 2  # stl, mtl, switch, mtl-detached × 2 seeds
+    assert {c.setting for c in configs if c.strategy == "stl"} == {"S0"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sweep]\nseeds=[0]\n[grid]\nstrategy=["nope"]\n')
+    with pytest.raises(Exception, match="unknown strategy"):
+        SweepSpec.from_toml(bad)
+
+
+def test_sweep_runs_skips_done_and_records_failures(tmp_path):
+    spec = SweepSpec.from_toml(_spec(tmp_path))
+    first = run_sweep(spec, tmp_path / "res", progress=False)
+    assert first.total == 8 and first.skipped == 0 and not first.failed
+    second = run_sweep(spec, tmp_path / "res", progress=False)
+    assert second.skipped == 8 and second.ran == []
+    rows = pd.read_parquet(tmp_path / "res" / "runs")  # the store is one Parquet dataset
+    assert rows["run_id"].nunique() == 8 and len(rows) == 16
+    # a failing run is recorded with its error, the others go on; the next call retries it
+    spec.extra.append({"strategy": "mtl", "init": f"vectors:{tmp_path / 'missing.txt'}"})
+    third = run_sweep(spec, tmp_path / "res", progress=False)
+    assert third.skipped == 8 and len(third.failed) == 2  # the new cell × 2 seeds
+    failures = ResultsStore(tmp_path / "res").failed()
+    assert len(failures) == 2 and "missing.txt: no such file" in failures[0]["error"]
+    assert len(run_sweep(spec, tmp_path / "res", progress=False).failed) == 2
+
+
+def test_resume_after_killed_sweep(tmp_path):
+    """Kill the sweep mid-run, run it again: every run present once, nothing partial."""
+    cfg = _spec(tmp_path, epochs=4, strategies='["stl", "mtl", "switch", "diminish"]')
+    out = tmp_path / "res"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "mt2st", "reproduce", "--config", str(cfg), "--out", str(out),
+           "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "runs").glob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the worker dies mid-run
+    proc.wait()
+    done_before = len(list((out / "runs").glob("*.parquet")))
+    assert 2 <= done_before < 10
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    store = ResultsStore(out)
+    ids = store.run_ids()
+    assert len(ids) == 10 == len(set(ids))
+    rows = store.load()
+    assert rows.groupby("run_id").size().eq(4).all()  # no partial or duplicated run
+    assert not rows.duplicated(["run_id", "epoch"]).any()
+    assert (out / "report" / "report.md").is_file()
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "rec.parquet"
+    write_parquet_atomic(pd.DataFrame({"a": [1, 2]}), path)
+    import pyarrow.parquet as pq
+
+    def interrupted(table, where, **kw):
+        Path(where).write_bytes(b"PAR1 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pq, "write_table", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_parquet_atomic(pd.DataFrame({"a": [3, 4, 5]}), path)
+    assert pd.read_parquet(path)["a"].tolist() == [1, 2]  # the old record, whole
+    assert list(tmp_path.iterdir()) == [path]  # no temporary left behind
+
+
+def _fake_runs(times: dict[str, list[float]], target: float = 0.8) -> pd.DataFrame:
+    """Hand-made records: each run reaches the target (val 0.9) at the given training second,
+    or never (inf). One epoch per second, two epochs per run unless the hit is later."""
+    rows = []
+    for strategy, hits in times.items():
+        for seed, hit in enumerate(hits):
+            n = 4
+            for e in range(1, n + 1):
+                reached = math.isfinite(hit) and e >= hit
+                rows.append({
+                    "run_id": f"{strategy}-{seed}", "dataset": "d", "model": "bow", "init": "sg",
+                    "strategy": strategy, "setting": "S0" if strategy == "stl" else "S3",
+                    "aux_grad": "real", "seed": seed, "target": target, "epoch": e,
+                    "val_acc": 0.9 if reached else 0.5, "test_acc": 0.85, "train_seconds": float(e),
+                    "wall_seconds": e + 0.1 * e, "epoch_train_seconds": 1.0, "eval_seconds": 0.1,
+                    "analogy_sem": 0.1, "analogy_syn": 0.2, "sim_mean": 0.3,
+                    "flops_total": 100.0 if strategy == "stl" else 150.0, "diverged": False,
+                    **{f"seconds_{t}": 0.0 for t in ("similarity", "analogy", "sgns")},
+                    **{f"grad_norm_{t}": np.nan for t in ("similarity", "analogy", "sgns")}})
+    return pd.DataFrame(rows)
+
+
+def test_aggregation_known_answers_with_misses():
+    inf = math.inf
+    rows = _fake_runs({"stl": [4, 4, 4, 4, 4], "switch": [2, 2, 2, inf, 1], "mtl": [inf] * 5})
+    runs = summarize_runs(rows)
+    assert runs.set_index("run_id").loc["switch-3", "ttt_s"] == inf
+    assert runs.set_index("run_id").loc["switch-0", "ttt_s"] == 2.0
+    assert runs.set_index("run_id").loc["switch-0", "ttt_wall_s"] == pytest.approx(2.2)
+    cells = summarize_cells(runs).set_index("strategy")
+    sw = cells.loc["switch"]
+    assert sw["misses"] == 1 and sw["ttt_median_s"] == 2.0
+    assert sw["ttt_olympic_s"] == 2.0  # drop 1 and inf, mean of 2, 2, 2
+    assert sw["reduction_vs_stl"] == pytest.approx(0.5)  # 1 - 2/4
+    assert sw["compression"] == pytest.approx(-0.5)  # 1 - 150/100
+    assert sw["reduction_vs_mtl"] == 1.0  # MTL never gets there
+    assert cells.loc["mtl", "ttt_median_s"] == inf and cells.loc["mtl", "misses"] == 5
+    assert cells.loc["mtl", "reduction_vs_stl"] == -inf
+    assert quantile([1.0, inf, inf], 0.5) == inf and olympic_mean([1, inf, inf]) == inf
+    assert olympic_mean([1, 2, 3, inf]) == 2.5  # the miss is the dropped worst
+
+
+def test_verdicts():
+    assert verdict(0.5, 0.3, 0.6, 0.4) == "confirmed"
+    assert verdict(0.1, 0.05, 0.2, 0.4) == "not confirmed"  # faster, but less than claimed
+    assert verdict(0.0, -0.1, 0.1, 0.4) == "not confirmed"
+    assert verdict(-0.5, -0.7, -0.2, 0.4) == "reversed"
+    assert verdict(-math.inf, math.nan, math.nan, 0.4) == "reversed"
+
+
+def test_report_from_a_small_stored_results_set(tmp_path):
+    spec = SweepSpec.from_toml(_spec(tmp_path, strategies='["stl", "mtl", "switch", "diminish", '
+                                                         '"adaptive-switch"]'))
+    run_sweep(spec, tmp_path / "res", progress=False)
+    info = build_report(tmp_path / "res", tmp_path / "rep", init="random", setting="S3")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    for part in ("Claim check", "Table 2", "Time to accuracy", "detached", "Traceability"):
+        assert part in md
+    assert (tmp_path / "rep" / "report.html").read_text().startswith("<!doctype html>")
+    names = {p.name for p in info["figures"]}
+    assert "time_to_accuracy.png" in names and "time_to_accuracy.svg" in names
+    for s in ("stl", "mtl", "switch", "diminish", "adaptive-switch"):
+        assert f"loss_vs_epoch_{s}.png" in names and f"accuracy_vs_epoch_{s}.png" in names
+    cells = pd.read_parquet(tmp_path / "rep" / "cells.parquet")
+    det = cells[cells["aux_grad"] == "detached"].iloc[0]
+    assert det["grad_norm_analogy"] == 0 and det["grad_norm_similarity"] == 0
+    assert {c["strategy"] for c in info["checks"]} >= {"switch", "diminish"}
+
+
+def test_dask_executor_on_a_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = SweepSpec.from_toml(_spec(tmp_path, strategies='["stl", "switch"]'))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        result = run_sweep(spec, tmp_path / "res", executor="dask", scheduler=cluster.scheduler_address,
+                           progress=False)
+    assert not result.failed and len(result.ran) == 6
+    assert len(ResultsStore(tmp_path / "res").run_ids()) == 6
