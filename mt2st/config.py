@@ -23,6 +23,7 @@ class TrainConfig:
 
     dataset: str = "sst2"
     dataset_options: dict = field(default_factory=dict)
+    data_seed: int = 0  # splits and subsamples of the data (fixed across run seeds)
     model: str = "bow"
     init: str = "sg"  # random | sg | cbow | fasttext | vectors:PATH
     oov_init: str = "random"  # rows missing from a vectors file: random (±0.5/dim) or zeros

@@ -22,7 +22,8 @@ from mt2st.vectors import load_vectors
 
 
 def _pretrain_key(config, vocab: Vocabulary) -> str:
-    payload = {"dataset": config.dataset, "options": config.dataset_options, "init": config.init,
+    payload = {"dataset": config.dataset, "options": config.dataset_options,
+               "data_seed": config.data_seed, "init": config.init,
                "dim": config.dim, "epochs": config.pretrain_epochs, "seed": config.seed,
                "extra": list(config.pretrain_extra), "vocab": hashlib.sha256(
                    "\n".join(vocab.words).encode()).hexdigest()}

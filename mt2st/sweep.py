@@ -73,7 +73,8 @@ class SweepSpec:
             for seed in self.seeds:
                 raw = {**self.base, **cell, "seed": seed}
                 if str(raw.get("strategy", "")).lower() == "stl":
-                    raw["setting"] = "S0"
+                    raw["setting"] = "S0"  # no auxiliary task: one STL cell, whatever the grid
+                    raw["aux_grad"] = "real"
                 cfg = TrainConfig.from_dict(raw, source=source)
                 out.setdefault(run_id(cfg), cfg)
         return list(out.values())
@@ -196,10 +197,10 @@ def preflight(configs: list[TrainConfig], data_dir: str | None) -> None:
 
     seen = set()
     for c in configs:
-        key = (c.dataset, json.dumps(c.dataset_options, sort_keys=True))
+        key = (c.dataset, c.data_seed, json.dumps(c.dataset_options, sort_keys=True))
         if key not in seen:
             seen.add(key)
-            load_dataset(c.dataset, data_dir=data_dir, seed=c.seed, **c.dataset_options)
+            load_dataset(c.dataset, data_dir=data_dir, seed=c.data_seed, **c.dataset_options)
 
 
 def _process_map(args: list[tuple], jobs: int) -> Iterable[dict]:

@@ -77,7 +77,7 @@ class RunRecord:
 
 def load_lexicon(config: TrainConfig, data_dir) -> Lexicon:
     if config.dataset == "synthetic":
-        syn = make_synthetic(seed=config.seed, **config.dataset_options)
+        syn = make_synthetic(seed=config.data_seed, **config.dataset_options)
         sims = {"synthetic": syn.similarity}
         analogy = syn.analogy
     else:
@@ -113,7 +113,7 @@ class Trainer:
         self.device = torch.device(config.device)
 
         options = dict(config.dataset_options)
-        dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.seed, **options)
+        dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.data_seed, **options)
         tokens = {k: [tokenize(t) for t in s.texts] for k, s in dataset.splits.items()}
         self.vocab = Vocabulary.build(tokens["train"], min_count=config.min_count,
                                       specials=(PAD, UNK))
