@@ -51,6 +51,11 @@ def ratio_table():
 
 
 def pytest_terminal_summary(terminalreporter):
+    from bench import test_bench_schedules as schedules
+
+    if schedules.TTT.get("stl"):
+        terminalreporter.write_sep("=", "time to target (median of rounds) and ratio strategy / STL")
+        schedules.pytest_terminal_summary(terminalreporter)
     if not RATIOS:
         return
     tr = terminalreporter

@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from bench.corpus import shared_sentences
+from bench.corpus import SMOKE, shared_sentences
 from mt2st.embed import prepare_corpus
 from mt2st.kernels.numba_backend import train_numba, warm_up
 from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights
 
 gensim = pytest.importorskip("gensim")
 
-CASES = [(m, d, t) for m in ("sg", "cbow") for d in (100, 300) for t in (1, 2)]
+CASES = [(m, d, t) for m in ("sg", "cbow") for d in ((100,) if SMOKE else (100, 300)) for t in (1, 2)]
 
 
 def _ours(method, dim, threads):
@@ -58,7 +58,7 @@ def test_kernel_throughput(benchmark, ratio_table, impl, method, dim, threads):
         pytest.skip(f"needs {threads} threads")
     run = (_ours if impl == "numba" else _gensim)(method, dim, threads)
     results = []
-    benchmark.pedantic(lambda: results.append(run()), rounds=3, iterations=1)
+    benchmark.pedantic(lambda: results.append(run()), rounds=1 if SMOKE else 3, iterations=1)
     effective = sum(r[0] for r in results)
     seconds = sum(r[2] for r in results)
     benchmark.extra_info.update({

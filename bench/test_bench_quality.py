@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.corpus import shared_sentences
+from bench.corpus import SMOKE, shared_sentences
 from mt2st.data import load_google_analogy, load_similarity_sets
 from mt2st.embed import train_embeddings
 from mt2st.metrics import embedding_quality
@@ -20,7 +20,7 @@ from mt2st.metrics import embedding_quality
 gensim = pytest.importorskip("gensim")
 KEYS = ("WS-353-ALL", "SIMLEX-999", "analogy_overall_pct", "similarity_mean")
 TOLERANCE = (0.03, 0.03, 1.0)
-SEEDS = (1, 2, 3)
+SEEDS = (1,) if SMOKE else (1, 2, 3)
 BUCKET = 500_000  # both sides; fastText's 2M default only costs memory here
 
 
@@ -28,7 +28,7 @@ BUCKET = 500_000  # both sides; fastText's 2M default only costs memory here
 def test_quality_parity(method, benchmark):
     sents = [list(s) for s in shared_sentences()]
     sims, analogy = load_similarity_sets(), load_google_analogy()
-    kw = dict(dim=100, window=5, negative=5, epochs=5, min_count=5, sample=1e-3)
+    kw = dict(dim=100, window=5, negative=5, epochs=1 if SMOKE else 5, min_count=5, sample=1e-3)
     ours, theirs, t_ours, t_theirs = [], [], [], []
 
     def one_round():
@@ -56,4 +56,7 @@ def test_quality_parity(method, benchmark):
                                "gensim": round(float(np.mean(t_theirs)), 2)}
     benchmark.extra_info.update(report)
     print(f"\n{method}: {report}")
+    if SMOKE:  # one seed, one epoch, SST-2 only: runs the code, the numbers mean nothing
+        assert np.isfinite(a).all() and np.isfinite(b).all(), report
+        return
     assert (np.abs(a[:3] - b[:3]) < np.array(TOLERANCE)).all(), report

@@ -9,7 +9,7 @@ from mt2st.errors import ConfigError
 from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights
 from mt2st.vectors import Embeddings
 
-BACKENDS = ("numba",)
+BACKENDS = ("numba", "torch")
 
 
 def prepare_corpus(corpus: EncodedCorpus | Iterable[Sequence[str]], min_count: int,
@@ -33,6 +33,7 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
                      dim: int = 100, window: int = 5, negative: int = 5, epochs: int = 5,
                      threads: int = 1, seed: int = 1, min_count: int = 5, sample: float = 1e-3,
                      alpha: float = 0.025, min_alpha: float = 0.0001, backend: str = "numba",
+                     device: str = "cpu",
                      min_n: int = 3, max_n: int = 6, bucket: int = 2_000_000,
                      max_vocab_size: int | None = None, compute_loss: bool = False,
                      progress: bool | None = None) -> Embeddings:
@@ -40,6 +41,7 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
 
     ``corpus`` is a list of token lists (as gensim takes it) or an :class:`EncodedCorpus`
     (whose vocabulary is used as is). ``stats`` reports raw and effective words/s.
+    ``backend="numba"`` runs on the CPU; ``backend="torch"`` on ``device`` ("cpu" or "cuda").
     """
     config = SGNSConfig(method=method, dim=dim, window=window, negative=negative, epochs=epochs,
                         alpha=alpha, min_alpha=min_alpha, sample=sample, seed=seed,
@@ -47,15 +49,23 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
                         compute_loss=compute_loss)
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numba" and device != "cpu":
+        raise ConfigError(f"the numba backend runs on the CPU; use backend='torch' for {device!r}")
     encoded = prepare_corpus(corpus, min_count, max_vocab_size)
     if encoded.n_tokens == 0 or len(encoded.vocab) == 0:
         raise ConfigError(f"empty corpus: no token occurs at least min_count={min_count} times")
     words = encoded.vocab.words
     tables = SGNSTables.build(words, encoded.vocab.counts, config)
     weights = SGNSWeights.init(len(words), config)
-    from mt2st.kernels.numba_backend import train_numba
+    if backend == "numba":
+        from mt2st.kernels.numba_backend import train_numba
 
-    stats = train_numba(encoded.tokens, encoded.offsets, config, tables, weights, progress)
+        stats = train_numba(encoded.tokens, encoded.offsets, config, tables, weights, progress)
+    else:
+        from mt2st.kernels.torch_backend import train_torch
+
+        stats = train_torch(encoded.tokens, encoded.offsets, config, tables, weights, device,
+                            progress)
     vectors = weights.word_vectors(tables.sub_offsets, tables.sub_ids)
     return Embeddings(list(words), vectors, stats)
 

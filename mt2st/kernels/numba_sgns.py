@@ -285,3 +285,78 @@ def fasttext_parallel(tokens, offsets, bounds, syn0, syn0_ngrams, syn1neg, sub_o
             tokens, offsets, bounds[k], bounds[k + 1], syn0, syn0_ngrams, syn1neg, sub_off,
             sub_ids, sample_int, do_sample, accept, alias, window, negative, alpha_start,
             alpha_end, states[k], work[k], neu1[k], buf[k], red[k], compute_loss)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def apply_pair_batch(method, syn0, ngrams, syn1neg, inputs, ctx_offsets, sub_off, sub_ids,
+                     targets, negatives, alpha, d_in, d_ngrams, d_out):
+    """Apply a pre-drawn batch with snapshot semantics: every update is computed from the
+    tables as they were before the batch, then all are added (what the torch backend does).
+    ``method``: 0 sg (input row inputs[p]), 1 cbow (mean of inputs[ctx_offsets[p]:...]),
+    2 fasttext (mean of word row inputs[p] and its n-gram rows). ``d_*`` are zeroed delta
+    buffers shaped like the tables. Returns the loss sum. For comparisons, not for speed."""
+    dim = syn0.shape[1]
+    n_pairs = targets.shape[0]
+    l1 = np.zeros(dim, dtype=np.float32)
+    work = np.zeros(dim, dtype=np.float32)
+    loss = 0.0
+    for p in range(n_pairs):
+        for k in range(dim):
+            l1[k] = 0.0
+        if method == 0:
+            for k in range(dim):
+                l1[k] = syn0[inputs[p], k]
+        elif method == 1:
+            a, b = ctx_offsets[p], ctx_offsets[p + 1]
+            for q in range(a, b):
+                for k in range(dim):
+                    l1[k] += syn0[inputs[q], k]
+            for k in range(dim):
+                l1[k] /= b - a
+        else:
+            w = inputs[p]
+            for k in range(dim):
+                l1[k] = syn0[w, k]
+            for q in range(sub_off[w], sub_off[w + 1]):
+                for k in range(dim):
+                    l1[k] += ngrams[sub_ids[q], k]
+            for k in range(dim):
+                l1[k] /= 1 + sub_off[w + 1] - sub_off[w]
+        for k in range(dim):
+            work[k] = 0.0
+        for d in range(negatives.shape[1] + 1):
+            if d == 0:
+                tgt, label = targets[p], 1.0
+            else:
+                tgt, label = negatives[p, d - 1], 0.0
+                if tgt == targets[p]:
+                    continue
+            f = 0.0
+            for k in range(dim):
+                f += l1[k] * syn1neg[tgt, k]
+            z = f if d == 0 else -f
+            loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
+            if f <= -_MAX_EXP or f >= _MAX_EXP:
+                continue
+            g = (label - 1.0 / (1.0 + np.exp(-f))) * alpha
+            for k in range(dim):
+                work[k] += g * syn1neg[tgt, k]
+                d_out[tgt, k] += g * l1[k]
+        if method == 0:
+            for k in range(dim):
+                d_in[inputs[p], k] += work[k]
+        elif method == 1:
+            for q in range(ctx_offsets[p], ctx_offsets[p + 1]):
+                for k in range(dim):
+                    d_in[inputs[q], k] += work[k]
+        else:
+            w = inputs[p]
+            for k in range(dim):
+                d_in[w, k] += work[k]
+            for q in range(sub_off[w], sub_off[w + 1]):
+                for k in range(dim):
+                    d_ngrams[sub_ids[q], k] += work[k]
+    syn0 += d_in
+    ngrams += d_ngrams
+    syn1neg += d_out
+    return loss

@@ -1,0 +1,249 @@
+"""Negative-sampling kernels in torch (CPU or CUDA): the same objectives as the numba backend,
+as batched tensor computation.
+
+Each step takes a block of sentences and, on the device: subsamples tokens (gensim's keep
+probabilities), draws reduced windows, builds every (input, target) pair of the block, draws
+noise words from an alias table, computes all updates from the tables as they were at the start
+of the step (mini-batch semantics, as GPU word2vec implementations do), and applies them with
+``index_add_``. The learning rate decays linearly per step, as in word2vec. The numba backend
+updates pair after pair instead; both follow the same loss, and ``apply_pair_batch`` (here and
+in ``numba_sgns``) applies one pre-drawn batch with identical semantics so that the two can be
+compared update for update.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mt2st.errors import ConfigError
+from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStats
+from mt2st.kernels.tables import MAX_EXP
+
+#: tokens per step; large enough to fill a GPU, small enough that updates stay fresh
+DEFAULT_STEP_TOKENS = {"cpu": 10_000, "cuda": 200_000}
+
+
+@dataclass
+class PairBatch:
+    """Pre-drawn work: pair p has input row ``inputs[p]``, positive target ``targets[p]`` and
+    noise targets ``negatives[p]``. For CBOW ``inputs`` is a CSR list of context rows per
+    centre (``ctx_offsets``); for fasttext the input of a pair is the mean of word ``inputs[p]``
+    and its n-gram rows."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    negatives: np.ndarray
+    ctx_offsets: np.ndarray | None = None
+
+
+def resolve_device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but torch sees no CUDA device")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"device must be cpu or cuda[:N], got {device!r}")
+    return torch.device(device)
+
+
+class TorchSGNS:
+    """Holds the device tensors of one training run and performs its steps."""
+
+    def __init__(self, config: SGNSConfig, tables: SGNSTables, weights: SGNSWeights,
+                 device: str = "cpu") -> None:
+        self.c = config
+        self.device = resolve_device(device)
+        dev = self.device
+        self.syn0 = torch.from_numpy(weights.syn0).to(dev)
+        self.syn1neg = torch.from_numpy(weights.syn1neg).to(dev)
+        self.ngrams = torch.from_numpy(weights.syn0_ngrams).to(dev)
+        self.keep = torch.from_numpy(
+            np.minimum(tables.sample_int.astype(np.float64) / (2**32 - 1), 1.0)).to(dev)
+        self.accept = torch.from_numpy(tables.accept).to(dev, torch.float32)
+        self.alias = torch.from_numpy(tables.alias.astype(np.int64)).to(dev)
+        self.sub_off = torch.from_numpy(tables.sub_offsets).to(dev)
+        self.sub_ids = torch.from_numpy(tables.sub_ids.astype(np.int64)).to(dev)
+        self.gen = torch.Generator(device=dev)
+        self.gen.manual_seed(config.seed)
+
+    # -- sampling ----------------------------------------------------------------------------
+    def noise(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Alias-table draws from unigram^0.75 (exact probabilities, O(1) per draw)."""
+        n = self.accept.shape[0]
+        idx = torch.randint(0, n, shape, generator=self.gen, device=self.device)
+        u = torch.rand(shape, generator=self.gen, device=self.device)
+        return torch.where(u < self.accept[idx], idx, self.alias[idx])
+
+    def pairs(self, tokens: torch.Tensor, sent: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Subsample, draw reduced windows, and list (centre position, context position) pairs
+        inside each sentence. Returns kept tokens, centre positions, context positions."""
+        c = self.c
+        if c.sample > 0:
+            keep = torch.rand(tokens.shape, generator=self.gen, device=self.device) < self.keep[tokens]
+            tokens, sent = tokens[keep], sent[keep]
+        n = tokens.shape[0]
+        reduced = torch.randint(0, c.window, (n,), generator=self.gen, device=self.device)
+        span = c.window - reduced
+        pos = torch.arange(n, device=self.device)
+        centres, contexts = [], []
+        for o in range(1, c.window + 1):
+            for sign in (-1, 1):
+                j = pos + sign * o
+                inside = (j >= 0) & (j < n)
+                ok = (o <= span) & inside & (sent[j.clamp(0, n - 1)] == sent)
+                centres.append(pos[ok])
+                contexts.append(j[ok])
+        return tokens, torch.cat(centres), torch.cat(contexts)
+
+    # -- the three objectives, one step each ----------------------------------------------------
+    def _ns(self, l1: torch.Tensor, target: torch.Tensor, negatives: torch.Tensor, alpha: float
+            ) -> tuple[torch.Tensor, float]:
+        """Updates syn1neg; returns the input update (P × d) and the loss sum (computed only
+        with ``compute_loss``: reading it back would synchronise a GPU every step)."""
+        rows = torch.cat([target[:, None], negatives], dim=1)  # P × (K+1)
+        out = self.syn1neg[rows]  # P × (K+1) × d
+        f = torch.einsum("pd,pkd->pk", l1, out)
+        label = torch.zeros_like(f)
+        label[:, 0] = 1.0
+        valid = (f > -MAX_EXP) & (f < MAX_EXP)
+        valid[:, 1:] &= negatives != target[:, None]
+        g = (label - torch.sigmoid(f)) * alpha * valid
+        loss = 0.0
+        if self.c.compute_loss:
+            signed = torch.where(label > 0, f, -f)
+            loss = float(torch.nn.functional.softplus(-signed)[:, :1].sum()
+                         + (torch.nn.functional.softplus(-signed)[:, 1:]
+                            * (negatives != target[:, None])).sum())
+        work = torch.einsum("pk,pkd->pd", g, out)
+        delta = (g[:, :, None] * l1[:, None, :]).reshape(-1, l1.shape[1])
+        self.syn1neg.index_add_(0, rows.reshape(-1), delta)
+        return work, loss
+
+    def step(self, tokens: np.ndarray | torch.Tensor, sent: np.ndarray | torch.Tensor,
+             alpha: float) -> tuple[int, float]:
+        """One block of sentences; returns (effective words, loss sum)."""
+        tokens = torch.as_tensor(tokens, device=self.device, dtype=torch.long)
+        sent = torch.as_tensor(sent, device=self.device, dtype=torch.long)
+        kept, centre, context = self.pairs(tokens, sent)
+        if centre.numel() == 0:
+            return int(kept.numel()), 0.0
+        m = self.c.method
+        if m == "sg":  # context row predicts the centre word
+            negs = self.noise((centre.numel(), self.c.negative))
+            inp, tgt = kept[context], kept[centre]
+            work, loss = self._ns(self.syn0[inp], tgt, negs, alpha)
+            self.syn0.index_add_(0, inp, work)
+        elif m == "cbow":  # mean of the context rows predicts the centre word
+            n = kept.numel()
+            ones = torch.ones(centre.shape, device=self.device)
+            count = torch.zeros(n, device=self.device).index_add_(0, centre, ones)
+            neu1 = torch.zeros(n, self.syn0.shape[1], device=self.device)
+            neu1.index_add_(0, centre, self.syn0[kept[context]])
+            has = count > 0
+            pos = torch.nonzero(has).squeeze(1)
+            neu1 = neu1[pos] / count[pos, None]
+            negs = self.noise((pos.numel(), self.c.negative))
+            work, loss = self._ns(neu1, kept[pos], negs, alpha)
+            slot = torch.full((n,), -1, dtype=torch.long, device=self.device)
+            slot[pos] = torch.arange(pos.numel(), device=self.device)
+            self.syn0.index_add_(0, kept[context], work[slot[centre]])  # full error to each row
+        else:  # fasttext: centre word's mean of word + n-gram rows predicts the context word
+            negs = self.noise((centre.numel(), self.c.negative))
+            words = kept[centre]
+            l1, owner, grams = self._subword_input(words)
+            work, loss = self._ns(l1, kept[context], negs, alpha)
+            self.syn0.index_add_(0, words, work)
+            if grams.numel():
+                self.ngrams.index_add_(0, grams, work[owner])
+        return int(kept.numel()), loss
+
+    def _subword_input(self, words: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Mean of each word's row and its n-gram rows; also (owner pair, n-gram row) lists."""
+        start, end = self.sub_off[words], self.sub_off[words + 1]
+        lengths = end - start
+        owner = torch.repeat_interleave(torch.arange(words.numel(), device=self.device), lengths)
+        first = torch.repeat_interleave(start - torch.cumsum(lengths, 0) + lengths, lengths)
+        grams = self.sub_ids[first + torch.arange(owner.numel(), device=self.device)] \
+            if owner.numel() else owner
+        total = self.syn0[words].clone()
+        if grams.numel():
+            total.index_add_(0, owner, self.ngrams[grams])
+        return total / (1 + lengths)[:, None].to(total.dtype), owner, grams
+
+    # -- pre-drawn batches (for update-for-update comparisons with numba) -----------------------
+    def apply_pair_batch(self, batch: PairBatch, alpha: float) -> float:
+        """Apply one pre-drawn batch with snapshot semantics and summed updates, exactly as
+        ``numba_sgns.apply_pair_batch`` does (for update-for-update comparisons)."""
+        dev = self.device
+        tgt = torch.as_tensor(batch.targets, device=dev, dtype=torch.long)
+        negs = torch.as_tensor(batch.negatives, device=dev, dtype=torch.long)
+        inp = torch.as_tensor(batch.inputs, device=dev, dtype=torch.long)
+        if self.c.method == "sg":
+            work, loss = self._ns(self.syn0[inp], tgt, negs, alpha)
+            self.syn0.index_add_(0, inp, work)
+        elif self.c.method == "cbow":
+            off = torch.as_tensor(batch.ctx_offsets, device=dev, dtype=torch.long)
+            lengths = off[1:] - off[:-1]
+            owner = torch.repeat_interleave(torch.arange(tgt.numel(), device=dev), lengths)
+            neu1 = torch.zeros(tgt.numel(), self.syn0.shape[1], device=dev)
+            neu1.index_add_(0, owner, self.syn0[inp])
+            work, loss = self._ns(neu1 / lengths[:, None], tgt, negs, alpha)
+            self.syn0.index_add_(0, inp, work[owner])
+        else:
+            l1, owner, grams = self._subword_input(inp)
+            work, loss = self._ns(l1, tgt, negs, alpha)
+            self.syn0.index_add_(0, inp, work)
+            if grams.numel():
+                self.ngrams.index_add_(0, grams, work[owner])
+        return loss
+
+    def copy_back(self, weights: SGNSWeights) -> None:
+        weights.syn0[:] = self.syn0.cpu().numpy()
+        weights.syn1neg[:] = self.syn1neg.cpu().numpy()
+        weights.syn0_ngrams[:] = self.ngrams.cpu().numpy()
+
+
+def train_torch(tokens: np.ndarray, offsets: np.ndarray, config: SGNSConfig, tables: SGNSTables,
+                weights: SGNSWeights, device: str = "cpu", progress: bool | None = None,
+                step_tokens: int | None = None) -> TrainStats:
+    """``config.epochs`` epochs over the encoded corpus on ``device``; updates ``weights``."""
+    runner = TorchSGNS(config, tables, weights, device)
+    dev = runner.device
+    step_tokens = step_tokens or DEFAULT_STEP_TOKENS["cuda" if dev.type == "cuda" else "cpu"]
+    n_sent = len(offsets) - 1
+    sent_of_token = torch.from_numpy(np.repeat(np.arange(n_sent), np.diff(offsets))).to(dev)
+    tok = torch.from_numpy(tokens.astype(np.int64)).to(dev)
+    raw = int(offsets[-1])
+    total = max(raw * config.epochs, 1)
+    cuts = np.searchsorted(offsets, np.arange(0, raw, step_tokens), side="right") - 1
+    cuts = np.unique(np.concatenate([cuts[cuts < n_sent], [n_sent]]))
+    bounds = offsets[cuts]
+    stats, done = TrainStats(), 0
+    span = config.alpha - config.min_alpha
+    bar = tqdm(total=total, unit="w", unit_scale=True, desc=f"{config.method} torch:{dev.type}",
+               disable=(not progress) if progress is not None else None, leave=False)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    for _ in range(config.epochs):
+        t0 = time.perf_counter()
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            alpha = config.alpha - span * (done + (b - a) / 2) / total
+            eff, loss = runner.step(tok[a:b], sent_of_token[a:b], alpha)
+            done += int(b - a)
+            stats.effective_words += eff
+            stats.loss += loss
+            bar.update(int(b - a))
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        stats.epoch_seconds.append(dt)
+        stats.seconds += dt
+    bar.close()
+    stats.raw_words = done
+    runner.copy_back(weights)
+    if not np.isfinite(weights.syn0).all():
+        raise FloatingPointError("non-finite values in the trained vectors (learning rate too high?)")
+    return stats
