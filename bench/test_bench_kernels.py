@@ -35,6 +35,23 @@ def _ours(method, dim, threads):
     return run
 
 
+def _torch_cpu(method, dim, threads):
+    import torch
+
+    from mt2st.kernels.torch_backend import train_torch
+
+    encoded = prepare_corpus(shared_sentences(), min_count=5)
+    config = SGNSConfig(method=method, dim=dim, threads=threads, epochs=1)
+    tables = SGNSTables.build(encoded.vocab.words, encoded.vocab.counts, config)
+
+    def run():
+        torch.set_num_threads(threads)
+        weights = SGNSWeights.init(len(encoded.vocab), config)
+        stats = train_torch(encoded.tokens, encoded.offsets, config, tables, weights, "cpu", False)
+        return stats.effective_words, stats.raw_words, stats.seconds
+    return run
+
+
 def _gensim(method, dim, threads):
     sentences = [list(s) for s in shared_sentences()]
 
@@ -49,16 +66,19 @@ def _gensim(method, dim, threads):
     return run
 
 
-@pytest.mark.parametrize("impl", ["numba", "gensim"])
+@pytest.mark.parametrize("impl", ["numba", "gensim", "torch-cpu"])
 @pytest.mark.parametrize(("method", "dim", "threads"), CASES)
 def test_kernel_throughput(benchmark, ratio_table, impl, method, dim, threads):
     import numba
 
     if threads > numba.config.NUMBA_NUM_THREADS:
         pytest.skip(f"needs {threads} threads")
-    run = (_ours if impl == "numba" else _gensim)(method, dim, threads)
+    if impl == "torch-cpu" and dim != 100:
+        pytest.skip("torch on the CPU: d=100 only (it is about 10x slower than numba here)")
+    run = {"numba": _ours, "gensim": _gensim, "torch-cpu": _torch_cpu}[impl](method, dim, threads)
     results = []
-    benchmark.pedantic(lambda: results.append(run()), rounds=1 if SMOKE else 3, iterations=1)
+    rounds = 1 if SMOKE or impl == "torch-cpu" else 3
+    benchmark.pedantic(lambda: results.append(run()), rounds=rounds, iterations=1)
     effective = sum(r[0] for r in results)
     seconds = sum(r[2] for r in results)
     benchmark.extra_info.update({

@@ -29,17 +29,10 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def _read_corpus(spec: str, data_dir: str | None) -> list[list[str]]:
-    """``sst2,mr,wikitext2`` (any of them, comma-separated) or ``file:PATH`` (one sentence a line)."""
-    from pathlib import Path
-
+    """Comma-separated parts: sst2, mr, wikitext2, file:PATH (one sentence a line)."""
     from mt2st.data import embedding_corpus, tokenize
-    from mt2st.data.files import numbered_lines
 
-    if spec.startswith("file:"):
-        texts = [line for _, line in numbered_lines(Path(spec[5:]))]
-    else:
-        texts = list(embedding_corpus(data_dir, tuple(p.strip() for p in spec.split(","))))
-    return [tokenize(t) for t in texts]
+    return [tokenize(t) for t in embedding_corpus(data_dir, tuple(p.strip() for p in spec.split(",")))]
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
@@ -236,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("embed", help="pretrain word vectors with the negative-sampling kernels")
     p.add_argument("--corpus", default="sst2,mr,wikitext2",
-                   help="comma-separated parts of sst2, mr, wikitext2; or file:PATH")
+                   help="comma-separated parts: sst2, mr, wikitext2, file:PATH")
     p.add_argument("--method", choices=("sg", "cbow", "fasttext"), default="sg")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)

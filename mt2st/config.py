@@ -28,7 +28,7 @@ class TrainConfig:
     init: str = "sg"  # random | sg | cbow | fasttext | vectors:PATH
     oov_init: str = "random"  # rows missing from a vectors file: random (±0.5/dim) or zeros
     pretrain_epochs: int = 5
-    pretrain_extra: tuple[str, ...] = ()  # extra corpus parts for pretraining: mr, wikitext2
+    pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: mr, wikitext2, file:PATH
     strategy: str = "switch"
     setting: str = "S3"  # S0..S3, sgns, or a comma-separated list of auxiliary tasks
     gamma0: float | dict = 1.0  # one value for every auxiliary task, or {task: value}

@@ -98,9 +98,11 @@ class Trainer:
     def __init__(self, config: TrainConfig, data_dir=None, progress: bool | None = None) -> None:
         if config.device != "cpu" and not torch.cuda.is_available():
             raise ConfigError(f"device {config.device!r} requested but no CUDA device is available")
-        if config.device != "cpu" and "sgns" in config.aux_tasks:
-            raise ConfigError("the sgns auxiliary task runs through the numba kernel on the CPU "
-                              "only; the torch CUDA kernels are not part of this build")
+        if config.backend not in ("numba", "torch"):
+            raise ConfigError(f"backend must be numba or torch, got {config.backend!r}")
+        if config.device != "cpu" and config.backend == "numba" and "sgns" in config.aux_tasks:
+            raise ConfigError("the numba kernels run on the CPU: use backend='torch' for sgns "
+                              f"on {config.device!r}")
         self.config = config
         self.progress = progress
         torch.manual_seed(config.seed)
@@ -143,7 +145,8 @@ class Trainer:
             else:
                 text = encode_corpus(tokens["train"], self.vocab, unknown="drop")
                 task = SGNSTask(text, config.dim, config.seed, config.sgns_sentences,
-                                alpha=config.sgns_alpha)
+                                alpha=config.sgns_alpha, backend=config.backend,
+                                device=config.device)
             if len(task) == 0:
                 raise ConfigError(f"auxiliary task {name!r} has no training items inside the "
                                   f"vocabulary of {config.dataset!r}")
@@ -204,10 +207,17 @@ class Trainer:
         if "sgns" in self.tasks and weights["sgns"] >= c.epsilon:
             t3 = time.perf_counter()
             with torch.no_grad():
-                syn0 = self.table.detach().numpy()
-                if c.aux_grad == "detached":
-                    syn0 = syn0.copy()  # the update lands on a copy: nothing reaches the table
-                loss_k, items = self.tasks["sgns"].step(syn0, weights["sgns"])
+                task = self.tasks["sgns"]
+                if task.torch is not None:
+                    table = self.table.data
+                    if c.aux_grad == "detached":
+                        table = table.clone()  # the update lands on a copy
+                    loss_k, items = task.step_torch(table, weights["sgns"])
+                else:
+                    syn0 = self.table.detach().numpy()
+                    if c.aux_grad == "detached":
+                        syn0 = syn0.copy()  # the update lands on a copy: nothing reaches the table
+                    loss_k, items = task.step(syn0, weights["sgns"])
             if not math.isfinite(loss_k):
                 return False
             acc["loss_sgns"] += loss_k * items
@@ -240,6 +250,17 @@ class Trainer:
     def _sgns_audit(self, task: SGNSTask) -> float:
         if self.config.aux_grad == "detached":
             return 0.0  # the kernel writes to a copy; the shared table receives nothing
+        if task.torch is not None:
+            saved = (task.cursor, task.torch.gen.get_state())
+            table = self.table.data.clone()
+            before = table.clone()
+            syn1 = task.torch.syn1neg.clone()
+            step = 1e-3
+            _, eff = task.step_torch(table, step / task.config.alpha)
+            task.torch.syn1neg.copy_(syn1)
+            task.cursor = saved[0]
+            task.torch.gen.set_state(saved[1])
+            return float((table - before).norm()) / step / max(eff, 1)
         saved = (task.cursor, task.state)
         table = self.table.detach().numpy()
         syn0, syn1 = table.copy(), task.syn1neg.copy()

@@ -151,3 +151,33 @@ def test_sst2_bow_switch_s3_reaches_075(data_dir):
     assert rows["steps_analogy"].iloc[0] > 0 and rows["steps_analogy"].iloc[1] == 0
     # evaluation must stay a small share of training time
     assert rows["eval_seconds"].sum() < 0.1 * rows["epoch_train_seconds"].sum()
+
+
+def test_bilstm_full_batch_and_stop_at_target():
+    r = train(_cfg(model="bilstm", batch_size=0, lr=0.01, epochs=3, strategy="switch", t_switch=1,
+                   setting="S1", optimizer="adam"), progress=False)
+    assert len(r.rows) == 3 and r.rows["steps_similarity"].tolist() == [1, 0, 0]  # one step/epoch
+    assert np.isfinite(r.rows["loss_primary"]).all()
+    early = train(_cfg(strategy="stl", setting="S0", epochs=6, target=0.6, stop_at_target=True),
+                  progress=False)
+    assert len(early.rows) < 6 and early.rows["val_acc"].iloc[-1] >= 0.6
+
+
+def test_sgns_through_the_torch_backend():
+    r = train(_cfg(strategy="mtl", setting="sgns", backend="torch"), progress=False).rows
+    assert (r["steps_sgns"] > 0).all() and (r["work_sgns_tokens"] > 0).all()
+    assert (r["grad_norm_sgns"] > 0).all()
+    d = train(_cfg(strategy="mtl", setting="sgns", backend="torch", aux_grad="detached"),
+              progress=False).rows
+    assert (d["grad_norm_sgns"] == 0).all()
+    stl = train(_cfg(strategy="stl", setting="S0"), progress=False).rows
+    np.testing.assert_allclose(d["loss_primary"], stl["loss_primary"], rtol=1e-6)
+
+
+def test_pretraining_with_an_extra_corpus_file(tmp_path):
+    extra = tmp_path / "extra.txt"
+    extra.write_text("the good0 film ctx1\nmany fam1s ctx1\n" * 20)
+    r = train(_cfg(init="sg", pretrain_epochs=1, pretrain_extra=(f"file:{extra}",), epochs=1,
+                   strategy="stl"),
+              progress=False)
+    assert r.meta["init"]["pretrain_effective_words"] > 0

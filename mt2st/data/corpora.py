@@ -278,10 +278,13 @@ def load_wikitext2(data_dir: str | Path | None = None) -> tuple[str, ...]:
 
 def embedding_corpus(data_dir: str | Path | None = None,
                      parts: tuple[str, ...] = ("sst2", "mr", "wikitext2")) -> tuple[str, ...]:
-    """Unlabelled text for pretraining and kernel parity: SST-2 train + MR + WikiText-2."""
+    """Unlabelled text for pretraining and kernel parity: SST-2 train + MR + WikiText-2 by
+    default; a part ``file:PATH`` adds a plain-text file (one sentence or paragraph a line)."""
     texts: list[str] = []
     for part in parts:
-        if part == "sst2":
+        if part.startswith("file:"):
+            texts += [line.strip() for _, line in numbered_lines(Path(part[5:]).expanduser())]
+        elif part == "sst2":
             texts += load_sst2(data_dir).train.texts
         elif part == "mr":
             d = load_mr(data_dir)
@@ -289,5 +292,5 @@ def embedding_corpus(data_dir: str | Path | None = None,
         elif part == "wikitext2":
             texts += load_wikitext2(data_dir)
         else:
-            raise ConfigError(f"unknown corpus part {part!r}; known: sst2, mr, wikitext2")
+            raise ConfigError(f"unknown corpus part {part!r}; known: sst2, mr, wikitext2, file:PATH")
     return tuple(texts)

@@ -19,7 +19,7 @@ class SGNSTask:
 
     def __init__(self, corpus: EncodedCorpus, dim: int, seed: int, sentences_per_step: int = 64,
                  window: int = 5, negative: int = 5, alpha: float = 0.025,
-                 sample: float = 1e-3) -> None:
+                 sample: float = 1e-3, backend: str = "numba", device: str = "cpu") -> None:
         self.config = SGNSConfig(method="sg", dim=dim, window=window, negative=negative,
                                  alpha=alpha, sample=sample, seed=seed)
         vocab = corpus.vocab
@@ -33,6 +33,15 @@ class SGNSTask:
         self.red = np.zeros(longest + 16, np.int64)
         self.sentences_per_step = sentences_per_step
         self.cursor = 0
+        self.torch = None
+        if backend == "torch":  # the torch kernels, on the table's own device
+            from mt2st.kernels.problem import SGNSWeights
+            from mt2st.kernels.torch_backend import TorchSGNS
+
+            self.torch = TorchSGNS(self.config, self.tables,
+                                   SGNSWeights(np.zeros((0, dim), np.float32), self.syn1neg,
+                                               np.zeros((0, dim), np.float32)), device)
+            self.sent_of_token = np.repeat(np.arange(corpus.n_sentences), np.diff(corpus.offsets))
 
     def __len__(self) -> int:
         return self.corpus.n_sentences
@@ -41,14 +50,27 @@ class SGNSTask:
         # per token: about 2*window pairs (reduced window: ~window+1), (negative+1) dot + 2 axpy
         return (self.config.window + 1) * (self.config.negative + 1) * 6.0 * dim
 
-    def step(self, syn0: np.ndarray, gamma: float, syn1neg: np.ndarray | None = None
-             ) -> tuple[float, int]:
-        """Train the next ``sentences_per_step`` sentences into ``syn0`` with step γ·alpha.
-        Returns (loss per token, tokens after subsampling)."""
+    def _next_block(self) -> tuple[int, int]:
         n = self.corpus.n_sentences
         lo = self.cursor
         hi = min(lo + self.sentences_per_step, n)
         self.cursor = 0 if hi >= n else hi
+        return lo, hi
+
+    def step_torch(self, table, gamma: float) -> tuple[float, int]:
+        """The torch backend on the shared table tensor itself (updated in place)."""
+        lo, hi = self._next_block()
+        a, b = self.corpus.offsets[lo], self.corpus.offsets[hi]
+        self.torch.syn0 = table
+        eff, loss = self.torch.step(self.corpus.tokens[a:b], self.sent_of_token[a:b],
+                                    gamma * self.config.alpha)
+        return (loss / eff if eff else 0.0), int(eff)
+
+    def step(self, syn0: np.ndarray, gamma: float, syn1neg: np.ndarray | None = None
+             ) -> tuple[float, int]:
+        """Train the next ``sentences_per_step`` sentences into ``syn0`` with step γ·alpha.
+        Returns (loss per token, tokens after subsampling)."""
+        lo, hi = self._next_block()
         alpha = gamma * self.config.alpha
         t = self.tables
         self.state, eff, loss = K.sg_shard(
