@@ -355,7 +355,10 @@ class Trainer:
             row[f"steps_{name}"] = int(acc[f"steps_{name}"])
             row[f"seconds_{name}"] = acc[f"seconds_{name}"]
             row[f"work_{name}_{WORK_UNITS[name]}"] = n
-            row[f"flops_{name}"] = n * task.flops_per_item(dim) if task else 0.0
+            flops = n * task.flops_per_item(dim) if task else 0.0
+            if self.config.aux_grad == "detached" and name != "sgns":
+                flops /= 3  # forward only: a detached loss has no backward pass
+            row[f"flops_{name}"] = flops
             row[f"grad_norm_{name}"] = float(audit.get(name, float("nan")))
             flops_total += row[f"flops_{name}"]
         row["flops_total"] = flops_total

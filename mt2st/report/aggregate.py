@@ -136,7 +136,8 @@ def _add_comparisons(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         cells[col] = np.nan
     for i, cell in cells.iterrows():
         same = (runs[base_keys] == cell[base_keys]).all(axis=1)
-        mine = runs[same & (runs["strategy"] == cell["strategy"]) & (runs["setting"] == cell["setting"])]
+        mine = runs[same & (runs["strategy"] == cell["strategy"]) & (runs["setting"] == cell["setting"])
+                    & (runs["aux_grad"] == cell["aux_grad"])]
         stl = runs[same & (runs["strategy"] == "stl")]
         mtl = runs[same & (runs["strategy"] == "mtl") & (runs["setting"] == cell["setting"])
                    & (runs["aux_grad"] == "real")]

@@ -59,9 +59,11 @@ def claim_check(cells: pd.DataFrame, init: str, setting: str) -> list[dict]:
                          r[f"reduction_vs_{base}_hi"])
             v = verdict(p, lo, hi, claim)
             label = STRATEGY_LABEL.get(strategy, strategy)
+            ratio = (f"; it needs {1 / (1 - p):.2f}× {base.upper()}'s time"
+                     if np.isfinite(p) and p < 1 else "")
             sentence = (f"{label} vs {base.upper()}: time-to-target reduction {_pct(p)}"
-                        f"{_interval(lo, hi)} over {int(r['n_seeds'])} seeds, against the paper's "
-                        f"claim of {claim_text}: **{v}**.")
+                        f"{_interval(lo, hi)} over {int(r['n_seeds'])} seeds{ratio}, against the "
+                        f"paper's claim of {claim_text}: **{v}**.")
             out.append({"strategy": strategy, "baseline": base, "reduction": p, "lo": lo, "hi": hi,
                         "claim": claim, "verdict": v, "sentence": sentence})
     return out

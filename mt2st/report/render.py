@@ -144,8 +144,10 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         ("h2", "Time to accuracy"),
         ("img", figdir / "time_to_accuracy.png"),
         ("h2", "Loss and accuracy versus epoch (the paper's appendix figures)"),
-        ("p", "Dashed: the authors' logged curves (IMDB, BiLSTM, their code) where a matching run "
-              "exists; they log training accuracy and loss."),
+        ("p", "Top row: our runs (line = mean, band = min–max over seeds, dotted = where the "
+              "auxiliary work stops). Bottom row, where a matching log exists: the authors' logged "
+              "curves (IMDB, BiLSTM, their code; training accuracy, and a total loss that includes "
+              "their auxiliary terms), on their own axes."),
         *[("img", p) for p in figs if p.suffix == ".png" and p.name != "time_to_accuracy.png"],
         ("h2", "The authors' formulation (detached auxiliary losses)"),
         ("p", "In detached mode the auxiliary terms are computed from a detached copy of the "
