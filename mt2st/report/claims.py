@@ -59,7 +59,7 @@ def claim_check(cells: pd.DataFrame, init: str, setting: str) -> list[dict]:
                          r[f"reduction_vs_{base}_hi"])
             v = verdict(p, lo, hi, claim)
             label = STRATEGY_LABEL.get(strategy, strategy)
-            ratio = (f"; it needs {1 / (1 - p):.2f}× {base.upper()}'s time"
+            ratio = (f"; it needs {1 - p:.2f}× {base.upper()}'s time"  # p = 1 - T / T_base
                      if np.isfinite(p) and p < 1 else "")
             sentence = (f"{label} vs {base.upper()}: time-to-target reduction {_pct(p)}"
                         f"{_interval(lo, hi)} over {int(r['n_seeds'])} seeds{ratio}, against the "
