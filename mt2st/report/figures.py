@@ -107,8 +107,9 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                         ax2.text(0.5, 0.5, "no matching log", ha="center", va="center",
                                  transform=ax2.transAxes, color="gray")
             axes[0][0].set_ylabel(ylabel)
+            marks = "; dotted = switch" if strategy in ("switch", "adaptive-switch") else ""
             fig.suptitle(f"{STRATEGY_LABEL.get(strategy, strategy)}: {ylabel} versus epoch "
-                         f"(line = mean, band = min–max over seeds; dotted = switch)", fontsize=10)
+                         f"(line = mean, band = min–max over seeds{marks})", fontsize=10)
             fig.tight_layout()
             paths += _save(fig, out, f"{kind}_vs_epoch_{strategy}")
     return paths
