@@ -6,9 +6,7 @@ Adds machine facts to the benchmark JSON and prints ours/peer ratios at the end 
 from __future__ import annotations
 
 import os
-import platform
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -21,15 +19,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     import numpy
     import torch
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    machine_info["cpu_model"] = cpu
+    from mt2st.results import cpu_model
+
+    machine_info["cpu_model"] = cpu_model()
     machine_info["cpu_count"] = os.cpu_count()
     machine_info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
     machine_info["numba_threading_layer"] = numba.config.THREADING_LAYER

@@ -33,6 +33,17 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(threads: int, device: str) -> dict:
     """Versions, machine and commit, for every record."""
     import numba
@@ -41,14 +52,7 @@ def provenance(threads: int, device: str) -> dict:
 
     import mt2st
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
     return {"mt2st": mt2st.__version__, "git_commit": git_commit(), "python": platform.python_version(),
             "numpy": numpy.__version__, "torch": torch.__version__, "numba": numba.__version__,

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import tomllib
 from tqdm.auto import tqdm
 
-from mt2st.config import TrainConfig
+from mt2st.config import TrainConfig, read_toml
 from mt2st.errors import ConfigError
 from mt2st.results import config_hash
 
@@ -39,12 +38,7 @@ class SweepSpec:
     @classmethod
     def from_toml(cls, path: str | Path) -> SweepSpec:
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such sweep config") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raw = read_toml(path)
         sweep = raw.get("sweep", {})
         unknown = set(raw) - {"sweep", "base", "grid", "extra", "report"}
         if unknown:

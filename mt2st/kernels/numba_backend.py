@@ -107,12 +107,10 @@ class NumbaRunner:
 
 def warm_up(config: SGNSConfig) -> None:
     """Compile (or load from the cache) the kernels for ``config`` outside any timing."""
-    from mt2st.kernels.problem import SGNSTables as T
-
     tiny = SGNSConfig(**{**config.__dict__, "dim": 4, "bucket": 8, "epochs": 1,
                          "compute_loss": config.compute_loss})
     words = ("a", "b", "c")
-    tables = T.build(words, np.array([3, 2, 1]), tiny)
+    tables = SGNSTables.build(words, np.array([3, 2, 1]), tiny)
     weights = SGNSWeights.init(3, tiny)
     tokens = np.array([0, 1, 2, 0, 1], dtype=np.int32)
     offsets = np.array([0, 5], dtype=np.int64)

@@ -37,7 +37,7 @@ def _band(ax, group: pd.DataFrame, column: str, color: str, label: str) -> None:
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.18, lw=0)
 
 
-def _switch_marks(ax, runs: pd.DataFrame, strategy: str, configs: dict) -> None:
+def _switch_marks(ax, runs: pd.DataFrame, strategy: str) -> None:
     """Vertical line where auxiliary work stops (Switch: T_switch; adaptive: per run median)."""
     if strategy not in ("switch", "adaptive-switch"):
         return
@@ -77,7 +77,7 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                     if len(g):
                         _band(ax, g, column, INIT_COLORS[k % len(INIT_COLORS)],
                               f"{init} (n={g['seed'].nunique()} seeds)")
-                _switch_marks(ax, panel, strategy, {})
+                _switch_marks(ax, panel, strategy)
                 if kind == "accuracy":
                     ax.axhline(float(panel["target"].iloc[0]), color="gray", lw=0.8, ls="-.",
                                label="target")
