@@ -139,9 +139,11 @@ class Trainer:
         self.tasks = {}
         for name in config.aux_tasks:
             if name == "similarity":
-                task = SimilarityTask(self.lexicon.sim_train, self.vocab, config.similarity_batch)
+                task = SimilarityTask(self.lexicon.sim_train, self.vocab, config.similarity_batch,
+                                      device=self.device)
             elif name == "analogy":
-                task = AnalogyTask(self.lexicon.analogy_train, self.vocab, config.analogy_batch)
+                task = AnalogyTask(self.lexicon.analogy_train, self.vocab, config.analogy_batch,
+                                   device=self.device)
             else:
                 text = encode_corpus(tokens["train"], self.vocab, unknown="drop")
                 task = SGNSTask(text, config.dim, config.seed, config.sgns_sentences,

@@ -181,3 +181,12 @@ def test_pretraining_with_an_extra_corpus_file(tmp_path):
                    strategy="stl"),
               progress=False)
     assert r.meta["init"]["pretrain_effective_words"] > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("model", ["bow", "bilstm"])
+def test_trainer_on_cuda(model):
+    r = train(_cfg(device="cuda", model=model, backend="torch", setting="analogy,similarity,sgns",
+                   strategy="switch", t_switch=1), progress=False)
+    assert np.isfinite(r.rows["val_acc"]).all() and (r.rows["grad_norm_sgns"].iloc[:1] > 0).all()

@@ -72,13 +72,13 @@ class BiLSTMClassifier(nn.Module):
     def forward(self, table: torch.Tensor, tokens, offsets, lengths) -> torch.Tensor:
         lengths = lengths.clamp(min=1)  # an empty sentence reads one padding row
         batch, longest = len(lengths), int(lengths.max())
-        rows = torch.arange(longest).expand(batch, longest)
+        rows = torch.arange(longest, device=tokens.device).expand(batch, longest)
         mask = rows < lengths[:, None]
-        index = torch.zeros(batch, longest, dtype=torch.long)  # row 0 is <pad>
+        index = torch.zeros(batch, longest, dtype=torch.long, device=tokens.device)  # <pad> = 0
         flat = offsets[:, None] + rows
         valid = mask & (flat < len(tokens))
         index[valid] = tokens[flat[valid]]
-        packed = nn.utils.rnn.pack_padded_sequence(F.embedding(index, table, sparse=True), lengths,
+        packed = nn.utils.rnn.pack_padded_sequence(F.embedding(index, table, sparse=True), lengths.cpu(),
                                                    batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)
         return self.out(torch.cat([h[0], h[1]], dim=1))
@@ -106,7 +106,7 @@ def accuracy(model: nn.Module, table: torch.Tensor, data: ClassificationData,
     correct = 0
     for s in range(0, len(data), batch_size):
         idx = np.arange(s, min(s + batch_size, len(data)))
-        tokens, offsets, lengths, labels = data.batch(idx, max_len)
+        tokens, offsets, lengths, labels = (x.to(table.device) for x in data.batch(idx, max_len))
         correct += int((model(table, tokens, offsets, lengths).argmax(1) == labels).sum())
     model.train()
     return correct / len(data)

@@ -15,7 +15,8 @@ class SimilarityTask:
     name = "similarity"
     unit = "pairs"
 
-    def __init__(self, sets: list[SimilaritySet], vocab: Vocabulary, batch_size: int = 64) -> None:
+    def __init__(self, sets: list[SimilaritySet], vocab: Vocabulary, batch_size: int = 64,
+                 device: str | torch.device = "cpu") -> None:
         i1, i2, target = [], [], []
         for s in sets:
             r = s.restrict(vocab)
@@ -25,9 +26,9 @@ class SimilarityTask:
             i1 += [vocab.index(w) for w in r.word1]
             i2 += [vocab.index(w) for w in r.word2]
             target += list((r.scores - lo) / (hi - lo) if hi > lo else np.full(len(r), 0.5))
-        self.i1 = torch.tensor(i1, dtype=torch.long)
-        self.i2 = torch.tensor(i2, dtype=torch.long)
-        self.target = torch.tensor(target, dtype=torch.float32)
+        self.i1 = torch.tensor(i1, dtype=torch.long, device=device)
+        self.i2 = torch.tensor(i2, dtype=torch.long, device=device)
+        self.target = torch.tensor(target, dtype=torch.float32, device=device)
         self.batch_size = batch_size
         self.sparse = True  # sparse gradient rows on the table (dense only for gradcheck)
 
@@ -40,6 +41,7 @@ class SimilarityTask:
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """Mean squared error between cosine and scaled score over a random batch of pairs."""
         pick = torch.from_numpy(rng.integers(0, len(self), min(self.batch_size, len(self))))
+        pick = pick.to(self.target.device)
         a = F.embedding(self.i1[pick], table, sparse=self.sparse)
         b = F.embedding(self.i2[pick], table, sparse=self.sparse)
         cos = F.cosine_similarity(a, b, dim=1)
