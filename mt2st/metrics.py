@@ -19,18 +19,15 @@ def similarity_spearman(words_index, vectors: np.ndarray, pairs: SimilaritySet) 
     i1 = np.array([words_index(w) for w in pairs.word1], dtype=np.int64)
     i2 = np.array([words_index(w) for w in pairs.word2], dtype=np.int64)
     ok = (i1 >= 0) & (i2 >= 0)
-    rows = np.unique(np.concatenate([i1[ok], i2[ok]]))
-    unit = np.zeros((vectors.shape[0], vectors.shape[1]))
-    unit[rows] = _unit(vectors[rows].astype(np.float64))
-    return spearman_of_rows(unit, i1[ok], i2[ok], pairs.scores[ok]), int(ok.sum())
+    return spearman_of_rows(vectors, i1[ok], i2[ok], pairs.scores[ok]), int(ok.sum())
 
 
-def spearman_of_rows(unit: np.ndarray, i1: np.ndarray, i2: np.ndarray, scores: np.ndarray) -> float:
-    """Spearman between cosines of unit-vector rows i1, i2 and ``scores`` (nan below 3 pairs)."""
+def spearman_of_rows(vectors: np.ndarray, i1: np.ndarray, i2: np.ndarray, scores: np.ndarray) -> float:
+    """Spearman between the cosines of rows i1 and i2 and ``scores`` (nan below 3 pairs)."""
     if len(i1) < 3:
         return float("nan")
-    cos = np.einsum("ij,ij->i", unit[i1], unit[i2])
-    return float(spearmanr(cos, scores).statistic)
+    a, b = _unit(vectors[i1].astype(np.float64)), _unit(vectors[i2].astype(np.float64))
+    return float(spearmanr(np.einsum("ij,ij->i", a, b), scores).statistic)
 
 
 def analogy_accuracy(words_index, vectors: np.ndarray, analogy: AnalogySet,

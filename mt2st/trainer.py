@@ -284,7 +284,7 @@ class Trainer:
         row["analogy_sem"], row["analogy_syn"] = ana["semantic"], ana["syntactic"]
         sims = []
         for name, (i1, i2, scores) in self.eval_sims.items():
-            rho = spearman_of_rows(unit, i1, i2, scores)
+            rho = spearman_of_rows(vectors, i1, i2, scores)
             row[f"sim_{name}"] = rho
             if np.isfinite(rho):
                 sims.append(rho)

@@ -161,24 +161,31 @@ def _reduce_windows(n, window, red, state):
     return state
 
 
+@njit(inline="always")
+def _prepare_sentence(tokens, offsets, s, s_lo, raw_total, alpha_start, alpha_end, sample_int,
+                      do_sample, window, buf, red, state):
+    """Sentence s of a shard: its learning rate (linear over the shard's raw words), the kept
+    tokens in ``buf`` (subsampling) and the reduced windows in ``red``. Returns (n, alpha, state)."""
+    alpha = alpha_start + (alpha_end - alpha_start) * ((offsets[s] - offsets[s_lo]) / raw_total)
+    n, state = _subsample(tokens, offsets[s], offsets[s + 1], sample_int, do_sample, buf, state)
+    state = _reduce_windows(n, window, red, state)
+    return n, alpha, state
+
+
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
 def sg_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, accept, alias,
              window, negative, alpha_start, alpha_end, state, work, buf, red, compute_loss):
     """Skip-gram over sentences [s_lo, s_hi): context row ``syn0[w_j]`` predicts centre w_i.
     Returns (state, effective words, loss)."""
     raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
-    raw_done = 0
     eff = 0
     loss = 0.0
     dim = syn0.shape[1]
     for s in range(s_lo, s_hi):
-        a = offsets[s]
-        b = offsets[s + 1]
-        alpha = alpha_start + (alpha_end - alpha_start) * (raw_done / raw_total)
-        raw_done += b - a
-        n, state = _subsample(tokens, a, b, sample_int, do_sample, buf, state)
+        n, alpha, state = _prepare_sentence(tokens, offsets, s, s_lo, raw_total, alpha_start,
+                                            alpha_end, sample_int, do_sample, window, buf, red,
+                                            state)
         eff += n
-        state = _reduce_windows(n, window, red, state)
         for i in range(n):
             lo = max(0, i - window + red[i])
             hi = min(n, i + window + 1 - red[i])
@@ -199,17 +206,13 @@ def cbow_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample
                window, negative, alpha_start, alpha_end, state, work, neu1, buf, red, compute_loss):
     """CBOW with the mean of the context predicting the centre word (gensim cbow_mean=1)."""
     raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
-    raw_done = 0
     eff = 0
     loss = 0.0
     for s in range(s_lo, s_hi):
-        a = offsets[s]
-        b = offsets[s + 1]
-        alpha = alpha_start + (alpha_end - alpha_start) * (raw_done / raw_total)
-        raw_done += b - a
-        n, state = _subsample(tokens, a, b, sample_int, do_sample, buf, state)
+        n, alpha, state = _prepare_sentence(tokens, offsets, s, s_lo, raw_total, alpha_start,
+                                            alpha_end, sample_int, do_sample, window, buf, red,
+                                            state)
         eff += n
-        state = _reduce_windows(n, window, red, state)
         for i in range(n):
             lo = max(0, i - window + red[i])
             hi = min(n, i + window + 1 - red[i])
@@ -226,17 +229,13 @@ def fasttext_shard(tokens, offsets, s_lo, s_hi, syn0, syn0_ngrams, syn1neg, sub_
     """Subword skip-gram: the centre word's input is the mean of its own row and its n-gram
     rows (fastText's average over 1 + n rows); the error is added to each of those rows."""
     raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
-    raw_done = 0
     eff = 0
     loss = 0.0
     for s in range(s_lo, s_hi):
-        a = offsets[s]
-        b = offsets[s + 1]
-        alpha = alpha_start + (alpha_end - alpha_start) * (raw_done / raw_total)
-        raw_done += b - a
-        n, state = _subsample(tokens, a, b, sample_int, do_sample, buf, state)
+        n, alpha, state = _prepare_sentence(tokens, offsets, s, s_lo, raw_total, alpha_start,
+                                            alpha_end, sample_int, do_sample, window, buf, red,
+                                            state)
         eff += n
-        state = _reduce_windows(n, window, red, state)
         for i in range(n):
             w = buf[i]
             g_lo = sub_off[w]
