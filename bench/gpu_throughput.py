@@ -6,7 +6,8 @@ for sg, d=100, window 5, 5 negatives on one H100), with numba on the CPU as the 
 The shared corpus (SST-2 train + MR + WikiText-2) is repeated until it holds at least
 ``--min-tokens`` tokens; one epoch is timed after a warm-up epoch on a slice. Prints device,
 effective and raw words/s, and the WS-353 / SimLex-999 Spearman of a 5-epoch run on the plain
-shared corpus next to numba's, as JSON.
+shared corpus next to numba's, as JSON. ``--kernel batched`` times the torch-ops path instead
+of the Triton kernel.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from mt2st.data import embedding_corpus, load_similarity_sets, tokenize
 from mt2st.embed import prepare_corpus, train_embeddings
 from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights
-from mt2st.kernels.torch_backend import train_torch
+from mt2st.kernels.torch_backend import resolve_kernel, train_torch
 from mt2st.metrics import similarity_spearman
 
 
@@ -29,6 +30,8 @@ def main() -> int:
     parser.add_argument("--min-tokens", type=int, default=50_000_000)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--step-tokens", type=int, default=None)
+    parser.add_argument("--kernel", default="auto", choices=("auto", "batched", "triton"),
+                        help="auto: the Hogwild Triton kernel on CUDA when triton is installed")
     args = parser.parse_args()
     sentences = [tokenize(t) for t in embedding_corpus()]
     enc = prepare_corpus(sentences, min_count=5)
@@ -40,17 +43,20 @@ def main() -> int:
     tables = SGNSTables.build(enc.vocab.words, enc.vocab.counts, config)
     warm = int(np.searchsorted(offsets, 2_000_000))
     train_torch(tokens[:offsets[warm]], offsets[:warm + 1], config, tables,
-                SGNSWeights.init(len(enc.vocab), config), args.device, False, args.step_tokens)
+                SGNSWeights.init(len(enc.vocab), config), args.device, False, args.step_tokens,
+                args.kernel)
     stats = train_torch(tokens, offsets, config, tables, SGNSWeights.init(len(enc.vocab), config),
-                        args.device, False, args.step_tokens)
+                        args.device, False, args.step_tokens, args.kernel)
     sims = load_similarity_sets()
     quality = {}
-    for backend, device in (("torch", args.device), ("numba", "cpu")):
-        e = train_embeddings(sentences, backend=backend, device=device, epochs=5, progress=False)
+    for backend, device, kernel in (("torch", args.device, args.kernel), ("numba", "cpu", "auto")):
+        e = train_embeddings(sentences, backend=backend, device=device, kernel=kernel, epochs=5,
+                             progress=False)
         quality[backend] = {k: similarity_spearman(e.index, e.vectors, sims[k])[0]
                             for k in ("WS-353-ALL", "SIMLEX-999")}
     print(json.dumps({
         "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
+        "kernel": resolve_kernel(args.kernel, "sg", torch.device(args.device)),
         "tokens": int(offsets[-1]), "seconds": stats.seconds,
         "effective_words_per_s": stats.effective_words_per_s,
         "raw_words_per_s": stats.raw_words_per_s, "quality": quality}, indent=2))

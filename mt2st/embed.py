@@ -33,7 +33,7 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
                      dim: int = 100, window: int = 5, negative: int = 5, epochs: int = 5,
                      threads: int = 1, seed: int = 1, min_count: int = 5, sample: float = 1e-3,
                      alpha: float = 0.025, min_alpha: float = 0.0001, backend: str = "numba",
-                     device: str = "cpu",
+                     device: str = "cpu", kernel: str = "auto",
                      min_n: int = 3, max_n: int = 6, bucket: int = 2_000_000,
                      max_vocab_size: int | None = None, compute_loss: bool = False,
                      progress: bool | None = None) -> Embeddings:
@@ -41,7 +41,9 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
 
     ``corpus`` is a list of token lists (as gensim takes it) or an :class:`EncodedCorpus`
     (whose vocabulary is used as is). ``stats`` reports raw and effective words/s.
-    ``backend="numba"`` runs on the CPU; ``backend="torch"`` on ``device`` ("cpu" or "cuda").
+    ``backend="numba"`` runs on the CPU; ``backend="torch"`` on ``device`` ("cpu" or "cuda")
+    with ``kernel`` "batched" (small snapshot mini-batches of torch ops), "triton" (Hogwild
+    skip-gram kernel, CUDA) or "auto" (triton for skip-gram on CUDA when installed).
     """
     config = SGNSConfig(method=method, dim=dim, window=window, negative=negative, epochs=epochs,
                         alpha=alpha, min_alpha=min_alpha, sample=sample, seed=seed,
@@ -51,6 +53,8 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numba" and device != "cpu":
         raise ConfigError(f"the numba backend runs on the CPU; use backend='torch' for {device!r}")
+    if backend == "numba" and kernel != "auto":
+        raise ConfigError(f"kernel {kernel!r} belongs to the torch backend; use backend='torch'")
     encoded = prepare_corpus(corpus, min_count, max_vocab_size)
     if encoded.n_tokens == 0 or len(encoded.vocab) == 0:
         raise ConfigError(f"empty corpus: no token occurs at least min_count={min_count} times")
@@ -65,7 +69,7 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
         from mt2st.kernels.torch_backend import train_torch
 
         stats = train_torch(encoded.tokens, encoded.offsets, config, tables, weights, device,
-                            progress)
+                            progress, kernel=kernel)
     vectors = weights.word_vectors(tables.sub_offsets, tables.sub_ids)
     return Embeddings(list(words), vectors, stats)
 
