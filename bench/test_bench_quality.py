@@ -5,6 +5,8 @@
 Shared corpus (SST-2 train + MR + WikiText-2), d=100, window 5, 5 negatives, 5 epochs,
 min_count 5, sample 1e-3, one thread, mean of 3 seeds: WS-353 and SimLex-999 Spearman within
 0.03 of gensim's and analogy accuracy within 1 point; fasttext against gensim's FastText.
+The torch backend against numba, the same way: ``pytest bench/test_bench_quality.py -s -k torch``
+(``MT2ST_BENCH_DEVICE=cuda`` on a GPU).
 """
 
 from __future__ import annotations
@@ -57,6 +59,42 @@ def test_quality_parity(method, benchmark):
     benchmark.extra_info.update(report)
     print(f"\n{method}: {report}")
     if SMOKE:  # one seed, one epoch, SST-2 only: runs the code, the numbers mean nothing
+        assert np.isfinite(a).all() and np.isfinite(b).all(), report
+        return
+    assert (np.abs(a[:3] - b[:3]) < np.array(TOLERANCE)).all(), report
+
+
+@pytest.mark.parametrize("method", ["sg", "cbow", "fasttext"])
+def test_torch_quality_parity_with_numba(method, benchmark):
+    """The torch backend (batched kernel on the CPU, or ``MT2ST_BENCH_DEVICE=cuda``) against
+    numba, same seeds: WS-353 and SimLex within 0.03, analogy within 1 point."""
+    import os
+
+    sents = [list(s) for s in shared_sentences()]
+    sims, analogy = load_similarity_sets(), load_google_analogy()
+    device = os.environ.get("MT2ST_BENCH_DEVICE", "cpu")
+    kw = dict(method=method, dim=100, window=5, negative=5, epochs=1 if SMOKE else 5,
+              min_count=5, sample=1e-3, bucket=BUCKET, progress=False)
+    scores = {"numba": [], "torch": []}
+    seconds = {"numba": [], "torch": []}
+
+    def one_round():
+        for seed in SEEDS:
+            for backend in scores:
+                extra = {"device": device} if backend == "torch" else {}
+                e = train_embeddings(sents, seed=seed, backend=backend, **kw, **extra)
+                q = embedding_quality(e.index, e.vectors, sims, analogy)
+                scores[backend].append([q[k] for k in KEYS])
+                seconds[backend].append(e.stats.seconds)
+
+    benchmark.pedantic(one_round, rounds=1, iterations=1)
+    a, b = np.mean(scores["torch"], axis=0), np.mean(scores["numba"], axis=0)
+    report = {k: {"torch": round(x, 4), "numba": round(y, 4)} for k, x, y in zip(KEYS, a, b, strict=True)}
+    report["train_seconds"] = {k: round(float(np.mean(v)), 2) for k, v in seconds.items()}
+    report["device"] = device
+    benchmark.extra_info.update(report)
+    print(f"\n{method} torch vs numba: {report}")
+    if SMOKE:
         assert np.isfinite(a).all() and np.isfinite(b).all(), report
         return
     assert (np.abs(a[:3] - b[:3]) < np.array(TOLERANCE)).all(), report

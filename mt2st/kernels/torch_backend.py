@@ -1,14 +1,16 @@
 """Negative-sampling kernels in torch (CPU or CUDA): the same objectives as the numba backend,
 as batched tensor computation.
 
-Each step takes a block of sentences and, on the device: subsamples tokens (gensim's keep
-probabilities), draws reduced windows, builds every (input, target) pair of the block, draws
-noise words from an alias table, computes all updates from the tables as they were at the start
-of the step (mini-batch semantics, as GPU word2vec implementations do), and applies them with
-``index_add_``. The learning rate decays linearly per step, as in word2vec. The numba backend
-updates pair after pair instead; both follow the same loss, and ``apply_pair_batch`` (here and
-in ``numba_sgns``) applies one pre-drawn batch with identical semantics so that the two can be
-compared update for update.
+Each step takes a block of sentences and, on the device, subsamples tokens (gensim's keep
+probabilities) and draws reduced windows. The ``batched`` kernel then builds every (input,
+target) pair of the block, draws noise words from an alias table, computes all updates from the
+tables as they were at the start of the step (mini-batch semantics) and applies them with
+``index_add_``; its steps are small because summed updates of repeated rows go stale. The
+``triton`` kernel (skip-gram on CUDA, ``triton_sg``) instead walks each sentence in order and
+updates in place, Hogwild across sentences, as the numba backend does across threads. The
+learning rate decays linearly per step, as in word2vec. ``apply_pair_batch`` (here and in
+``numba_sgns``) applies one pre-drawn batch with identical semantics in both backends so that
+they can be compared update for update.
 """
 
 from __future__ import annotations

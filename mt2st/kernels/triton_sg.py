@@ -58,6 +58,8 @@ def _sg_sentences(tok_ptr, span_ptr, start_ptr, end_ptr, syn0_ptr, syn1_ptr, acc
                 work = tl.sum(g[:, None] * out, axis=0)
                 tl.store(ptrs, out + g[:, None] * l1[None, :], mask=live[:, None] & dmask[None, :])
                 tl.store(syn0_ptr + ctx * dim + d, l1 + work, mask=dmask)
+                # the next pair may read these rows through other threads of this program
+                tl.debug_barrier()
                 z = tl.where(positive, f, -f)
                 term = tl.where(z > -30.0, tl.log(1.0 + tl.exp(-z)), -z)
                 loss += tl.where(used, term, 0.0)
