@@ -53,7 +53,8 @@ def test_quality_parity(method, benchmark):
 
     benchmark.pedantic(one_round, rounds=1, iterations=1)
     a, b = np.mean(ours, axis=0), np.mean(theirs, axis=0)
-    report = {k: {"ours": round(x, 4), "gensim": round(y, 4)} for k, x, y in zip(KEYS, a, b, strict=True)}
+    report = {k: {"ours": round(float(x), 4), "gensim": round(float(y), 4)}
+              for k, x, y in zip(KEYS, a, b, strict=True)}
     report["train_seconds"] = {"ours": round(float(np.mean(t_ours)), 2),
                                "gensim": round(float(np.mean(t_theirs)), 2)}
     benchmark.extra_info.update(report)
@@ -89,7 +90,8 @@ def test_torch_quality_parity_with_numba(method, benchmark):
 
     benchmark.pedantic(one_round, rounds=1, iterations=1)
     a, b = np.mean(scores["torch"], axis=0), np.mean(scores["numba"], axis=0)
-    report = {k: {"torch": round(x, 4), "numba": round(y, 4)} for k, x, y in zip(KEYS, a, b, strict=True)}
+    report = {k: {"torch": round(float(x), 4), "numba": round(float(y), 4)}
+              for k, x, y in zip(KEYS, a, b, strict=True)}
     report["train_seconds"] = {k: round(float(np.mean(v)), 2) for k, v in seconds.items()}
     report["device"] = device
     benchmark.extra_info.update(report)
