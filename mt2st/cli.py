@@ -45,7 +45,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
                            negative=args.negative, epochs=args.epochs, threads=args.threads,
                            seed=args.seed, min_count=args.min_count, sample=args.sample,
                            alpha=args.alpha, min_alpha=args.min_alpha, bucket=args.bucket,
-                           backend=args.backend, progress=not args.quiet)
+                           backend=args.backend, device=args.device, kernel=args.kernel,
+                           progress=not args.quiet)
     st = emb.stats
     print(f"{args.method}: {len(emb):,} words x {emb.dim}; {st.seconds:.2f} s training "
           f"(compilation excluded); {st.raw_words_per_s:,.0f} raw words/s (in-vocabulary tokens "
@@ -242,7 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.025)
     p.add_argument("--min-alpha", type=float, default=0.0001)
     p.add_argument("--bucket", type=int, default=2_000_000, help="fasttext n-gram buckets")
-    p.add_argument("--backend", default="numba")
+    p.add_argument("--backend", default="numba", choices=("numba", "torch"))
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (torch backend)")
+    p.add_argument("--kernel", default="auto", choices=("auto", "batched", "triton"),
+                   help="torch backend: batched torch ops or the Triton skip-gram kernel "
+                        "(auto: triton for sg on CUDA when installed)")
     p.add_argument("--out", help="write vectors here (word2vec text format)")
     p.add_argument("--evaluate", action="store_true", help="word similarity and analogy scores")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -39,6 +39,17 @@ def test_embed_command_writes_vectors(tmp_path, capsys):
     assert out.read_text().splitlines()[0] == "7 8"  # 7 distinct words x 8 dims
 
 
+def test_embed_command_torch_backend_and_kernel_errors(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["the cat sat on the mat", "the dog sat on the log"] * 50))
+    assert main(["embed", "--corpus", f"file:{corpus}", "--dim", "8", "--epochs", "1",
+                 "--min-count", "1", "--backend", "torch", "--quiet"]) == 0
+    assert "effective words/s" in capsys.readouterr().out
+    assert main(["embed", "--corpus", f"file:{corpus}", "--min-count", "1", "--backend",
+                 "torch", "--method", "cbow", "--kernel", "triton", "--quiet"]) == 2
+    assert "skip-gram only" in capsys.readouterr().err
+
+
 def test_embed_bad_argument_is_clear(tmp_path, capsys):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a b c\n")
