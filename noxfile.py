@@ -40,9 +40,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(reuse_venv=True)
 def gpu(session: nox.Session) -> None:
-    """Only the CUDA-marked tests (they skip where no GPU exists)."""
+    """The CUDA-marked tests (they skip where no GPU exists), then, on a GPU, the throughput
+    benchmark (bench/gpu_throughput.py: sg on the shared corpus repeated to 50M tokens)."""
     _install(session)
     session.run("pytest", "-q", "-m", "cuda", *session.posargs, env=_env())
+    has_gpu = session.run("python", "-c", "import torch; print(torch.cuda.is_available())",
+                          silent=True)
+    if has_gpu and has_gpu.strip() == "True":
+        session.run("python", "bench/gpu_throughput.py", env=_env())
 
 
 @nox.session(reuse_venv=True)
