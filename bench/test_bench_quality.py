@@ -11,6 +11,8 @@ The torch backend against numba, the same way: ``pytest bench/test_bench_quality
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -26,39 +28,54 @@ SEEDS = (1,) if SMOKE else (1, 2, 3)
 BUCKET = 500_000  # both sides; fastText's 2M default only costs memory here
 
 
-@pytest.mark.parametrize("method", ["sg", "cbow", "fasttext"])
-def test_quality_parity(method, benchmark):
-    sents = [list(s) for s in shared_sentences()]
+EPOCHS = 1 if SMOKE else 5
+KW = dict(dim=100, window=5, negative=5, epochs=EPOCHS, min_count=5, sample=1e-3)
+
+
+def _compare(benchmark, label: str, trainers: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Train with both ``trainers`` (name -> seed -> (lookup, vectors, train seconds)) on the
+    shared corpus for every seed in one benchmark round; return the mean scores (KEYS order)
+    of the first and second trainer and the report stored in ``extra_info``."""
     sims, analogy = load_similarity_sets(), load_google_analogy()
-    kw = dict(dim=100, window=5, negative=5, epochs=1 if SMOKE else 5, min_count=5, sample=1e-3)
-    ours, theirs, t_ours, t_theirs = [], [], [], []
+    scores = {name: [] for name in trainers}
+    seconds = {name: [] for name in trainers}
 
     def one_round():
         for seed in SEEDS:
-            e = train_embeddings(sents, method=method, seed=seed, bucket=BUCKET, progress=False,
-                                 **kw)
-            q = embedding_quality(e.index, e.vectors, sims, analogy)
-            ours.append([q[k] for k in KEYS])
-            t_ours.append(e.stats.seconds)
-            cls = gensim.models.FastText if method == "fasttext" else gensim.models.Word2Vec
-            extra = {"bucket": BUCKET} if method == "fasttext" else {}
-            m = cls(vector_size=kw["dim"], window=5, negative=5, min_count=5, sample=1e-3,
-                    sg=int(method != "cbow"), workers=1, seed=seed, **extra)
-            m.build_vocab(sents)
-            m.train(sents, total_examples=m.corpus_count, epochs=kw["epochs"])
-            t_theirs.append(m.total_train_time)
-            q = embedding_quality(lambda w, kv=m.wv: kv.key_to_index.get(w, -1), m.wv.vectors,
-                                  sims, analogy)
-            theirs.append([q[k] for k in KEYS])
+            for name, train in trainers.items():
+                lookup, vectors, secs = train(seed)
+                q = embedding_quality(lookup, vectors, sims, analogy)
+                scores[name].append([q[k] for k in KEYS])
+                seconds[name].append(secs)
 
     benchmark.pedantic(one_round, rounds=1, iterations=1)
-    a, b = np.mean(ours, axis=0), np.mean(theirs, axis=0)
-    report = {k: {"ours": round(float(x), 4), "gensim": round(float(y), 4)}
-              for k, x, y in zip(KEYS, a, b, strict=True)}
-    report["train_seconds"] = {"ours": round(float(np.mean(t_ours)), 2),
-                               "gensim": round(float(np.mean(t_theirs)), 2)}
+    first, second = (np.mean(scores[name], axis=0) for name in trainers)
+    report = {k: {name: round(float(np.mean(scores[name], axis=0)[i]), 4) for name in trainers}
+              for i, k in enumerate(KEYS)}
+    report["train_seconds"] = {k: round(float(np.mean(v)), 2) for k, v in seconds.items()}
     benchmark.extra_info.update(report)
-    print(f"\n{method}: {report}")
+    print(f"\n{label}: {report}")
+    return first, second, report
+
+
+@pytest.mark.parametrize("method", ["sg", "cbow", "fasttext"])
+def test_quality_parity(method, benchmark):
+    sents = [list(s) for s in shared_sentences()]
+
+    def ours(seed):
+        e = train_embeddings(sents, method=method, seed=seed, bucket=BUCKET, progress=False, **KW)
+        return e.index, e.vectors, e.stats.seconds
+
+    def theirs(seed):
+        cls = gensim.models.FastText if method == "fasttext" else gensim.models.Word2Vec
+        extra = {"bucket": BUCKET} if method == "fasttext" else {}
+        m = cls(vector_size=KW["dim"], window=5, negative=5, min_count=5, sample=1e-3,
+                sg=int(method != "cbow"), workers=1, seed=seed, **extra)
+        m.build_vocab(sents)
+        m.train(sents, total_examples=m.corpus_count, epochs=EPOCHS)
+        return (lambda w, kv=m.wv: kv.key_to_index.get(w, -1)), m.wv.vectors, m.total_train_time
+
+    a, b, report = _compare(benchmark, method, {"ours": ours, "gensim": theirs})
     if SMOKE:  # one seed, one epoch, SST-2 only: runs the code, the numbers mean nothing
         assert np.isfinite(a).all() and np.isfinite(b).all(), report
         return
@@ -69,33 +86,20 @@ def test_quality_parity(method, benchmark):
 def test_torch_quality_parity_with_numba(method, benchmark):
     """The torch backend (batched kernel on the CPU, or ``MT2ST_BENCH_DEVICE=cuda``) against
     numba, same seeds: WS-353 and SimLex within 0.03, analogy within 1 point."""
-    import os
-
     sents = [list(s) for s in shared_sentences()]
-    sims, analogy = load_similarity_sets(), load_google_analogy()
     device = os.environ.get("MT2ST_BENCH_DEVICE", "cpu")
-    kw = dict(method=method, dim=100, window=5, negative=5, epochs=1 if SMOKE else 5,
-              min_count=5, sample=1e-3, bucket=BUCKET, progress=False)
-    scores = {"numba": [], "torch": []}
-    seconds = {"numba": [], "torch": []}
 
-    def one_round():
-        for seed in SEEDS:
-            for backend in scores:
-                extra = {"device": device} if backend == "torch" else {}
-                e = train_embeddings(sents, seed=seed, backend=backend, **kw, **extra)
-                q = embedding_quality(e.index, e.vectors, sims, analogy)
-                scores[backend].append([q[k] for k in KEYS])
-                seconds[backend].append(e.stats.seconds)
+    def trainer(**options):
+        def train(seed):
+            e = train_embeddings(sents, method=method, seed=seed, bucket=BUCKET, progress=False,
+                                 **KW, **options)
+            return e.index, e.vectors, e.stats.seconds
+        return train
 
-    benchmark.pedantic(one_round, rounds=1, iterations=1)
-    a, b = np.mean(scores["torch"], axis=0), np.mean(scores["numba"], axis=0)
-    report = {k: {"torch": round(float(x), 4), "numba": round(float(y), 4)}
-              for k, x, y in zip(KEYS, a, b, strict=True)}
-    report["train_seconds"] = {k: round(float(np.mean(v)), 2) for k, v in seconds.items()}
-    report["device"] = device
-    benchmark.extra_info.update(report)
-    print(f"\n{method} torch vs numba: {report}")
+    a, b, report = _compare(benchmark, f"{method} torch ({device}) vs numba",
+                            {"torch": trainer(backend="torch", device=device),
+                             "numba": trainer(backend="numba")})
+    benchmark.extra_info["device"] = device
     if SMOKE:
         assert np.isfinite(a).all() and np.isfinite(b).all(), report
         return

@@ -51,6 +51,12 @@ class PairBatch:
     ctx_offsets: np.ndarray | None = None
 
 
+def sentence_ids(offsets: np.ndarray) -> np.ndarray:
+    """The sentence index of every token of a corpus given by its sentence ``offsets``: the
+    batched kernel keeps context windows inside sentences with it."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
 def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but torch sees no CUDA device")
@@ -131,7 +137,8 @@ class TorchSGNS:
 
     def pairs(self, tokens: torch.Tensor, sent: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Subsample, draw reduced windows, and list (centre position, context position) pairs
-        inside each sentence. Returns kept tokens, centre positions, context positions."""
+        inside each sentence, sorted by centre. Returns kept tokens, centre positions, context
+        positions."""
         tokens, sent, span = self.subsample(tokens, sent)
         span = span[:, None]
         n = tokens.shape[0]
@@ -180,31 +187,17 @@ class TorchSGNS:
         m = self.c.method
         if m == "sg":  # context row predicts the centre word
             negs = self.noise((centre.numel(), self.c.negative))
-            inp, tgt = kept[context], kept[centre]
-            work, loss = self._ns(self.syn0[inp], tgt, negs, alpha)
-            self.syn0.index_add_(0, inp, work)
+            loss = self._update(kept[context], kept[centre], negs, alpha)
         elif m == "cbow":  # mean of the context rows predicts the centre word
-            n = kept.numel()
-            ones = torch.ones(centre.shape, device=self.device)
-            count = torch.zeros(n, device=self.device).index_add_(0, centre, ones)
-            neu1 = torch.zeros(n, self.syn0.shape[1], device=self.device)
-            neu1.index_add_(0, centre, self.syn0[kept[context]])
-            has = count > 0
-            pos = torch.nonzero(has).squeeze(1)
-            neu1 = neu1[pos] / count[pos, None]
+            # pairs come sorted by centre, so each centre's contexts are consecutive
+            ones = torch.ones_like(centre)
+            count = torch.zeros_like(kept).index_add_(0, centre, ones)
+            pos = torch.nonzero(count).squeeze(1)
             negs = self.noise((pos.numel(), self.c.negative))
-            work, loss = self._ns(neu1, kept[pos], negs, alpha)
-            slot = torch.full((n,), -1, dtype=torch.long, device=self.device)
-            slot[pos] = torch.arange(pos.numel(), device=self.device)
-            self.syn0.index_add_(0, kept[context], work[slot[centre]])  # full error to each row
+            loss = self._update(kept[context], kept[pos], negs, alpha, count[pos])
         else:  # fasttext: centre word's mean of word + n-gram rows predicts the context word
             negs = self.noise((centre.numel(), self.c.negative))
-            words = kept[centre]
-            l1, owner, grams = self._subword_input(words)
-            work, loss = self._ns(l1, kept[context], negs, alpha)
-            self.syn0.index_add_(0, words, work)
-            if grams.numel():
-                self.ngrams.index_add_(0, grams, work[owner])
+            loss = self._update(kept[centre], kept[context], negs, alpha)
         return int(kept.numel()), loss
 
     def _step_triton(self, tokens: torch.Tensor, sent: torch.Tensor, alpha: float
@@ -239,24 +232,35 @@ class TorchSGNS:
         """Apply one pre-drawn batch with snapshot semantics and summed updates, exactly as
         ``numba_sgns.apply_pair_batch`` does (for update-for-update comparisons)."""
         dev = self.device
-        tgt = torch.as_tensor(batch.targets, device=dev, dtype=torch.long)
-        negs = torch.as_tensor(batch.negatives, device=dev, dtype=torch.long)
-        inp = torch.as_tensor(batch.inputs, device=dev, dtype=torch.long)
-        if self.c.method == "sg":
-            work, loss = self._ns(self.syn0[inp], tgt, negs, alpha)
-            self.syn0.index_add_(0, inp, work)
-        elif self.c.method == "cbow":
+        lengths = None
+        if self.c.method == "cbow":
             off = torch.as_tensor(batch.ctx_offsets, device=dev, dtype=torch.long)
             lengths = off[1:] - off[:-1]
-            owner = torch.repeat_interleave(torch.arange(tgt.numel(), device=dev), lengths)
-            neu1 = torch.zeros(tgt.numel(), self.syn0.shape[1], device=dev)
-            neu1.index_add_(0, owner, self.syn0[inp])
-            work, loss = self._ns(neu1 / lengths[:, None], tgt, negs, alpha)
-            self.syn0.index_add_(0, inp, work[owner])
+        return self._update(torch.as_tensor(batch.inputs, device=dev, dtype=torch.long),
+                            torch.as_tensor(batch.targets, device=dev, dtype=torch.long),
+                            torch.as_tensor(batch.negatives, device=dev, dtype=torch.long),
+                            alpha, lengths)
+
+    def _update(self, inputs: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+                alpha: float, lengths: torch.Tensor | None = None) -> float:
+        """One snapshot update of pairs p (targets[p], negatives[p]) from their input rows:
+        sg ``syn0[inputs[p]]``; cbow the mean of the ``lengths[p]`` consecutive rows of
+        ``inputs`` (each gets the full error); fasttext the mean of word ``inputs[p]`` and its
+        n-gram rows. Returns the loss sum."""
+        if self.c.method == "sg":
+            work, loss = self._ns(self.syn0[inputs], targets, negatives, alpha)
+            self.syn0.index_add_(0, inputs, work)
+        elif self.c.method == "cbow":
+            owner = torch.repeat_interleave(torch.arange(targets.numel(), device=self.device),
+                                            lengths)
+            neu1 = torch.zeros(targets.numel(), self.syn0.shape[1], device=self.device)
+            neu1.index_add_(0, owner, self.syn0[inputs])
+            work, loss = self._ns(neu1 / lengths[:, None], targets, negatives, alpha)
+            self.syn0.index_add_(0, inputs, work[owner])
         else:
-            l1, owner, grams = self._subword_input(inp)
-            work, loss = self._ns(l1, tgt, negs, alpha)
-            self.syn0.index_add_(0, inp, work)
+            l1, owner, grams = self._subword_input(inputs)
+            work, loss = self._ns(l1, targets, negatives, alpha)
+            self.syn0.index_add_(0, inputs, work)
             if grams.numel():
                 self.ngrams.index_add_(0, grams, work[owner])
         return loss
@@ -276,7 +280,7 @@ def train_torch(tokens: np.ndarray, offsets: np.ndarray, config: SGNSConfig, tab
     default = TRITON_STEP_TOKENS if runner.kernel == "triton" else BATCHED_STEP_TOKENS
     step_tokens = step_tokens or default
     n_sent = len(offsets) - 1
-    sent_of_token = torch.from_numpy(np.repeat(np.arange(n_sent), np.diff(offsets))).to(dev)
+    sent_of_token = torch.from_numpy(sentence_ids(offsets)).to(dev)
     tok = torch.from_numpy(tokens.astype(np.int64)).to(dev)
     raw = int(offsets[-1])
     total = max(raw * config.epochs, 1)

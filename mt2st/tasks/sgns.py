@@ -36,12 +36,12 @@ class SGNSTask:
         self.torch = None
         if backend == "torch":  # the torch kernels, on the table's own device
             from mt2st.kernels.problem import SGNSWeights
-            from mt2st.kernels.torch_backend import TorchSGNS
+            from mt2st.kernels.torch_backend import TorchSGNS, sentence_ids
 
             self.torch = TorchSGNS(self.config, self.tables,
                                    SGNSWeights(np.zeros((0, dim), np.float32), self.syn1neg,
                                                np.zeros((0, dim), np.float32)), device)
-            self.sent_of_token = np.repeat(np.arange(corpus.n_sentences), np.diff(corpus.offsets))
+            self.sent_of_token = sentence_ids(corpus.offsets)
 
     def __len__(self) -> int:
         return self.corpus.n_sentences
