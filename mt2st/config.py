@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from mt2st.errors import ConfigError
-from mt2st.schedules import STRATEGIES
+from mt2st.schedules import STRATEGIES, strategy_parameters
 
 INITS = ("random", "sg", "cbow", "fasttext")
 SETTING_NAMES = ("S0", "S1", "S2", "S3", "sgns")
 AUX_NAMES = ("similarity", "analogy", "sgns")
+#: the options of each auxiliary task (left out of a run's identity when the task is not run)
+AUX_OPTIONS = {"similarity": ("similarity_batch",), "analogy": ("analogy_batch",),
+               "sgns": ("sgns_sentences", "sgns_alpha")}
+#: options that only matter to runs with auxiliary tasks (left out of an STL run's identity)
+MULTI_TASK_OPTIONS = ("gamma0", "epsilon", "schedule_unit", "aux_grad")
+#: evaluations per epoch when neither eval_every nor eval_every_epochs is given
+DEFAULT_EVAL_EVERY_EPOCHS = 0.05
 
 
 @dataclass(frozen=True)
@@ -37,9 +49,11 @@ class TrainConfig:
     alpha: float = 0.95  # Diminish as the authors coded it
     t_switch: float = 2.0  # Switch
     delta: float = 0.002  # adaptive Switch
-    patience: int = 1  # adaptive Switch
+    patience: int = 10  # adaptive Switch: evaluations without improvement
     epsilon: float = 1e-3  # below this weight an auxiliary task does no work
-    schedule_unit: str = "epoch"  # t advances per epoch, or per step (fractional epochs)
+    schedule_unit: str = "step"  # t = fractional epoch at every step, or the whole epoch ("epoch")
+    eval_every: int | None = None  # evaluate every this many primary training examples, or
+    eval_every_epochs: float | None = None  # every this fraction of an epoch (default 0.05)
     epochs: int = 5
     batch_size: int = 64  # 0: full batch (one step per epoch)
     optimizer: str = "adam"
@@ -62,6 +76,7 @@ class TrainConfig:
     backend: str = "numba"
 
     def __post_init__(self) -> None:
+        self._normalise()
         c = self
         checks = [
             (c.model in ("bow", "bilstm"), f"model must be bow or bilstm, got {c.model!r}"),
@@ -80,6 +95,11 @@ class TrainConfig:
             (c.epsilon >= 0, f"epsilon must be >= 0, got {c.epsilon}"),
             (c.schedule_unit in ("epoch", "step"),
              f"schedule_unit must be epoch or step, got {c.schedule_unit!r}"),
+            (c.eval_every is None or c.eval_every >= 1,
+             f"eval_every must be >= 1 training example, got {c.eval_every}"),
+            (c.eval_every_epochs is None or 0 < c.eval_every_epochs <= c.epochs,
+             f"eval_every_epochs must be in (0, epochs={c.epochs}], got {c.eval_every_epochs}"),
+            (c.max_len is None or c.max_len >= 1, f"max_len must be >= 1, got {c.max_len}"),
             (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
              f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
             (c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
@@ -96,6 +116,81 @@ class TrainConfig:
                 raise ConfigError(f"gamma0 names unknown task {task!r}; known: {AUX_NAMES}")
             if not (isinstance(g, int | float) and math.isfinite(g) and g >= 0):
                 raise ConfigError(f"gamma0 for {task!r} must be a finite number >= 0, got {g!r}")
+
+    def _normalise(self) -> None:
+        """Numbers to their field's type (``t_switch = 2`` and ``2.0`` are one run), names to
+        lower case, STL to setting S0 with real gradients, one evaluation schedule."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = _NUMERIC.get(f.name)
+            if kind is None or value is None:
+                continue
+            object.__setattr__(self, f.name, _coerce(f.name, value, kind))
+        if isinstance(self.gamma0, dict):
+            object.__setattr__(self, "gamma0", {str(k): _coerce(f"gamma0.{k}", v, float)
+                                                for k, v in sorted(self.gamma0.items())})
+        elif self.gamma0 is not None:
+            object.__setattr__(self, "gamma0", _coerce("gamma0", self.gamma0, float))
+        object.__setattr__(self, "strategy", str(self.strategy).lower())
+        object.__setattr__(self, "pretrain_extra", tuple(self.pretrain_extra))
+        if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting
+            object.__setattr__(self, "setting", "S0")
+            object.__setattr__(self, "aux_grad", "real")
+        if self.eval_every is not None and self.eval_every_epochs is not None:
+            raise ConfigError(f"give eval_every ({self.eval_every} examples) or eval_every_epochs "
+                              f"({self.eval_every_epochs}), not both")
+        if self.eval_every is None and self.eval_every_epochs is None:
+            object.__setattr__(self, "eval_every_epochs", DEFAULT_EVAL_EVERY_EPOCHS)
+
+    def eval_interval(self, n_train: int) -> int:
+        """Primary training examples between two evaluations, for a training split of n_train."""
+        if self.eval_every is not None:
+            return self.eval_every
+        return max(1, round(self.eval_every_epochs * n_train))
+
+    def identity(self, with_seed: bool = True) -> dict:
+        """The options that determine the run's numbers: options that do not apply (another
+        strategy's parameters, the auxiliary options of STL or of tasks not run, the target
+        when training does not stop at it, pretraining options of a random init) are left
+        out, so that configurations that train identically have one identity."""
+        d = self.to_dict()
+        for strategy in STRATEGIES:
+            if strategy != self.strategy:
+                for name in strategy_parameters(strategy):
+                    d.pop(name, None)
+        tasks = () if self.strategy == "stl" else self.aux_tasks
+        if self.strategy == "stl":
+            for name in MULTI_TASK_OPTIONS:
+                d.pop(name, None)
+        for task, names in AUX_OPTIONS.items():
+            if task not in tasks:
+                for name in names:
+                    d.pop(name, None)
+        if not self.stop_at_target:
+            d.pop("target", None)
+        if self.init == "random" or self.init.startswith("vectors:"):
+            d.pop("pretrain_epochs", None)
+            d.pop("pretrain_extra", None)
+        if not self.init.startswith("vectors:"):
+            d.pop("oov_init", None)
+        if not with_seed:
+            d.pop("seed", None)
+        return d
+
+    @property
+    def run_id(self) -> str:
+        """16-hex id of the run (identity with the seed)."""
+        return _hash(self.identity())
+
+    @property
+    def cell_id(self) -> str:
+        """16-hex id of the cell: the run's identity minus the seed."""
+        return _hash(self.identity(with_seed=False))
+
+    def baseline_cell_id(self, strategy: str) -> str:
+        """The cell this run is compared with: the same configuration under ``strategy``
+        (real auxiliary gradients; STL drops the auxiliary options altogether)."""
+        return self.replace(strategy=strategy, aux_grad="real").cell_id
 
     @property
     def aux_tasks(self) -> tuple[str, ...]:
@@ -117,11 +212,7 @@ class TrainConfig:
         return {t: float(self.gamma0) for t in self.aux_tasks}
 
     def schedule_params(self) -> dict:
-        return {"diminish": {"eta": self.eta, "nu": self.nu},
-                "diminish-authors": {"alpha": self.alpha},
-                "switch": {"t_switch": self.t_switch},
-                "adaptive-switch": {"delta": self.delta, "patience": self.patience}
-                }.get(self.strategy.lower(), {})
+        return {name: getattr(self, name) for name in strategy_parameters(self.strategy)}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -149,6 +240,27 @@ class TrainConfig:
     def from_toml(cls, path: str | Path) -> TrainConfig:
         raw = read_toml(path)
         return cls.from_dict(raw.get("train", raw), source=str(path))
+
+
+def _coerce(name: str, value, kind: type):
+    """``value`` as ``kind``: 2 → 2.0 for a float field; 2.0 → 2 for an int field."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if kind is int:
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _hash(identity: dict) -> str:
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_NUMERIC = {f.name: type(f.default) for f in dataclasses.fields(TrainConfig)
+            if type(f.default) in (int, float)}
+_NUMERIC.update({"max_len": int, "eval_every": int, "eval_every_epochs": float})
 
 
 def read_toml(path: str | Path) -> dict:

@@ -75,10 +75,19 @@ def embedding_quality(words_index, vectors: np.ndarray, similarity_sets: dict[st
     return out
 
 
-def time_to_target(val_acc, train_seconds, target: float) -> tuple[float, int | None]:
+def time_to_target(val_acc, train_seconds, target: float,
+                   trained=None) -> tuple[float, int | None]:
     """Training seconds at the first evaluation whose validation accuracy >= target, and that
-    evaluation's 1-based index; (inf, None) when the target is never reached (a miss)."""
-    for i, (acc, secs) in enumerate(zip(val_acc, train_seconds, strict=True)):
-        if np.isfinite(acc) and acc >= target:
-            return float(secs), i + 1
-    return float("inf"), None
+    evaluation's 0-based row index; (inf, None) when the target is never reached (a miss).
+    ``trained`` (booleans) leaves out evaluations made before any training step."""
+    acc = np.asarray(val_acc, dtype=float)
+    secs = np.asarray(train_seconds, dtype=float)
+    if len(acc) != len(secs):
+        raise ValueError(f"{len(acc)} accuracies but {len(secs)} times")
+    ok = np.isfinite(acc) & (acc >= target)
+    if trained is not None:
+        ok &= np.asarray(trained, dtype=bool)
+    hits = np.flatnonzero(ok)
+    if not len(hits):
+        return float("inf"), None
+    return float(secs[hits[0]]), int(hits[0])

@@ -1,9 +1,8 @@
-"""Run records: per-epoch rows plus provenance, written atomically as Parquet that pandas reads
+"""Run records: one row per evaluation plus provenance, written atomically as Parquet that pandas reads
 without mt2st (the full config is also a JSON column)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -15,13 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mt2st.errors import ConfigError
+
 META_KEY = b"mt2st"
-
-
-def config_hash(config: dict) -> str:
-    """Stable 16-hex id of a run's configuration (sorted-key JSON)."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+#: version of the record layout: 2 = one row per evaluation (step, examples, fractional epoch,
+#: cumulative work); records without the column are version 1 (one row per epoch)
+SCHEMA_VERSION = 2
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
@@ -87,3 +85,62 @@ def read_meta(path: str | Path) -> dict:
     """The provenance dictionary stored in a record's Parquet metadata."""
     raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
     return json.loads(raw) if raw else {}
+
+
+class ResultsStore:
+    """A folder: ``runs/<run_id>.parquet`` (one complete record per run, all with the same
+    columns, so ``pandas.read_parquet(folder/'runs')`` reads the whole store) and
+    ``failures/<run_id>.json`` (config, error and traceback of runs that raised)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+        self.failures = self.root / "failures"
+
+    def run_path(self, rid: str) -> Path:
+        return self.runs / f"{rid}.parquet"
+
+    def has(self, rid: str) -> bool:
+        return self.run_path(rid).is_file()
+
+    def run_ids(self) -> list[str]:
+        return sorted(p.stem for p in self.runs.glob("*.parquet")) if self.runs.is_dir() else []
+
+    def record_failure(self, config, error: str) -> Path:
+        self.failures.mkdir(parents=True, exist_ok=True)
+        path = self.failures / f"{config.run_id}.json"
+        fd, tmp = tempfile.mkstemp(dir=self.failures, prefix=f".{path.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:  # a unique name: two workers never share a temporary
+            f.write(json.dumps({"run_id": config.run_id, "config": config.to_dict(),
+                                "error": error}, indent=2, default=str))
+        os.replace(tmp, path)
+        return path
+
+    def clear_failure(self, rid: str) -> None:
+        (self.failures / f"{rid}.json").unlink(missing_ok=True)
+
+    def failed(self) -> list[dict]:
+        if not self.failures.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self.failures.glob("*.json"))]
+
+    def load(self) -> pd.DataFrame:
+        """All evaluation rows of all complete runs (records of an older layout refused)."""
+        ids = self.run_ids()
+        if not ids:
+            raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
+        return pd.concat([read_record(self.run_path(r)) for r in ids], ignore_index=True)
+
+
+def read_record(path: str | Path) -> pd.DataFrame:
+    """One run record. A record of an older layout (one row per epoch, schema 1) is refused
+    with a message: its per-epoch times would be misread as evaluations of this protocol."""
+    df = pd.read_parquet(path)
+    version = int(df["schema_version"].iloc[0]) if "schema_version" in df and len(df) else 1
+    if version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path}: record layout {version}, this mt2st reads layout {SCHEMA_VERSION} "
+            f"(one row per evaluation on a fixed schedule). Layout 1 had one row per epoch, "
+            f"whose times cannot be compared with this protocol's: run the sweep again into a "
+            f"new folder (or delete {Path(path).parent}).")
+    return df

@@ -1,11 +1,13 @@
 """Auxiliary-task weights γ_k(t): one small class per strategy behind one interface.
 
-``t`` is the training time in epochs (fractional when the schedule is stepped per batch).
-``observe(epoch, val_acc)`` feeds validation accuracy to schedules that react to it.
+``t`` is the training time in epochs, fractional (``t = 1.5`` is halfway through the second
+epoch): primary training examples seen / training-split size. ``observe(t, val_acc)`` feeds each
+evaluation's validation accuracy to the schedules that react to it.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -34,8 +36,8 @@ class Schedule(ABC):
     def weights(self, t: float) -> dict[str, float]:
         return {task: self.weight(task, t) for task in self.gamma0}
 
-    def observe(self, epoch: int, val_acc: float) -> None:  # noqa: B027 (optional hook)
-        """Called after each evaluation; most schedules ignore it."""
+    def observe(self, t: float, val_acc: float) -> None:  # noqa: B027 (optional hook)
+        """Called after each evaluation (at time t, in epochs); most schedules ignore it."""
 
     def describe(self) -> dict:
         return {"strategy": self.name}
@@ -123,7 +125,7 @@ class _Plateau:
     patience: int
     best: float = -math.inf
     stale: int = 0
-    switched_at: int | None = None
+    switched_at: float | None = None
     history: list[float] = field(default_factory=list)
 
 
@@ -150,7 +152,7 @@ class AdaptiveSwitch(Schedule):
             return 0.0
         return 1.0
 
-    def observe(self, epoch: int, val_acc: float) -> None:
+    def observe(self, t: float, val_acc: float) -> None:
         s = self.state
         s.history.append(val_acc)
         if s.switched_at is not None:
@@ -161,7 +163,7 @@ class AdaptiveSwitch(Schedule):
             s.best = max(s.best, val_acc)
             s.stale += 1
             if s.stale >= s.patience:
-                s.switched_at = epoch + 1  # takes effect from the next epoch
+                s.switched_at = t  # takes effect from the next step
 
     def describe(self) -> dict:
         return {"strategy": self.name, "delta": self.state.delta, "patience": self.state.patience,
@@ -169,6 +171,15 @@ class AdaptiveSwitch(Schedule):
 
 
 STRATEGIES = {cls.name: cls for cls in (STL, MTL, Diminish, DiminishAuthors, Switch, AdaptiveSwitch)}
+
+
+def strategy_parameters(strategy: str) -> tuple[str, ...]:
+    """The configuration keys a strategy takes (its constructor's keywords, ``max_t`` aside)."""
+    cls = STRATEGIES.get(strategy.lower())
+    if cls is None:
+        return ()
+    names = list(inspect.signature(cls.__init__).parameters)
+    return tuple(n for n in names if n not in ("self", "gamma0", "max_t"))
 
 
 def make_schedule(strategy: str, gamma0: dict[str, float], **params) -> Schedule:

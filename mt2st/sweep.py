@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from mt2st.config import TrainConfig, read_toml
 from mt2st.errors import ConfigError
-from mt2st.results import config_hash
+from mt2st.results import ResultsStore
 
 
 @dataclass
@@ -66,60 +64,13 @@ class SweepSpec:
         for cell in cells:
             for seed in self.seeds:
                 raw = {**self.base, **cell, "seed": seed}
-                if str(raw.get("strategy", "")).lower() == "stl":
-                    raw["setting"] = "S0"  # no auxiliary task: one STL cell, whatever the grid
-                    raw["aux_grad"] = "real"
-                cfg = TrainConfig.from_dict(raw, source=source)
+                cfg = TrainConfig.from_dict(raw, source=source)  # STL is normalised to S0
                 out.setdefault(run_id(cfg), cfg)
         return list(out.values())
 
 
 def run_id(config: TrainConfig) -> str:
-    return config_hash(config.to_dict())
-
-
-class ResultsStore:
-    """A folder: ``runs/<run_id>.parquet`` (one complete record per run, all with the same
-    columns, so ``pandas.read_parquet(folder/'runs')`` reads the whole store) and
-    ``failures/<run_id>.json`` (config, error and traceback of runs that raised)."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.runs = self.root / "runs"
-        self.failures = self.root / "failures"
-
-    def run_path(self, rid: str) -> Path:
-        return self.runs / f"{rid}.parquet"
-
-    def has(self, rid: str) -> bool:
-        return self.run_path(rid).is_file()
-
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in self.runs.glob("*.parquet")) if self.runs.is_dir() else []
-
-    def record_failure(self, config: TrainConfig, error: str) -> Path:
-        self.failures.mkdir(parents=True, exist_ok=True)
-        path = self.failures / f"{run_id(config)}.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"run_id": run_id(config), "config": config.to_dict(),
-                                   "error": error}, indent=2, default=str))
-        os.replace(tmp, path)
-        return path
-
-    def clear_failure(self, rid: str) -> None:
-        (self.failures / f"{rid}.json").unlink(missing_ok=True)
-
-    def failed(self) -> list[dict]:
-        if not self.failures.is_dir():
-            return []
-        return [json.loads(p.read_text()) for p in sorted(self.failures.glob("*.json"))]
-
-    def load(self) -> pd.DataFrame:
-        """All per-epoch rows of all complete runs."""
-        ids = self.run_ids()
-        if not ids:
-            raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
-        return pd.concat([pd.read_parquet(self.run_path(r)) for r in ids], ignore_index=True)
+    return config.run_id
 
 
 def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dict:

@@ -1,6 +1,7 @@
 """The reference MT2ST training loop: loss = L_primary + Σ_k γ_k(t) · L_k over one shared
 embedding table, with two clocks (training seconds, evaluation excluded; wall seconds), a
-gradient audit of every auxiliary loss, and one record row per epoch."""
+gradient audit of every auxiliary loss, and one record row per evaluation (every
+``eval_interval`` primary training examples, the training clock paused while it runs)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from mt2st.data.text import PAD, UNK
 from mt2st.errors import ConfigError
 from mt2st.init import initial_table
 from mt2st.metrics import analogy_of_rows, spearman_of_rows, time_to_target
-from mt2st.results import config_hash, provenance
+from mt2st.results import SCHEMA_VERSION, provenance
 from mt2st.schedules import make_schedule
 from mt2st.tasks import AnalogyTask, ClassificationData, SGNSTask, SimilarityTask, make_classifier
 from mt2st.tasks.primary import accuracy
@@ -56,7 +57,7 @@ class Lexicon:
 
 @dataclass
 class RunRecord:
-    """Per-epoch rows and the run's provenance."""
+    """One row per evaluation, and the run's provenance."""
 
     rows: pd.DataFrame
     meta: dict = field(default_factory=dict)
@@ -67,7 +68,8 @@ class RunRecord:
 
     def time_to_target(self, target: float | None = None) -> float:
         target = self.meta["config"]["target"] if target is None else target
-        return time_to_target(self.rows["val_acc"], self.rows["train_seconds"], target)[0]
+        return time_to_target(self.rows["val_acc"], self.rows["train_seconds"], target,
+                              trained=self.rows["step"] > 0)[0]
 
     def save(self, path: str | Path) -> Path:
         from mt2st.results import write_parquet_atomic
@@ -170,8 +172,9 @@ class Trainer:
     def _aux_table(self) -> torch.Tensor:
         return self.table if self.config.aux_grad == "real" else self.table.detach()
 
-    def _step(self, idx: np.ndarray, weights: dict[str, float], acc: dict) -> bool:
-        """One batch; returns False when the loss is not finite (divergence)."""
+    def _step(self, idx: np.ndarray, weights: dict[str, float], acc: dict, recent: dict) -> bool:
+        """One batch; cumulative work and seconds go to ``acc``, losses to ``recent`` (since
+        the last evaluation). Returns False when a loss is not finite (divergence)."""
         c = self.config
         t0 = time.perf_counter()
         batch = self.splits["train"].batch(idx, c.max_len)
@@ -183,9 +186,9 @@ class Trainer:
         if not torch.isfinite(loss0):
             return False
         loss0.backward()
-        acc["loss_primary"] += loss0.item() * len(idx)
-        acc["n_primary"] += len(idx)
-        acc["correct"] += int((logits.argmax(1) == labels).sum())
+        recent["loss_primary"] += loss0.item() * len(idx)
+        recent["n_primary"] += len(idx)
+        recent["correct"] += int((logits.argmax(1) == labels).sum())
         acc["work_primary"] += self.splits["train"].n_tokens(idx, c.max_len)
         acc["seconds_primary"] += time.perf_counter() - t0
         for name, task in self.tasks.items():
@@ -198,7 +201,8 @@ class Trainer:
                 return False
             if loss_k.requires_grad:
                 (w * loss_k).backward()
-            acc[f"loss_{name}"] += loss_k.item() * items
+            recent[f"loss_{name}"] += loss_k.item() * items
+            recent[f"n_{name}"] += items
             acc[f"n_{name}"] += items
             acc[f"steps_{name}"] += 1
             acc[f"seconds_{name}"] += time.perf_counter() - t1
@@ -222,7 +226,8 @@ class Trainer:
                     loss_k, items = task.step(syn0, weights["sgns"])
             if not math.isfinite(loss_k):
                 return False
-            acc["loss_sgns"] += loss_k * items
+            recent["loss_sgns"] += loss_k * items
+            recent["n_sgns"] += items
             acc["n_sgns"] += items
             acc["steps_sgns"] += 1
             acc["seconds_sgns"] += time.perf_counter() - t3
@@ -293,97 +298,134 @@ class Trainer:
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> RunRecord:
+        """Train for ``epochs`` epochs, evaluating every ``eval_interval`` primary training
+        examples (and once before training and once at the end) with the training clock paused."""
         c = self.config
         n_train = len(self.splits["train"])
         batch = n_train if c.batch_size == 0 else c.batch_size
         n_batches = math.ceil(n_train / batch)
-        rows = []
-        train_seconds = 0.0
-        wall0 = time.perf_counter()
-        diverged = False
-        bar = tqdm(range(c.epochs), desc=f"{c.strategy}/{c.setting}", leave=False,
+        interval = c.eval_interval(n_train)
+        total_steps = c.epochs * n_batches
+        rows: list[dict] = []
+        clock = _TrainingClock()
+        run_totals: dict[str, float] = defaultdict(float)  # cumulative work, seconds, steps
+        since_eval: dict[str, float] = defaultdict(float)  # losses since the last evaluation
+        seen, step, next_eval = 0, 0, interval
+        diverged = stop = False
+        weights = self.schedule.weights(0.0)
+        bar = tqdm(total=total_steps, desc=f"{c.strategy}/{c.setting}", leave=False, unit="step",
                    disable=(not self.progress) if self.progress is not None else None)
-        for epoch in bar:
-            acc: dict[str, float] = defaultdict(float)
-            gammas = self.schedule.weights(epoch)
-            t_epoch = time.perf_counter()
-            order = self.shuffle_rng.permutation(n_train)
-            for b in range(n_batches):
-                weights = (self.schedule.weights(epoch + b / n_batches)
-                           if c.schedule_unit == "step" else gammas)
-                if not self._step(order[b * batch:(b + 1) * batch], weights, acc):
-                    diverged = True
-                    break
-            epoch_seconds = time.perf_counter() - t_epoch
-            train_seconds += epoch_seconds
+
+        def evaluate_now() -> dict:
+            clock.pause()
             t_eval = time.perf_counter()
             if diverged:
-                evaluation = {"val_acc": float("nan"), "test_acc": float("nan")}
-                audit: dict[str, float] = {}
+                evaluation, audit = self._diverged_evaluation(), {}
             else:
-                evaluation = self.evaluate()
-                audit = self.gradient_audit()
+                evaluation, audit = self.evaluate(), self.gradient_audit()
+            epoch = seen / n_train
             self.schedule.observe(epoch, evaluation["val_acc"])
-            row = self._epoch_row(epoch, gammas, acc, evaluation, audit)
-            row.update({"epoch_train_seconds": epoch_seconds, "train_seconds": train_seconds,
-                        "eval_seconds": time.perf_counter() - t_eval,
-                        "wall_seconds": time.perf_counter() - wall0, "diverged": diverged})
+            row = {"step": step, "examples": seen, "epoch": epoch,
+                   **self._row(weights, run_totals, since_eval, evaluation, audit)}
+            since_eval.clear()
+            row.update({"train_seconds": clock.seconds, "eval_seconds": time.perf_counter() - t_eval,
+                        "wall_seconds": clock.wall, "diverged": diverged})
             rows.append(row)
-            bar.set_postfix_str(f"val {row['val_acc']:.3f} "
-                                + " ".join(f"γ{n[:3]}={gammas[n]:.2g}" for n in self.tasks)
-                                + f" {train_seconds:.1f}s")
-            if diverged or (c.stop_at_target and row["val_acc"] >= c.target):
-                break
-        bar.close()
-        return self._record(rows, diverged)
+            bar.set_postfix_str(f"val {row['val_acc']:.3f} " + " ".join(
+                f"γ{n[:3]}={weights[n]:.2g}" for n in self.tasks) + f" {clock.seconds:.1f}s")
+            clock.resume()
+            return row
 
-    def _epoch_row(self, epoch: int, gammas: dict, acc: dict, evaluation: dict,
-                   audit: dict) -> dict:
-        """One record row. Every auxiliary task has its columns, also when it is not part of
-        the setting (weight 0, no work, NaN loss and audit), so all records share a schema."""
+        evaluate_now()  # step 0: the initial table
+        for epoch in range(c.epochs):
+            order = self.shuffle_rng.permutation(n_train)
+            for b in range(n_batches):
+                t = seen / n_train if c.schedule_unit == "step" else float(epoch)
+                weights = self.schedule.weights(t)
+                idx = order[b * batch:(b + 1) * batch]
+                ok = self._step(idx, weights, run_totals, since_eval)
+                step += 1
+                bar.update(1)
+                if not ok:
+                    diverged = True
+                    break
+                seen += len(idx)
+                if seen >= next_eval or step == total_steps:
+                    while next_eval <= seen:
+                        next_eval += interval
+                    row = evaluate_now()
+                    if c.stop_at_target and row["val_acc"] >= c.target:
+                        stop = True
+                        break
+            if diverged or stop:
+                break
+        if diverged:
+            evaluate_now()
+        bar.close()
+        return self._record(rows, diverged, interval)
+
+    def _diverged_evaluation(self) -> dict[str, float]:
+        """The evaluation columns of a diverged run: every one present, every one NaN."""
+        names = ["val_acc", "test_acc", "analogy_sem", "analogy_syn",
+                 *(f"sim_{n}" for n in self.eval_sims), "sim_mean"]
+        return {n: float("nan") for n in names}
+
+    def _row(self, weights: dict, totals: dict, since_eval: dict, evaluation: dict,
+             audit: dict) -> dict:
+        """One record row. Work, FLOPs, seconds and steps are cumulative since the start of
+        training; losses and training accuracy are means since the previous evaluation. Every
+        auxiliary task has its columns, also when it is not part of the setting (weight 0, no
+        work, NaN loss and audit), so all records share one schema."""
         dim = self.config.dim
-        n_primary = max(acc["n_primary"], 1)
-        row: dict = {"epoch": epoch + 1, "loss_primary": acc["loss_primary"] / n_primary,
-                     "train_acc": acc["correct"] / n_primary, **evaluation,
-                     "seconds_primary": acc["seconds_primary"],
-                     "work_primary_tokens": int(acc["work_primary"]),
-                     "flops_primary": acc["work_primary"] * self.model.flops_per_token(dim) * 3}
+        n_primary = since_eval["n_primary"]
+        nan = float("nan")
+        row: dict = {"loss_primary": since_eval["loss_primary"] / n_primary if n_primary else nan,
+                     "train_acc": since_eval["correct"] / n_primary if n_primary else nan,
+                     **evaluation,
+                     "seconds_primary": totals["seconds_primary"],
+                     "work_primary_tokens": int(totals["work_primary"]),
+                     "flops_primary": totals["work_primary"] * self.model.flops_per_token(dim) * 3}
         flops_total = row["flops_primary"]
         for name in AUX_NAMES:
             task = self.tasks.get(name)
-            n = int(acc[f"n_{name}"])
-            row[f"gamma_{name}"] = float(gammas.get(name, 0.0))
-            row[f"loss_{name}"] = acc[f"loss_{name}"] / n if n else float("nan")
-            row[f"steps_{name}"] = int(acc[f"steps_{name}"])
-            row[f"seconds_{name}"] = acc[f"seconds_{name}"]
+            n = int(totals[f"n_{name}"])
+            n_recent = since_eval[f"n_{name}"]
+            row[f"gamma_{name}"] = float(weights.get(name, 0.0))
+            row[f"loss_{name}"] = since_eval[f"loss_{name}"] / n_recent if n_recent else nan
+            row[f"steps_{name}"] = int(totals[f"steps_{name}"])
+            row[f"seconds_{name}"] = totals[f"seconds_{name}"]
             row[f"work_{name}_{WORK_UNITS[name]}"] = n
             flops = n * task.flops_per_item(dim) if task else 0.0
             if self.config.aux_grad == "detached" and name != "sgns":
                 flops /= 3  # forward only: a detached loss has no backward pass
             row[f"flops_{name}"] = flops
-            row[f"grad_norm_{name}"] = float(audit.get(name, float("nan")))
+            row[f"grad_norm_{name}"] = float(audit.get(name, nan))
             flops_total += row[f"flops_{name}"]
         row["flops_total"] = flops_total
         return row
 
-    def _record(self, rows: list[dict], diverged: bool) -> RunRecord:
+    def _record(self, rows: list[dict], diverged: bool, interval: int) -> RunRecord:
         c = self.config
         df = pd.DataFrame(rows)
         cfg = c.to_dict()
-        run_id = config_hash(cfg)
-        ttt, epoch_hit = time_to_target(df["val_acc"], df["train_seconds"], c.target)
-        constants = {"run_id": run_id, "seed": c.seed, "dataset": c.dataset, "model": c.model,
-                     "init": c.init, "strategy": c.strategy.lower(), "setting": c.setting,
+        run_id = c.run_id
+        ttt, eval_hit = time_to_target(df["val_acc"], df["train_seconds"], c.target,
+                                       trained=df["step"] > 0)
+        constants = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "cell_id": c.cell_id,
+                     "stl_cell_id": c.baseline_cell_id("stl"), "mtl_cell_id": c.baseline_cell_id("mtl"),
+                     "seed": c.seed, "dataset": c.dataset, "model": c.model,
+                     "init": c.init, "strategy": c.strategy, "setting": c.setting,
                      "aux_grad": c.aux_grad, "backend": c.backend, "device": c.device,
-                     "target": c.target}
+                     "target": c.target, "eval_interval": interval,
+                     "n_train": len(self.splits["train"])}
         for k, v in reversed(constants.items()):
             df.insert(0, k, v)
         df["reached_target"] = df["val_acc"] >= c.target
         prov = provenance(c.threads, c.device)
-        meta = {"run_id": run_id, "config": cfg, "provenance": prov,
-                "schedule": self.schedule.describe(), "init": self.init_info,
+        meta = {"run_id": run_id, "cell_id": c.cell_id, "config": cfg, "identity": c.identity(),
+                "provenance": prov, "schedule": self.schedule.describe(), "init": self.init_info,
                 "vocab_size": len(self.vocab), "diverged": diverged,
-                "time_to_target_s": ttt, "epoch_reached_target": epoch_hit,
+                "time_to_target_s": ttt, "evaluation_reached_target": eval_hit,
                 "aux_items": {n: len(t) for n, t in self.tasks.items()},
                 "heldout_analogy_questions": len(self.heldout_analogy)}
         # provenance as columns too, so the store alone says where every number came from
@@ -395,6 +437,33 @@ class Trainer:
                                                           "numba", "pandas")}, sort_keys=True)
         df["config_json"] = json.dumps(cfg, sort_keys=True, default=str)
         return RunRecord(df, meta)
+
+
+class _TrainingClock:
+    """Training seconds (running only between ``resume`` and ``pause``) and wall seconds."""
+
+    def __init__(self) -> None:
+        self.start = self.resumed = time.perf_counter()
+        self.total = 0.0
+        self.running = True
+
+    def pause(self) -> None:
+        if self.running:
+            self.total += time.perf_counter() - self.resumed
+            self.running = False
+
+    def resume(self) -> None:
+        if not self.running:
+            self.resumed = time.perf_counter()
+            self.running = True
+
+    @property
+    def seconds(self) -> float:
+        return self.total + (time.perf_counter() - self.resumed if self.running else 0.0)
+
+    @property
+    def wall(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def train(config: TrainConfig, data_dir=None, progress: bool | None = None) -> RunRecord:

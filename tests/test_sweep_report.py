@@ -18,7 +18,8 @@ from mt2st.report.aggregate import olympic_mean, quantile, summarize_cells, summ
 from mt2st.report.claims import verdict
 from mt2st.report.render import build_report
 from mt2st.results import write_parquet_atomic
-from mt2st.sweep import ResultsStore, SweepSpec, run_sweep
+from mt2st.results import ResultsStore
+from mt2st.sweep import SweepSpec, run_sweep
 
 TINY = """
 [sweep]

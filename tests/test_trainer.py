@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +16,8 @@ from mt2st.tasks import AnalogyTask, SimilarityTask
 from mt2st.trainer import Trainer, train
 
 SYN = dict(dataset="synthetic", init="random", lr=0.02, epochs=3, batch_size=64, dim=24,
+           eval_every_epochs=0.5,
            dataset_options={"n_train": 1200, "n_validation": 300, "n_test": 300, "n_corpus": 10})
-TIMING = [c for c in ("epoch_train_seconds", "train_seconds", "wall_seconds", "eval_seconds")]
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -25,23 +28,66 @@ def _no_timing(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=[c for c in df.columns if "seconds" in c])
 
 
-def test_switch_does_no_auxiliary_work_after_the_switch():
-    r = train(_cfg(strategy="switch", t_switch=1, setting="S3"), progress=False).rows
+def _trained(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["step"] > 0]
+
+
+@pytest.mark.parametrize("t_switch", [1.0, 1.5])
+def test_switch_does_no_auxiliary_work_after_the_switch(t_switch):
+    """t_switch is a fractional epoch: 1.5 switches halfway through the second epoch."""
+    r = train(_cfg(strategy="switch", t_switch=t_switch, setting="S3"), progress=False).rows
+    before, after = r[r["epoch"] <= t_switch], r[r["epoch"] >= t_switch]
     for task, unit in (("analogy", "questions"), ("similarity", "pairs")):
-        assert r[f"steps_{task}"].tolist()[0] > 0
-        assert r[f"steps_{task}"].tolist()[1:] == [0, 0]
-        assert r[f"work_{task}_{unit}"].tolist()[1:] == [0, 0]
-        assert r[f"seconds_{task}"].tolist()[1:] == [0.0, 0.0]
-        assert r[f"gamma_{task}"].tolist() == [1.0, 0.0, 0.0]
-    assert (r["flops_total"].iloc[1:] == r["flops_primary"].iloc[1:]).all()
+        steps = before[f"steps_{task}"].to_numpy()  # cumulative: grows until the switch
+        assert (np.diff(steps) > 0).all() and steps[0] == 0
+        for col in (f"steps_{task}", f"work_{task}_{unit}", f"seconds_{task}", f"flops_{task}"):
+            assert after[col].nunique() == 1, col  # then not one more step, item or second
+        assert (_trained(before)[f"gamma_{task}"] == 1.0).all()
+        # gamma is the weight of the last step before the evaluation: 0 one batch past t_switch
+        later = r["epoch"] >= t_switch + 64 / 1200
+        assert (r.loc[later, f"gamma_{task}"] == 0.0).all()
+        assert r.loc[later, f"loss_{task}"].isna().all()
+    # the auxiliary work done equals the primary examples seen before t_switch, in batches
+    steps_before = math.ceil(t_switch * 1200 / 64) if t_switch != 1.5 else 29
+    assert after["steps_analogy"].iloc[0] == steps_before
+    flops_after = np.diff(after["flops_total"].to_numpy())
+    np.testing.assert_allclose(flops_after, np.diff(after["flops_primary"].to_numpy()))
+
+
+def test_evaluation_schedule_counts_and_paused_clock(monkeypatch):
+    """An evaluation every 300 examples (batches of 64): one before training, then one at the
+    first step past each multiple of 300; evaluation time never reaches the training clock."""
+    real_evaluate = Trainer.evaluate
+
+    def slow_evaluate(self):
+        time.sleep(0.05)
+        return real_evaluate(self)
+
+    monkeypatch.setattr(Trainer, "evaluate", slow_evaluate)
+    rows = train(_cfg(strategy="stl", eval_every=300, eval_every_epochs=None), progress=False).rows
+    assert len(rows) == 1 + 3 * 1200 // 300
+    assert rows["step"].iloc[0] == 0 and rows["examples"].iloc[0] == 0
+    k = np.arange(1, len(rows))
+    ex = rows["examples"].to_numpy()[1:]
+    assert ((ex >= 300 * k) & (ex < 300 * k + 64)).all()
+    np.testing.assert_allclose(rows["epoch"], rows["examples"] / 1200)
+    assert rows["examples"].iloc[-1] == 3600 and rows["epoch"].iloc[-1] == 3.0
+    assert (rows["eval_seconds"] >= 0.05).all()
+    paused = rows["wall_seconds"].iloc[-1] - rows["train_seconds"].iloc[-1]
+    assert paused >= 0.05 * len(rows)
+    # training seconds between two evaluations hold no evaluation time
+    assert np.diff(rows["train_seconds"]).max() < np.diff(rows["wall_seconds"]).min()
+    # the default schedule: every 0.05 epoch
+    assert TrainConfig().eval_interval(1000) == 50
 
 
 def test_diminish_below_epsilon_does_no_work():
     r = train(_cfg(strategy="diminish", eta=8.0, epsilon=1e-3, setting="S2"), progress=False).rows
-    # gamma: 1, e^-8 = 3.4e-4 < epsilon, e^-16
-    assert r["steps_analogy"].iloc[0] > 0
-    assert r["steps_analogy"].iloc[1:].tolist() == [0, 0]
-    assert r["gamma_analogy"].iloc[1] == pytest.approx(np.exp(-8.0))
+    # gamma = exp(-8 t) falls below epsilon at t = ln(1000) / 8 = 0.86 epochs
+    late = r[r["epoch"] >= 1.0]
+    assert r["steps_analogy"].iloc[1] > 0
+    assert late["steps_analogy"].nunique() == 1
+    assert late["gamma_analogy"].iloc[0] == pytest.approx(np.exp(-8.0 * 18 * 64 / 1200))  # last step of epoch 1
 
 
 def test_stl_does_no_auxiliary_work_at_all():
@@ -59,7 +105,7 @@ def test_detached_mode_has_zero_auxiliary_gradient(setting):
         assert (real[c] > 0).all(), c
         assert (det[c] == 0).all(), c
         # detached auxiliary work is still done (and paid for), it just cannot move the table
-        assert (det[f"steps_{task}"] > 0).all()
+        assert (_trained(det)[f"steps_{task}"] > 0).all()
     others = [t for t in ("similarity", "analogy", "sgns") if t not in tasks]
     for task in others:  # tasks outside the setting: columns present, no work, no audit
         assert (real[f"steps_{task}"] == 0).all() and real[f"grad_norm_{task}"].isna().all()
@@ -91,8 +137,10 @@ def test_learns_on_synthetic_data():
 def test_divergence_ends_the_run_and_counts_as_a_miss():
     r = train(_cfg(strategy="mtl", optimizer="sgd", lr=1e30, epochs=3), progress=False)
     assert r.meta["diverged"] and bool(r.rows["diverged"].iloc[-1])
-    assert len(r.rows) < 3 or np.isnan(r.rows["val_acc"].iloc[-1])
+    assert np.isnan(r.rows["val_acc"].iloc[-1]) and np.isnan(r.rows["sim_mean"].iloc[-1])
     assert r.time_to_target() == float("inf")
+    ok = train(_cfg(strategy="mtl", epochs=1), progress=False)
+    assert list(r.rows.columns) == list(ok.rows.columns)  # one schema for every record
 
 
 @pytest.mark.parametrize(("kw", "message"), [
@@ -103,6 +151,11 @@ def test_divergence_ends_the_run_and_counts_as_a_miss():
     ({"target": 1.5}, r"target must be in \(0, 1\]"),
     ({"setting": "S9"}, "unknown task 'S9'"),
     ({"aux_grad": "fake"}, "aux_grad must be real or detached"),
+    ({"eval_every": 0}, "eval_every must be >= 1"),
+    ({"eval_every_epochs": 0.0}, r"eval_every_epochs must be in \(0, epochs=5\]"),
+    ({"eval_every": 100, "eval_every_epochs": 0.5}, "not both"),
+    ({"t_switch": "soon"}, "t_switch must be a number"),
+    ({"epochs": 2.5}, "epochs must be a whole number"),
 ])
 def test_bad_configs(kw, message):
     with pytest.raises(ConfigError, match=message):
@@ -148,25 +201,29 @@ def test_sst2_bow_switch_s3_reaches_075(data_dir):
     record = train(config, data_dir=data_dir, progress=False)
     rows = record.rows
     assert rows["val_acc"].max() > 0.75, rows[["epoch", "val_acc"]]
-    assert rows["steps_analogy"].iloc[0] > 0 and rows["steps_analogy"].iloc[1] == 0
-    # evaluation must stay a small share of training time
-    assert rows["eval_seconds"].sum() < 0.1 * rows["epoch_train_seconds"].sum()
+    assert rows[rows["epoch"] >= 1]["steps_analogy"].nunique() == 1
+    assert len(rows) == 1 + 2 * 20  # every 0.05 epoch
+    # the clock is paused while evaluation runs
+    gap = rows["wall_seconds"].iloc[-1] - rows["train_seconds"].iloc[-1]
+    assert gap >= rows["eval_seconds"].sum()
 
 
 def test_bilstm_full_batch_and_stop_at_target():
     r = train(_cfg(model="bilstm", batch_size=0, lr=0.01, epochs=3, strategy="switch", t_switch=1,
                    setting="S1", optimizer="adam"), progress=False)
-    assert len(r.rows) == 3 and r.rows["steps_similarity"].tolist() == [1, 0, 0]  # one step/epoch
-    assert np.isfinite(r.rows["loss_primary"]).all()
+    # one step per epoch: the evaluations fall on the steps; cumulative auxiliary steps
+    assert r.rows["step"].tolist() == [0, 1, 2, 3]
+    assert r.rows["steps_similarity"].tolist() == [0, 1, 1, 1]
+    assert np.isfinite(_trained(r.rows)["loss_primary"]).all()
     early = train(_cfg(strategy="stl", setting="S0", epochs=6, target=0.6, stop_at_target=True),
                   progress=False)
-    assert len(early.rows) < 6 and early.rows["val_acc"].iloc[-1] >= 0.6
+    assert early.rows["epoch"].iloc[-1] < 6 and early.rows["val_acc"].iloc[-1] >= 0.6
 
 
 def test_sgns_through_the_torch_backend():
     r = train(_cfg(strategy="mtl", setting="sgns", backend="torch"), progress=False).rows
-    assert (r["steps_sgns"] > 0).all() and (r["work_sgns_tokens"] > 0).all()
-    assert (r["grad_norm_sgns"] > 0).all()
+    assert (_trained(r)["steps_sgns"] > 0).all() and (_trained(r)["work_sgns_tokens"] > 0).all()
+    assert (_trained(r)["grad_norm_sgns"] > 0).all()  # syn1neg starts at 0: no gradient at step 0
     d = train(_cfg(strategy="mtl", setting="sgns", backend="torch", aux_grad="detached"),
               progress=False).rows
     assert (d["grad_norm_sgns"] == 0).all()

@@ -104,7 +104,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
                  extra_notes: list[str] | None = None) -> dict:
     """Aggregate the store at ``results`` and write report.md, report.html, figures and the
     aggregate tables (Parquet/CSV) to ``out``. Returns the claim checks and paths."""
-    from mt2st.sweep import ResultsStore
+    from mt2st.results import ResultsStore
 
     store = ResultsStore(results)
     rows = store.load()
