@@ -106,7 +106,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     last = rows.iloc[-1]
     ttt = record.meta["time_to_target_s"]
     print(f"run {record.run_id}: {config.strategy} {config.setting} seed {config.seed}; "
-          f"{len(rows)} epochs, final val {last['val_acc']:.4f} test {last['test_acc']:.4f}; "
+          f"{len(rows)} evaluations over {last['epoch']:g} epochs, final val {last['val_acc']:.4f} "
+          f"test {last['test_acc']:.4f}; "
           f"train {last['train_seconds']:.2f} s, wall {last['wall_seconds']:.2f} s; "
           f"time to val >= {config.target}: "
           + (f"{ttt:.2f} s" if ttt != float("inf") else "not reached (miss)")
@@ -157,11 +158,12 @@ def _report(results, out, options: dict, title: str) -> int:
     from mt2st.report.render import build_report
 
     info = build_report(results, out, title=title, init=options.get("init"),
-                        setting=options.get("setting", "S3"),
-                        overlay_authors=options.get("overlay_authors", True))
+                        setting=options.get("setting") or "S3",
+                        overlay_authors=options.get("overlay_authors", True),
+                        target=options.get("target") or "stl:0.99", levels=options.get("ladder"))
     print(f"report: {info['report']} and {info['html']} ({len(info['figures'])} figure files)")
-    if info["headline"]:
-        print(f"claim check: {info['headline']}")
+    for check in info["checks"]:
+        print("claim check: " + check["sentence"].replace("**", ""))
     return 0
 
 
@@ -170,7 +172,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     results = Path(args.results)
     out = Path(args.out) if args.out else results / "report"
-    options = {"init": args.init, "setting": args.setting}
+    options = {"init": args.init, "setting": args.setting, "target": args.target,
+               "ladder": args.ladder}
     return _report(results, out, options, title=args.title or f"MT2ST report: {results.name}")
 
 
@@ -178,7 +181,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig key (unset flags keep the config file's or default value)."""
     import dataclasses
 
-    from mt2st.config import TrainConfig
+    from mt2st.config import NUMERIC_FIELDS, TrainConfig
 
     helps = {"dataset": "sst2, mr, imdb, synthetic, fasttext:PATH, tsv:PATH",
              "model": "bow or bilstm", "init": "random, sg, cbow, fasttext or vectors:PATH",
@@ -191,7 +194,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
              "t_switch": "switch: epochs of multi-task training before the switch",
              "eta": "diminish: gamma0 * exp(-eta * t^nu)", "nu": "diminish exponent (>= 1)",
              "delta": "adaptive-switch: minimum improvement", "patience": "adaptive-switch: epochs",
-             "epsilon": "an auxiliary task below this weight does no work"}
+             "epsilon": "an auxiliary task below this weight does no work",
+             "eval_every": "evaluate every N primary training examples",
+             "eval_every_epochs": "evaluate every this fraction of an epoch (default 0.05)",
+             "schedule_unit": "step: t is the fractional epoch at every step; epoch: whole epochs"}
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("dataset_options", "pretrain_extra"):
             continue
@@ -201,9 +207,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, action="store_const", const=True, default=None,
                            help=helps.get(f.name, f"(default {default})"))
             continue
-        kind = {int: int, float: float}.get(type(default), str)
-        if f.name == "max_len":
-            kind = int
+        kind = NUMERIC_FIELDS.get(f.name, str)
         if f.name == "gamma0":
             kind = str
         p.add_argument(flag, type=kind, default=None,
@@ -275,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="report folder (default RESULTS/report)")
     p.add_argument("--init", help="init of the claim check and time-to-accuracy figure")
     p.add_argument("--setting", default="S3", help="setting of Table 2 and the claim check")
+    p.add_argument("--target", default="stl:0.99",
+                   help="Table 2's target: a number (0.8) or stl:FRACTION (of STL's median best)")
+    p.add_argument("--ladder", type=float, nargs=3, metavar=("START", "STOP", "STEP"),
+                   default=None, help="target levels scanned, as fractions of STL's median best "
+                                      "(default 0.90 1.00 0.01)")
     p.add_argument("--title")
     p.set_defaults(func=_cmd_report)
     return parser

@@ -100,6 +100,9 @@ class TrainConfig:
             (c.eval_every_epochs is None or 0 < c.eval_every_epochs <= c.epochs,
              f"eval_every_epochs must be in (0, epochs={c.epochs}], got {c.eval_every_epochs}"),
             (c.max_len is None or c.max_len >= 1, f"max_len must be >= 1, got {c.max_len}"),
+            (c.similarity_batch >= 1, f"similarity_batch must be >= 1, got {c.similarity_batch}"),
+            (c.analogy_batch >= 1, f"analogy_batch must be >= 1, got {c.analogy_batch}"),
+            (c.sgns_sentences >= 1, f"sgns_sentences must be >= 1, got {c.sgns_sentences}"),
             (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
              f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
             (c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
@@ -122,7 +125,7 @@ class TrainConfig:
         lower case, STL to setting S0 with real gradients, one evaluation schedule."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kind = _NUMERIC.get(f.name)
+            kind = NUMERIC_FIELDS.get(f.name)
             if kind is None or value is None:
                 continue
             object.__setattr__(self, f.name, _coerce(f.name, value, kind))
@@ -258,9 +261,9 @@ def _hash(identity: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_NUMERIC = {f.name: type(f.default) for f in dataclasses.fields(TrainConfig)
+NUMERIC_FIELDS = {f.name: type(f.default) for f in dataclasses.fields(TrainConfig)
             if type(f.default) in (int, float)}
-_NUMERIC.update({"max_len": int, "eval_every": int, "eval_every_epochs": float})
+NUMERIC_FIELDS.update({"max_len": int, "eval_every": int, "eval_every_epochs": float})
 
 
 def read_toml(path: str | Path) -> dict:

@@ -317,8 +317,11 @@ class Trainer:
                    disable=(not self.progress) if self.progress is not None else None)
 
         def evaluate_now() -> dict:
+            nonlocal diverged
             clock.pause()
             t_eval = time.perf_counter()
+            # a finite loss can still leave non-finite parameters behind (the last step's update)
+            diverged = diverged or not self._parameters_finite()
             if diverged:
                 evaluation, audit = self._diverged_evaluation(), {}
             else:
@@ -354,15 +357,20 @@ class Trainer:
                     while next_eval <= seen:
                         next_eval += interval
                     row = evaluate_now()
-                    if c.stop_at_target and row["val_acc"] >= c.target:
+                    if diverged or (c.stop_at_target and row["val_acc"] >= c.target):
                         stop = True
                         break
             if diverged or stop:
                 break
-        if diverged:
-            evaluate_now()
+        if diverged and not rows[-1]["diverged"]:
+            evaluate_now()  # the step that diverged: one last row that says so
         bar.close()
         return self._record(rows, diverged, interval)
+
+    @torch.no_grad()
+    def _parameters_finite(self) -> bool:
+        return bool(torch.isfinite(self.table).all()) and all(
+            bool(torch.isfinite(p).all()) for p in self.model.parameters())
 
     def _diverged_evaluation(self) -> dict[str, float]:
         """The evaluation columns of a diverged run: every one present, every one NaN."""

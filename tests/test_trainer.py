@@ -87,7 +87,8 @@ def test_diminish_below_epsilon_does_no_work():
     late = r[r["epoch"] >= 1.0]
     assert r["steps_analogy"].iloc[1] > 0
     assert late["steps_analogy"].nunique() == 1
-    assert late["gamma_analogy"].iloc[0] == pytest.approx(np.exp(-8.0 * 18 * 64 / 1200))  # last step of epoch 1
+    # gamma is the weight of the last step of epoch 1, which starts at 18 × 64 examples
+    assert late["gamma_analogy"].iloc[0] == pytest.approx(np.exp(-8.0 * 18 * 64 / 1200))
 
 
 def test_stl_does_no_auxiliary_work_at_all():
@@ -143,6 +144,27 @@ def test_divergence_ends_the_run_and_counts_as_a_miss():
     assert list(r.rows.columns) == list(ok.rows.columns)  # one schema for every record
 
 
+def test_divergence_in_the_last_step_is_noticed(monkeypatch):
+    """A finite loss whose update leaves NaN in the table (here: the last step) is divergence:
+    the last row says so and the run has no time to target."""
+    real_step = Trainer._step
+    calls = []
+
+    def last_step_breaks(self, idx, weights, acc, recent):
+        ok = real_step(self, idx, weights, acc, recent)
+        calls.append(1)
+        if len(calls) == 3 * 19:  # 3 epochs of 19 batches
+            with torch.no_grad():
+                self.table[5] = float("nan")
+        return ok
+
+    monkeypatch.setattr(Trainer, "_step", last_step_breaks)
+    r = train(_cfg(strategy="stl", target=0.5), progress=False)
+    assert r.meta["diverged"] and bool(r.rows["diverged"].iloc[-1])
+    assert not r.rows["diverged"].iloc[:-1].any()
+    assert np.isnan(r.rows["val_acc"].iloc[-1])
+
+
 @pytest.mark.parametrize(("kw", "message"), [
     ({"strategy": "cosine"}, "unknown strategy"),
     ({"gamma0": -0.5}, "gamma0 for 'analogy' must be a finite number >= 0"),
@@ -156,6 +178,9 @@ def test_divergence_ends_the_run_and_counts_as_a_miss():
     ({"eval_every": 100, "eval_every_epochs": 0.5}, "not both"),
     ({"t_switch": "soon"}, "t_switch must be a number"),
     ({"epochs": 2.5}, "epochs must be a whole number"),
+    ({"similarity_batch": 0}, "similarity_batch must be >= 1"),
+    ({"analogy_batch": 0}, "analogy_batch must be >= 1"),
+    ({"max_len": 0}, "max_len must be >= 1"),
 ])
 def test_bad_configs(kw, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,65 +1,84 @@
-"""From per-epoch rows to per-run summaries and per-cell statistics over seeds.
+"""From evaluation rows to runs, cells, time to target over a ladder of target levels,
+seed-paired comparisons and performance profiles.
 
-Time-to-target follows AlgoPerf: training seconds (evaluation excluded) until the first
-evaluation with validation accuracy >= target; a run that never gets there counts as infinity.
-Cells aggregate by the median (with IQR) and the MLPerf olympic mean (drop the best and the
-worst seed, average the rest). Reductions versus STL / MTL carry bootstrap confidence intervals.
+Time to target follows AlgoPerf: training seconds (evaluation excluded) until the first
+evaluation after training started whose validation accuracy reaches the target; a run that
+never gets there is a miss. A target is absolute (0.80) or relative to the matching STL cell
+(``stl:0.99`` = 99 % of the median over seeds of STL's best validation accuracy). A cell is
+every run whose configuration equals apart from the seed (``cell_id``); configurations are never
+pooled. Comparisons pair runs by seed and bootstrap the mean log time ratio.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.integrate import trapezoid
 from scipy.stats import bootstrap
 
-from mt2st.metrics import time_to_target
+from mt2st.config import AUX_NAMES
+from mt2st.errors import ConfigError
 
-CELL = ["dataset", "model", "init", "strategy", "setting", "aux_grad"]
-AUX = ("similarity", "analogy", "sgns")
-#: an epoch counts as converged when its validation accuracy is within this of the run's best
+#: columns that describe a cell to a reader (the cell itself is ``cell_id``)
+DESCRIPTIVE = ["dataset", "model", "init", "strategy", "setting", "aux_grad"]
+#: fractions of the training budget (primary examples) at which the anytime accuracy is read
+ANYTIME = (0.25, 0.5, 1.0)
+#: an evaluation counts as converged when its validation accuracy is within this of the best
 CONVERGENCE_TOLERANCE = 0.005
+#: fewer paired seeds than this never give "confirmed" or "reversed"
+MIN_SEEDS = 5
+#: τ range of the performance profile
+PROFILE_TAUS = np.linspace(1.0, 4.0, 301)
 _BIG = 1e300
 
 
-def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per run: time-to-target (train and wall), final accuracies, convergence epoch,
-    work, time shares and mean gradient-audit norms."""
-    out = []
-    for rid, run in rows.sort_values(["run_id", "epoch"]).groupby("run_id", sort=True):
-        target = float(run["target"].iloc[0])
-        ttt, hit = time_to_target(run["val_acc"].to_numpy(), run["train_seconds"].to_numpy(), target)
-        ttt_wall, _ = time_to_target(run["val_acc"].to_numpy(), run["wall_seconds"].to_numpy(), target)
-        val = run["val_acc"].to_numpy()
-        best = np.nanmax(val) if np.isfinite(val).any() else np.nan
-        conv = (int(run["epoch"].to_numpy()[np.flatnonzero(val >= best - CONVERGENCE_TOLERANCE)[0]])
-                if np.isfinite(best) else np.nan)
-        flops = run["flops_total"].to_numpy()
-        train_total = float(run["epoch_train_seconds"].sum())
-        last = run.iloc[-1]
-        rec = {"run_id": rid, **{k: last[k] for k in CELL}, "seed": int(last["seed"]),
-               "target": target, "epochs_run": len(run), "ttt_s": ttt, "ttt_wall_s": ttt_wall,
-               "epoch_hit": hit if hit is not None else np.nan, "reached": np.isfinite(ttt),
-               "final_val_acc": float(last["val_acc"]), "best_val_acc": float(best),
-               "final_test_acc": float(last["test_acc"]), "convergence_epoch": conv,
-               "analogy_sem": float(last["analogy_sem"]), "analogy_syn": float(last["analogy_syn"]),
-               "sim_mean": float(last["sim_mean"]), "train_s": train_total,
-               "wall_s": float(last["wall_seconds"]), "flops_total": float(flops.sum()),
-               "flops_to_target": float(flops[:hit].sum()) if hit else np.inf,
-               "eval_s": float(run["eval_seconds"].sum()), "diverged": bool(run["diverged"].any())}
-        for task in AUX:
-            col = f"seconds_{task}"
-            rec[f"share_{task}"] = float(run[col].sum()) / train_total if col in run and train_total else 0.0
-            g = run.get(f"grad_norm_{task}")
-            rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g is not None and g.notna().any() else np.nan
-        out.append(rec)
-    return pd.DataFrame(out)
+@dataclass(frozen=True)
+class Target:
+    """A target accuracy: absolute, or a fraction of the matching STL cell's median best."""
+
+    value: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, spec: float | str) -> Target:
+        """``0.8`` (absolute) or ``"stl:0.99"`` (relative to STL's median best)."""
+        text = str(spec).strip()
+        relative = text.lower().startswith("stl:")
+        number = text[4:] if relative else text
+        try:
+            value = float(number)
+        except ValueError:
+            raise ConfigError(f"target {spec!r}: expected a number such as 0.8, or stl:FRACTION "
+                              f"such as stl:0.99") from None
+        if not 0 < value <= (1.5 if relative else 1.0):
+            raise ConfigError(f"target {spec!r}: the value must be in (0, 1]")
+        return cls(round(value, 6), relative)
+
+    @property
+    def label(self) -> str:
+        return f"{self.value:.2f}·STL-best" if self.relative else f"{self.value:.3f}"
+
+    def accuracy(self, stl_best: float) -> float:
+        return self.value * stl_best if self.relative else self.value
+
+
+def ladder(start: float = 0.90, stop: float = 1.00, step: float = 0.01) -> list[Target]:
+    """Relative target levels start, start + step, ..., stop (fractions of STL's best)."""
+    if not (0 < start <= stop and step > 0):
+        raise ConfigError(f"ladder [{start}, {stop}, {step}]: expected 0 < start <= stop, step > 0")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return [Target(round(start + i * step, 6), True) for i in range(n)]
 
 
 def quantile(values, q: float) -> float:
     """Quantile that treats inf (misses) as larger than everything, without inf arithmetic."""
     x = np.where(np.isinf(values), _BIG, np.asarray(values, dtype=float))
+    if not len(x):
+        return np.nan
     v = float(np.quantile(x, q))
     return np.inf if v >= _BIG / 10 else v
 
@@ -72,83 +91,265 @@ def olympic_mean(values) -> float:
     return float(np.mean(x)) if np.isfinite(x).all() else np.inf
 
 
-def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per cell (dataset, model, init, strategy, setting, aux_grad): statistics over seeds."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # NaN/inf cells are reported as such
-        return _summarize_cells(runs)
-
-
-def _summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
+# -- runs ------------------------------------------------------------------------------------
+def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per run: best and final accuracies, anytime accuracy, area under the
+    validation curve, convergence, clocks, work, time shares and gradient-audit norms."""
     out = []
-    for key, g in runs.groupby(CELL, sort=True):
-        t = g["ttt_s"].to_numpy()
-        rec = dict(zip(CELL, key, strict=True))
-        rec.update({
-            "n_seeds": len(g), "misses": int((~np.isfinite(t)).sum()),
-            "ttt_median_s": quantile(t, 0.5), "ttt_q25_s": quantile(t, 0.25),
-            "ttt_q75_s": quantile(t, 0.75), "ttt_olympic_s": olympic_mean(t),
-            "ttt_wall_median_s": quantile(g["ttt_wall_s"].to_numpy(), 0.5),
-            "test_acc_mean": g["final_test_acc"].mean(), "test_acc_std": g["final_test_acc"].std(ddof=1),
-            "best_val_acc_mean": g["best_val_acc"].mean(),
-            "convergence_epochs": float(np.nanmedian(g["convergence_epoch"])),
-            "analogy_sem": g["analogy_sem"].mean(), "analogy_syn": g["analogy_syn"].mean(),
-            "sim_mean": g["sim_mean"].mean(), "train_s_median": g["train_s"].median(),
-            "flops_total_median": g["flops_total"].median(),
-            "flops_to_target_median": quantile(g["flops_to_target"].to_numpy(), 0.5),
-            "diverged": int(g["diverged"].sum()),
-        })
-        for task in AUX:
-            rec[f"share_{task}"] = g[f"share_{task}"].mean()
-            rec[f"grad_norm_{task}"] = g[f"grad_norm_{task}"].mean()
+    for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
+        trained = run[run["step"] > 0]
+        val = trained["val_acc"].to_numpy(dtype=float)
+        epoch = trained["epoch"].to_numpy(dtype=float)
+        finite = np.isfinite(val)
+        best = float(np.nanmax(val)) if finite.any() else np.nan
+        budget = float(run["epoch"].max()) if len(run) else np.nan
+        last = run.iloc[-1]
+        rec = {"run_id": rid, "cell_id": last["cell_id"], "stl_cell_id": last["stl_cell_id"],
+               "mtl_cell_id": last["mtl_cell_id"], **{k: last[k] for k in DESCRIPTIVE},
+               "seed": int(last["seed"]), "evaluations": len(run),
+               "eval_interval": int(last["eval_interval"]),
+               "best_val_acc": best,
+               # evaluations after the start of training up to the best one (1 = the first)
+               "best_evaluation": int(np.nanargmax(val)) + 1 if finite.any() else np.nan,
+               "convergence_epoch": (float(epoch[np.flatnonzero(val >= best - CONVERGENCE_TOLERANCE)[0]])
+                                     if finite.any() else np.nan),
+               "final_val_acc": float(last["val_acc"]), "final_test_acc": float(last["test_acc"]),
+               "auc_val": _area_under(run), "analogy_sem": float(last["analogy_sem"]),
+               "analogy_syn": float(last["analogy_syn"]), "sim_mean": float(last["sim_mean"]),
+               "epochs": budget, "train_s": float(last["train_seconds"]),
+               "wall_s": float(last["wall_seconds"]), "eval_s": float(run["eval_seconds"].sum()),
+               "eval_grain_s": (float(np.median(np.diff(run["train_seconds"].to_numpy())))
+                                if len(run) > 1 else np.nan),
+               "flops_total": float(last["flops_total"]), "diverged": bool(run["diverged"].any())}
+        for frac in ANYTIME:
+            seen = trained[trained["epoch"] <= frac * budget + 1e-9]["val_acc"]
+            rec[f"anytime_{int(frac * 100)}"] = float(seen.max()) if seen.notna().any() else np.nan
+        train_total = rec["train_s"]
+        for task in AUX_NAMES:
+            rec[f"share_{task}"] = float(last[f"seconds_{task}"]) / train_total if train_total else 0.0
+            g = trained[f"grad_norm_{task}"]
+            rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g.notna().any() else np.nan
         out.append(rec)
-    cells = pd.DataFrame(out)
-    return _add_comparisons(cells, runs)
+    return pd.DataFrame(out)
 
 
-def reduction_ci(x: np.ndarray, base: np.ndarray, n_resamples: int = 2000,
-                 confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """1 − median(x) / median(base) with a percentile bootstrap interval (seeds resampled
-    within each cell). Misses are inf: a missing strategy gives −inf, a missing baseline +1."""
-    def stat(a, b):
-        ma, mb = quantile(a, 0.5), quantile(b, 0.5)
-        if np.isinf(mb):
-            return 1.0 if np.isfinite(ma) else np.nan
-        return -np.inf if np.isinf(ma) else 1.0 - ma / mb
+def _area_under(run: pd.DataFrame) -> float:
+    """Mean validation accuracy over the budget: trapezoids over the fractional epoch, divided
+    by the number of epochs (1.0 = perfect from the first example on)."""
+    x, y = run["epoch"].to_numpy(dtype=float), run["val_acc"].to_numpy(dtype=float)
+    ok = np.isfinite(y)
+    if ok.sum() < 2 or x[ok][-1] <= 0:
+        return np.nan
+    return float(trapezoid(y[ok], x[ok]) / (x[ok][-1] - x[ok][0]))
 
-    point = stat(x, base)
-    if len(x) < 2 or len(base) < 2:
+
+def stl_reference(runs: pd.DataFrame) -> pd.Series:
+    """Per STL cell (``stl_cell_id``): the median over seeds of the best validation accuracy."""
+    stl = runs[runs["strategy"] == "stl"]
+    return stl.groupby("cell_id")["best_val_acc"].median()
+
+
+# -- time to target over a ladder ------------------------------------------------------------
+def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target]) -> pd.DataFrame:
+    """One line per (run, target): the target's accuracy, training and wall seconds to it (inf:
+    a miss), and the evaluation that reached it. Relative targets need the run's STL cell;
+    runs whose STL cell is not in the store get no relative targets."""
+    ref = stl_reference(runs)
+    info = runs.set_index("run_id")
+    out = []
+    for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
+        trained = run[run["step"] > 0]
+        val = trained["val_acc"].to_numpy(dtype=float)
+        best_so_far = np.fmax.accumulate(np.where(np.isfinite(val), val, -np.inf)) if len(val) else val
+        secs = trained["train_seconds"].to_numpy(dtype=float)
+        wall = trained["wall_seconds"].to_numpy(dtype=float)
+        r = info.loc[rid]
+        stl_best = ref.get(r["stl_cell_id"], np.nan)
+        for target in targets:
+            acc = target.accuracy(stl_best)
+            if not np.isfinite(acc):
+                continue
+            i = int(np.searchsorted(best_so_far, acc - 1e-12, side="left"))
+            hit = i < len(best_so_far)
+            out.append({"run_id": rid, "cell_id": r["cell_id"], "stl_cell_id": r["stl_cell_id"],
+                        "mtl_cell_id": r["mtl_cell_id"], "strategy": r["strategy"],
+                        "aux_grad": r["aux_grad"], "setting": r["setting"], "seed": int(r["seed"]),
+                        "target": target.label, "level": target.value, "relative": target.relative,
+                        "target_acc": acc, "ttt_s": float(secs[i]) if hit else np.inf,
+                        "ttt_wall_s": float(wall[i]) if hit else np.inf, "reached": hit,
+                        "evaluation": i + 1 if hit else np.nan})
+    return pd.DataFrame(out)
+
+
+def cell_ladder(tta: pd.DataFrame) -> pd.DataFrame:
+    """Per (cell, target): seeds, misses, median and quartiles of time to target (inf where
+    the quantile falls on a miss)."""
+    out = []
+    for (cid, target), g in tta.groupby(["cell_id", "target"], sort=False):
+        t = g["ttt_s"].to_numpy()
+        out.append({"cell_id": cid, "target": target, "level": g["level"].iloc[0],
+                    "relative": bool(g["relative"].iloc[0]), "target_acc": g["target_acc"].iloc[0],
+                    "n_seeds": len(g), "misses": int((~np.isfinite(t)).sum()),
+                    "ttt_median_s": quantile(t, 0.5), "ttt_q25_s": quantile(t, 0.25),
+                    "ttt_q75_s": quantile(t, 0.75), "ttt_olympic_s": olympic_mean(t),
+                    "ttt_wall_median_s": quantile(g["ttt_wall_s"].to_numpy(), 0.5)})
+    return pd.DataFrame(out)
+
+
+# -- cells -----------------------------------------------------------------------------------
+def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: statistics over seeds, and compression (1 − FLOPs / FLOPs of the STL cell)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN cells are reported as such
+        out = []
+        for cid, g in runs.groupby("cell_id", sort=False):
+            first = g.iloc[0]
+            rec = {"cell_id": cid, **{k: first[k] for k in DESCRIPTIVE},
+                   "stl_cell_id": first["stl_cell_id"], "mtl_cell_id": first["mtl_cell_id"],
+                   "n_seeds": len(g), "seeds": " ".join(map(str, sorted(g["seed"]))),
+                   "evaluations_median": float(g["evaluations"].median()),
+                   "best_evaluation_median": float(g["best_evaluation"].median()),
+                   "eval_grain_s": float(g["eval_grain_s"].median()),
+                   "best_val_acc_mean": g["best_val_acc"].mean(),
+                   "test_acc_mean": g["final_test_acc"].mean(),
+                   "test_acc_std": g["final_test_acc"].std(ddof=1),
+                   "auc_val_mean": g["auc_val"].mean(),
+                   **{f"anytime_{int(f * 100)}_mean": g[f"anytime_{int(f * 100)}"].mean()
+                      for f in ANYTIME},
+                   "convergence_epoch_median": float(np.nanmedian(g["convergence_epoch"])),
+                   "analogy_sem": g["analogy_sem"].mean(), "analogy_syn": g["analogy_syn"].mean(),
+                   "sim_mean": g["sim_mean"].mean(), "train_s_median": g["train_s"].median(),
+                   "flops_total_median": g["flops_total"].median(),
+                   "diverged": int(g["diverged"].sum())}
+            for task in AUX_NAMES:
+                rec[f"share_{task}"] = g[f"share_{task}"].mean()
+                rec[f"grad_norm_{task}"] = g[f"grad_norm_{task}"].mean()
+            out.append(rec)
+        cells = pd.DataFrame(out)
+    flops = cells.set_index("cell_id")["flops_total_median"]
+    cells["compression"] = [1.0 - f / flops[s] if s in flops.index else np.nan
+                            for f, s in zip(cells["flops_total_median"], cells["stl_cell_id"],
+                                            strict=True)]
+    return cells.sort_values(DESCRIPTIVE).reset_index(drop=True)
+
+
+# -- seed-paired comparisons -----------------------------------------------------------------
+def paired_reduction(x, base, n_resamples: int = 4000, confidence: float = 0.95,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """How much sooner ``x`` reaches the target than ``base``, seeds paired: 1 − exp(mean of
+    log(x_i / base_i)), the geometric-mean time ratio, with a BCa bootstrap interval over the
+    seed pairs (percentile where BCa is degenerate). Needs finite, positive times."""
+    x, base = np.asarray(x, dtype=float), np.asarray(base, dtype=float)
+    if len(x) != len(base) or not len(x):
+        return np.nan, np.nan, np.nan
+    d = np.log(x / base)
+    point = 1.0 - math.exp(float(d.mean()))
+    if len(d) < 2:
         return point, np.nan, np.nan
-    try:
-        res = bootstrap((x, base), stat, vectorized=False, paired=False, n_resamples=n_resamples,
-                        confidence_level=confidence, method="percentile",
-                        rng=np.random.default_rng(seed))
-        return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
-    except (ValueError, FloatingPointError):
-        return point, np.nan, np.nan
+    if np.ptp(d) == 0:
+        return point, point, point
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                res = bootstrap((d,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+                                method=method, rng=np.random.default_rng(seed))
+            except (ValueError, FloatingPointError):
+                continue
+        lo_d, hi_d = res.confidence_interval.low, res.confidence_interval.high
+        if np.isfinite(lo_d) and np.isfinite(hi_d):
+            return point, 1.0 - math.exp(hi_d), 1.0 - math.exp(lo_d)
+    return point, np.nan, np.nan
 
 
-def _add_comparisons(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Compression (work) and time reduction versus STL and versus MTL (same setting)."""
-    base_keys = ["dataset", "model", "init"]  # baselines: STL, and MTL with real gradients
-    for col in ("compression", "reduction_vs_stl", "reduction_vs_stl_lo", "reduction_vs_stl_hi",
-                "reduction_vs_mtl", "reduction_vs_mtl_lo", "reduction_vs_mtl_hi", "speedup_vs_stl"):
-        cells[col] = np.nan
-    for i, cell in cells.iterrows():
-        same = (runs[base_keys] == cell[base_keys]).all(axis=1)
-        mine = runs[same & (runs["strategy"] == cell["strategy"]) & (runs["setting"] == cell["setting"])
-                    & (runs["aux_grad"] == cell["aux_grad"])]
-        stl = runs[same & (runs["strategy"] == "stl")]
-        mtl = runs[same & (runs["strategy"] == "mtl") & (runs["setting"] == cell["setting"])
-                   & (runs["aux_grad"] == "real")]
-        if len(stl):
-            cells.loc[i, "compression"] = 1.0 - cell["flops_total_median"] / stl["flops_total"].median()
-            p, lo, hi = reduction_ci(mine["ttt_s"].to_numpy(), stl["ttt_s"].to_numpy())
-            cells.loc[i, ["reduction_vs_stl", "reduction_vs_stl_lo", "reduction_vs_stl_hi"]] = [p, lo, hi]
-            m, ms = quantile(mine["ttt_s"].to_numpy(), 0.5), quantile(stl["ttt_s"].to_numpy(), 0.5)
-            if np.isfinite(m) and np.isfinite(ms) and m > 0:
-                cells.loc[i, "speedup_vs_stl"] = ms / m - 1.0
-        if len(mtl):
-            p, lo, hi = reduction_ci(mine["ttt_s"].to_numpy(), mtl["ttt_s"].to_numpy())
-            cells.loc[i, ["reduction_vs_mtl", "reduction_vs_mtl_lo", "reduction_vs_mtl_hi"]] = [p, lo, hi]
-    return cells
+def verdict(n: int, misses: int, lo: float, hi: float, min_seeds: int = MIN_SEEDS) -> str:
+    """confirmed (sooner: the interval lies above 0) / reversed (later: below 0) /
+    inconclusive, with the reason; never a verdict from fewer than ``min_seeds`` pairs or
+    from pairs where a run missed the target."""
+    if n < min_seeds:
+        return f"inconclusive ({n} seeds)"
+    if misses:
+        return "inconclusive (misses)"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "inconclusive (no interval)"
+    if lo > 0:
+        return "confirmed"
+    if hi < 0:
+        return "reversed"
+    return "inconclusive (CI includes 1×)"
+
+
+def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame,
+                  comparisons: list[tuple[str, str]]) -> pd.DataFrame:
+    """Each (strategy, baseline) comparison for every real-gradient cell of ``strategy``, at
+    every target: seeds paired, miss counts, reduction (how much sooner) and its interval."""
+    out = []
+    by_cell = {cid: g.set_index("seed") for cid, g in tta.groupby("cell_id")}
+    for strategy, base in comparisons:
+        mine = cells[(cells["strategy"] == strategy) & (cells["aux_grad"] == "real")]
+        for _, cell in mine.iterrows():
+            base_id = cell[f"{base}_cell_id"]
+            if cell["cell_id"] not in by_cell or base_id not in by_cell:
+                continue
+            a, b = by_cell[cell["cell_id"]], by_cell[base_id]
+            for target, ga in a.groupby("target", sort=False):
+                gb = b[b["target"] == target]
+                seeds = sorted(set(ga.index) & set(gb.index))
+                x, y = ga.loc[seeds, "ttt_s"].to_numpy(), gb.loc[seeds, "ttt_s"].to_numpy()
+                miss_x, miss_y = int((~np.isfinite(x)).sum()), int((~np.isfinite(y)).sum())
+                both = np.isfinite(x) & np.isfinite(y)
+                if miss_x or miss_y:
+                    p, lo, hi = np.nan, np.nan, np.nan
+                else:
+                    p, lo, hi = paired_reduction(x[both], y[both])
+                out.append({"comparison": f"{strategy} vs {base}", "strategy": strategy,
+                            "baseline": base, "cell_id": cell["cell_id"], "baseline_cell_id": base_id,
+                            "init": cell["init"], "setting": cell["setting"], "target": target,
+                            "level": float(ga["level"].iloc[0]),
+                            "relative": bool(ga["relative"].iloc[0]), "n_paired": len(seeds),
+                            "misses": miss_x, "baseline_misses": miss_y,
+                            "reduction": p, "lo": lo, "hi": hi,
+                            "verdict": verdict(len(seeds), miss_x + miss_y, lo, hi)})
+    return pd.DataFrame(out)
+
+
+# -- performance profiles --------------------------------------------------------------------
+def variant_label(strategy: str, aux_grad: str) -> str:
+    return strategy if aux_grad == "real" else f"{strategy} (detached)"
+
+
+def performance_profile(ladder_by_cell: pd.DataFrame, cells: pd.DataFrame,
+                        taus: np.ndarray = PROFILE_TAUS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """AlgoPerf-style profile over problems = workload (the STL cell and a setting: dataset ×
+    model × init × setting at fixed training options) × target level. A strategy's time on a
+    problem is its cell's median time to target (inf when at least half its seeds missed, or
+    when the strategy was not run on that workload); ρ(τ) = share of problems solved within
+    τ × the fastest strategy's time. Returns (ρ by strategy and τ, per-strategy summary with
+    the normalised area under ρ over τ ∈ [1, 4])."""
+    real = cells[cells["aux_grad"] == "real"]
+    labels = sorted(real["strategy"].unique())
+    med = ladder_by_cell.set_index(["cell_id", "target"])["ttt_median_s"]
+    problems = []
+    for (stl_id, setting), group in real[real["strategy"] != "stl"].groupby(["stl_cell_id", "setting"]):
+        members = pd.concat([group, real[real["cell_id"] == stl_id]])
+        targets = ladder_by_cell[ladder_by_cell["cell_id"].isin(members["cell_id"])]["target"].unique()
+        for target in targets:
+            times = dict.fromkeys(labels, np.inf)
+            for _, c in members.iterrows():
+                t = med.get((c["cell_id"], target), np.inf)
+                times[c["strategy"]] = min(times[c["strategy"]], t)
+            best = min(times.values())
+            if np.isfinite(best) and best > 0:
+                problems.append({"workload": f"{stl_id[:8]}/{setting}", "target": target,
+                                 **{k: v / best for k, v in times.items()}})
+    ratios = pd.DataFrame(problems)
+    rho_rows, summary = [], []
+    for label in labels:
+        r = ratios[label].to_numpy() if len(ratios) else np.array([])
+        rho = np.array([(r <= t).mean() if len(r) else np.nan for t in taus])
+        rho_rows += [{"strategy": label, "tau": t, "rho": v} for t, v in zip(taus, rho, strict=True)]
+        area = float(trapezoid(rho, taus) / (taus[-1] - taus[0])) if len(r) else np.nan
+        summary.append({"strategy": label, "problems": len(r), "fastest": float((r <= 1).mean())
+                        if len(r) else np.nan, "area": area})
+    return (pd.DataFrame(rho_rows, columns=["strategy", "tau", "rho"]),
+            pd.DataFrame(summary, columns=["strategy", "problems", "fastest", "area"]))

@@ -1,82 +1,112 @@
-"""The claim check: measured time reductions against the paper's headline numbers, in words."""
+"""The claim check in words: per comparison, the target ranges over which one strategy reaches
+the target sooner than another, later, or without a verdict, beside the paper's claim.
+
+A verdict is "confirmed" (sooner) or "reversed" (later) only when the seed-paired 95 % interval
+excludes "no difference" and at least five seed pairs reached the target; everything else is
+"inconclusive", with its reason. Times are stated as ratios (strategy time / baseline time).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from mt2st.report.paper import (
-    CLAIM_VS_MTL,
-    CLAIM_VS_STL,
-    CLAIM_VS_STL_AS_REDUCTION,
-    STRATEGY_LABEL,
-)
+from mt2st.report.paper import CLAIM_VS_MTL, CLAIM_VS_STL_AS_REDUCTION, STRATEGY_LABEL
+
+#: the comparisons the report makes: (strategy, baseline); the first four are the paper's
+COMPARISONS = [("switch", "stl"), ("switch", "mtl"), ("diminish", "stl"), ("adaptive-switch", "stl"),
+               ("diminish", "mtl"), ("adaptive-switch", "mtl"), ("diminish-authors", "stl"),
+               ("mtl", "stl")]
+#: the paper's claimed time ratio against each baseline (1 − claimed reduction)
+CLAIMED_RATIO = {"stl": 1.0 - CLAIM_VS_STL_AS_REDUCTION, "mtl": 1.0 - CLAIM_VS_MTL}
 
 
-def verdict(point: float, lo: float, hi: float, claim: float) -> str:
-    """confirmed / not confirmed / reversed for a claimed reduction ``claim`` (0.4 = 40 %)."""
-    if not np.isfinite(point):
-        return "reversed" if point == -np.inf else "not confirmed"
-    if np.isfinite(lo) and np.isfinite(hi):
-        if hi < 0:
-            return "reversed"
-        if lo <= 0:
-            return "not confirmed"
-        return "confirmed" if hi >= claim else "not confirmed"
-    # fewer than two seeds: no interval, judge the point estimate and say so elsewhere
-    if point < 0:
-        return "reversed"
-    return "confirmed" if point >= claim else "not confirmed"
+def _label(strategy: str) -> str:
+    return STRATEGY_LABEL.get(strategy, strategy)
 
 
-def _pct(x: float) -> str:
-    if x == -np.inf:
-        return "−∞ (never reached the target)"
-    return "n/a" if not np.isfinite(x) else f"{100 * x:+.1f}%"
+def _ratio(reduction: float) -> float:
+    return 1.0 - reduction
 
 
-def _interval(lo: float, hi: float) -> str:
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return ""
-    return f" (95% CI {100 * lo:+.1f}% to {100 * hi:+.1f}%)"
+def _span(lo: float, hi: float, fmt: str = "{:.2f}") -> str:
+    return fmt.format(lo) if np.isclose(lo, hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
 
 
-def claim_check(cells: pd.DataFrame, init: str, setting: str) -> list[dict]:
-    """One entry per (strategy, baseline) comparison for the report's main cell."""
-    out = []
-    real = cells[(cells["aux_grad"] == "real") & (cells["init"] == init)]
-    for strategy in ("switch", "adaptive-switch", "diminish", "diminish-authors"):
-        row = real[(real["strategy"] == strategy) & (real["setting"] == setting)]
-        if not len(row):
-            continue
-        r = row.iloc[0]
-        for base, claim, claim_text in (
-                ("stl", CLAIM_VS_STL_AS_REDUCTION,
-                 f"67% less time than STL (T_STL/T_Switch − 1 in Table 2; as a reduction "
-                 f"1 − T_Switch/T_STL it is {CLAIM_VS_STL_AS_REDUCTION:.0%})"),
-                ("mtl", CLAIM_VS_MTL, "13% less time than MTL")):
-            p, lo, hi = (r[f"reduction_vs_{base}"], r[f"reduction_vs_{base}_lo"],
-                         r[f"reduction_vs_{base}_hi"])
-            v = verdict(p, lo, hi, claim)
-            label = STRATEGY_LABEL.get(strategy, strategy)
-            ratio = (f"; it needs {1 - p:.2f}× {base.upper()}'s time"  # p = 1 - T / T_base
-                     if np.isfinite(p) and p < 1 else "")
-            sentence = (f"{label} vs {base.upper()}: time-to-target reduction {_pct(p)}"
-                        f"{_interval(lo, hi)} over {int(r['n_seeds'])} seeds{ratio}, against the "
-                        f"paper's claim of {claim_text}: **{v}**.")
-            out.append({"strategy": strategy, "baseline": base, "reduction": p, "lo": lo, "hi": hi,
-                        "claim": claim, "verdict": v, "sentence": sentence})
+def segments(comparison: pd.DataFrame) -> list[dict]:
+    """Consecutive target levels (ascending) with the same verdict, merged into one range."""
+    rows = comparison.sort_values("level")
+    out: list[dict] = []
+    for _, r in rows.iterrows():
+        if out and out[-1]["verdict"] == r["verdict"]:
+            seg = out[-1]
+        else:
+            seg = {"verdict": r["verdict"], "levels": [], "reduction": [], "lo": [], "hi": [],
+                   "misses": [], "baseline_misses": [], "n": []}
+            out.append(seg)
+        seg["levels"].append(float(r["level"]))
+        for key, col in (("reduction", "reduction"), ("lo", "lo"), ("hi", "hi"),
+                         ("misses", "misses"), ("baseline_misses", "baseline_misses"),
+                         ("n", "n_paired")):
+            seg[key].append(r[col])
     return out
 
 
+def describe_segment(seg: dict, strategy: str, baseline: str, relative: bool = True) -> str:
+    """One clause: the levels, the time ratio and its intervals, the misses, the verdict."""
+    lv = seg["levels"]
+    where = f"{_span(min(lv), max(lv))}{'·STL-best' if relative else ''}"
+    base, n, v = baseline.upper(), max(seg["n"]), seg["verdict"]
+    clauses = []
+    ratios = [_ratio(p) for p in seg["reduction"] if np.isfinite(p)]
+    if ratios:
+        upper = [_ratio(x) for x in seg["lo"] if np.isfinite(x)]  # the reduction's low end is
+        lower = [_ratio(x) for x in seg["hi"] if np.isfinite(x)]  # the ratio's high end
+        text = f"{_span(min(ratios), max(ratios))}× {base}'s time"
+        if v == "confirmed":
+            text += f" (every 95 % CI below 1×, up to {max(upper):.2f}×)"
+        elif v == "reversed":
+            text += f" (every 95 % CI above 1×, from {min(lower):.2f}×)"
+        elif lower and upper:
+            text += f" (95 % CIs within {min(lower):.2f}–{max(upper):.2f}×)"
+        clauses.append(text)
+    if max(seg["misses"]):
+        clauses.append(f"{_label(strategy)} missed the target in up to {max(seg['misses'])} of {n} seeds")
+    if max(seg["baseline_misses"]):
+        clauses.append(f"{base} missed it in up to {max(seg['baseline_misses'])} of {n} seeds")
+    return f"at {where}: " + ", ".join(clauses) + f": **{v}**" if clauses else f"at {where}: **{v}**"
+
+
+def claim_check(comparisons: pd.DataFrame, init: str, setting: str) -> list[dict]:
+    """One entry per comparison for the report's main workload (init, setting), over the
+    relative ladder: the segments and a sentence."""
+    out = []
+    if comparisons.empty:
+        return out
+    main = comparisons[(comparisons["init"] == init) & (comparisons["setting"] == setting)
+                       & comparisons["relative"]]
+    for (strategy, baseline), g in main.groupby(["strategy", "baseline"], sort=False):
+        segs = segments(g)
+        n = int(g["n_paired"].max())
+        claim = CLAIMED_RATIO.get(baseline)
+        claim_text = ""
+        if claim is not None and strategy != "mtl":
+            said = ("67 % less time, which Table 2 makes T_STL/T_Switch − 1: 40 % as a reduction"
+                    if baseline == "stl" else "13 % less time")
+            claim_text = f" Paper: {claim:.2f}× ({said})."
+        sentence = (f"{_label(strategy)} vs {baseline.upper()} ({n} seeds paired): "
+                    + "; ".join(describe_segment(s, strategy, baseline) for s in segs) + "."
+                    + claim_text)
+        out.append({"strategy": strategy, "baseline": baseline, "init": init, "setting": setting,
+                    "seeds": n, "sentence": sentence,
+                    "verdicts": {f"{min(s['levels']):.2f}-{max(s['levels']):.2f}": s["verdict"]
+                                 for s in segs}})
+    order = {c: i for i, c in enumerate(COMPARISONS)}
+    return sorted(out, key=lambda c: order.get((c["strategy"], c["baseline"]), 99))
+
+
 def headline(checks: list[dict]) -> str:
-    """One sentence for the README: the Switch-versus-STL and Switch-versus-MTL verdicts."""
+    """The Switch-versus-STL and Switch-versus-MTL sentences, for the README."""
     pick = {(c["strategy"], c["baseline"]): c for c in checks}
-    parts = []
-    for base in ("stl", "mtl"):
-        c = pick.get(("switch", base))
-        if c:
-            parts.append(f"Switch vs {base.upper()}: {_pct(c['reduction'])} time-to-target"
-                         f"{_interval(c['lo'], c['hi'])}, {c['verdict']}")
-    return "; ".join(parts) + (f" (paper: {CLAIM_VS_STL:.0%} vs STL, {CLAIM_VS_MTL:.0%} vs MTL)."
-                               if parts else "")
+    parts = [pick[k]["sentence"] for k in (("switch", "stl"), ("switch", "mtl")) if k in pick]
+    return " ".join(parts)

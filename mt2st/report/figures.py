@@ -1,6 +1,7 @@
 """The paper's appendix figures regenerated (loss and accuracy versus epoch, one figure per
 strategy, settings as panels, mean and a min–max band over seeds, Switch point marked), the
-authors' logged curves optionally overlaid, and a time-to-accuracy figure."""
+authors' logged curves optionally overlaid; validation accuracy against training seconds;
+time to target over the ladder of target levels; the performance profile."""
 
 from __future__ import annotations
 
@@ -38,14 +39,16 @@ def _band(ax, group: pd.DataFrame, column: str, color: str, label: str) -> None:
 
 
 def _switch_marks(ax, runs: pd.DataFrame, strategy: str) -> None:
-    """Vertical line where auxiliary work stops (Switch: T_switch; adaptive: per run median)."""
+    """Vertical line where auxiliary work stops (median over runs): the last evaluation
+    interval in which the cumulative auxiliary step count still grew."""
     if strategy not in ("switch", "adaptive-switch"):
         return
     ends = []
-    for _, run in runs.groupby("run_id"):
-        active = run[[c for c in run.columns if c.startswith("steps_")]].sum(axis=1).to_numpy() > 0
-        if active.any() and not active.all():
-            ends.append(run["epoch"].to_numpy()[np.flatnonzero(active)[-1]] + 0.5)
+    for _, run in runs.sort_values("step").groupby("run_id"):
+        steps = run[[c for c in run.columns if c.startswith("steps_")]].sum(axis=1).to_numpy()
+        grew = np.diff(steps) > 0
+        if grew.any() and not grew.all():
+            ends.append(run["epoch"].to_numpy()[np.flatnonzero(grew)[-1] + 1])
     if ends:
         x = float(np.median(ends))
         ax.axvline(x, color="k", ls=":", lw=1.2)
@@ -72,15 +75,11 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
             for col, setting in enumerate(settings):
                 ax = axes[0][col]
                 panel = srows[srows["setting"] == setting]
-                for k, init in enumerate(inits):
-                    g = panel[panel["init"] == init]
-                    if len(g):
-                        _band(ax, g, column, INIT_COLORS[k % len(INIT_COLORS)],
-                              f"{init} (n={g['seed'].nunique()} seeds)")
+                for _, g in panel.groupby(["init", "cell_id"]):  # never pool cells
+                    init = g["init"].iloc[0]
+                    _band(ax, g, column, INIT_COLORS[inits.index(init) % len(INIT_COLORS)],
+                          f"{init} (n={g['seed'].nunique()} seeds)")
                 _switch_marks(ax, panel, strategy)
-                if kind == "accuracy":
-                    ax.axhline(float(panel["target"].iloc[0]), color="gray", lw=0.8, ls="-.",
-                               label="target")
                 ax.set_title(f"ours · {setting}", fontsize=10)
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -115,25 +114,89 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
     return paths
 
 
-def time_to_accuracy(rows: pd.DataFrame, out: Path, init: str | None = None,
-                     setting: str | None = None) -> list[Path]:
-    """Validation accuracy versus training seconds, one line per strategy (mean over seeds)."""
-    rows = rows[rows["aux_grad"] == "real"]
-    init = init or rows["init"].mode().iloc[0]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for strategy, g in rows[rows["init"] == init].groupby("strategy", sort=False):
-        if setting and strategy != "stl":
-            g = g[g["setting"] == setting]
+def time_to_accuracy(rows: pd.DataFrame, out: Path, cell_ids: dict[str, str],
+                     target_acc: float | None = None, title: str = "") -> list[Path]:
+    """Validation accuracy against training seconds, one line per strategy (``cell_ids``:
+    label → cell): the median over seeds at each evaluation of the fixed schedule."""
+    fig, ax = plt.subplots(figsize=(6.6, 4.2))
+    for label, cid in cell_ids.items():
+        g = rows[rows["cell_id"] == cid]
         if not len(g):
             continue
-        stats = g.groupby("epoch")[["train_seconds", "val_acc"]].mean()
-        ax.plot(stats["train_seconds"], stats["val_acc"], marker="o", ms=3, lw=2,
-                color=COLORS.get(strategy), label=STRATEGY_LABEL.get(strategy, strategy))
-    target = float(rows["target"].iloc[0])
-    ax.axhline(target, color="gray", lw=0.8, ls="-.", label=f"target {target:.3f}")
+        stats = g.groupby("step")[["train_seconds", "val_acc"]].median()
+        strategy = g["strategy"].iloc[0]
+        ax.plot(stats["train_seconds"], stats["val_acc"], lw=1.6, color=COLORS.get(strategy),
+                ls="--" if label.endswith("(detached)") else "-", label=label)
+    if target_acc is not None and np.isfinite(target_acc):
+        ax.axhline(target_acc, color="gray", lw=0.8, ls="-.", label=f"target {target_acc:.3f}")
+    lo = rows.loc[rows["cell_id"].isin(cell_ids.values()) & (rows["step"] > 0), "val_acc"]
+    if lo.notna().any():
+        ax.set_ylim(max(0.0, float(lo.quantile(0.02)) - 0.01), min(1.0, float(lo.max()) + 0.01))
     ax.set_xlabel("training seconds (evaluation excluded)")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(f"Time to accuracy · init {init}" + (f" · {setting}" if setting else ""))
+    ax.set_ylabel("validation accuracy (median over seeds)")
+    ax.set_title(title or "Validation accuracy against training time", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     return _save(fig, out, "time_to_accuracy")
+
+
+def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], out: Path) -> list[Path]:
+    """Time to target against the target level (fraction of STL's median best), one panel per
+    workload (``panels``: title → {label: cell_id}); line = median over seeds, band =
+    interquartile range; a level where at least half the seeds missed is left out."""
+    n = len(panels)
+    if not n:
+        return []
+    cols = min(n, 3)
+    nrows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.5 * nrows), squeeze=False)
+    for ax, (title, cells) in zip(axes.flat, panels.items(), strict=False):
+        for label, cid in cells.items():
+            g = ladder_by_cell[(ladder_by_cell["cell_id"] == cid) & ladder_by_cell["relative"]]
+            g = g.sort_values("level")
+            if not len(g):
+                continue
+            y = g["ttt_median_s"].replace(np.inf, np.nan)
+            strategy = label.split(" ")[0]
+            style = "--" if label.endswith("(detached)") else "-"
+            ax.plot(g["level"], y, marker="o", ms=2.5, lw=1.5, ls=style,
+                    color=COLORS.get(strategy), label=label)
+            q25 = g["ttt_q25_s"].replace(np.inf, np.nan)
+            q75 = g["ttt_q75_s"].replace(np.inf, np.nan)
+            ax.fill_between(g["level"], q25, q75, color=COLORS.get(strategy), alpha=0.12, lw=0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("target (fraction of STL's median best val. accuracy)")
+        ax.set_ylabel("time to target, s (median, IQR)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    legend: dict[str, object] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    handles, labels = list(legend.values()), list(legend)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Time to target over target levels (misses: no point where half the seeds "
+                 "missed)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _save(fig, out, "tta_curves")
+
+
+def performance_profile(rho: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
+    """ρ(τ): the share of problems (workload × target level) a strategy solves within τ × the
+    fastest strategy's time; the legend gives the normalised area under each curve."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    areas = summary.set_index("strategy")["area"]
+    for strategy, g in rho.groupby("strategy", sort=False):
+        ax.step(g["tau"], g["rho"], where="post", lw=1.8, color=COLORS.get(strategy),
+                label=f"{STRATEGY_LABEL.get(strategy, strategy)} (area {areas[strategy]:.2f})")
+    n = int(summary["problems"].max()) if len(summary) else 0
+    ax.set_xlabel("τ (time / fastest strategy's time)")
+    ax.set_ylabel("share of problems solved within τ")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(1, 4)
+    ax.set_title(f"Performance profile over {n} problems (workload × target level)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, out, "performance_profile")

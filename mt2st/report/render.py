@@ -10,11 +10,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mt2st.report.aggregate import CELL, summarize_cells, summarize_runs
-from mt2st.report.claims import claim_check, headline
-from mt2st.report.figures import curves_by_strategy, time_to_accuracy
+from mt2st.report.aggregate import (
+    DESCRIPTIVE,
+    MIN_SEEDS,
+    Target,
+    cell_ladder,
+    compare_cells,
+    ladder,
+    performance_profile,
+    summarize_cells,
+    summarize_runs,
+    time_to_targets,
+    variant_label,
+)
+from mt2st.report.claims import COMPARISONS, claim_check, describe_segment, headline, segments
+from mt2st.report.figures import curves_by_strategy, time_to_accuracy, tta_curves
+from mt2st.report.figures import performance_profile as profile_figure
 from mt2st.report.paper import STRATEGY_LABEL, STRATEGY_TO_PAPER, init_to_paper, paper_table2
-from mt2st.results import write_parquet_atomic
+from mt2st.results import ResultsStore, write_parquet_atomic
 
 STRATEGY_ORDER = ["stl", "mtl", "diminish", "diminish-authors", "switch", "adaptive-switch"]
 
@@ -27,61 +40,123 @@ def _fmt(x, spec: str = ".1f", scale: float = 1.0) -> str:
     return format(x * scale, spec)
 
 
-def table2(cells: pd.DataFrame, setting: str) -> pd.DataFrame:
-    """Our Table 2 (per init × strategy, the given setting; STL is S0) beside the paper's."""
+def _time_cell(lad: pd.Series | None) -> str:
+    """Median [IQR] time to target, with the misses as a count."""
+    if lad is None:
+        return "–"
+    text = (f"{_fmt(lad['ttt_median_s'], '.2f')} [{_fmt(lad['ttt_q25_s'], '.2f')}–"
+            f"{_fmt(lad['ttt_q75_s'], '.2f')}]")
+    return text + (f", missed {int(lad['misses'])}/{int(lad['n_seeds'])}" if lad["misses"] else "")
+
+
+def table2(cells: pd.DataFrame, lad: pd.DataFrame, setting: str, target: Target) -> pd.DataFrame:
+    """Our Table 2 (per init × strategy, the given setting; STL is S0) beside the paper's,
+    one row per cell (cells that differ in another option get rows of their own)."""
     paper = paper_table2().set_index(["embedding", "strategy"])
+    at = lad[lad["target"] == target.label].set_index("cell_id")
     real = cells[cells["aux_grad"] == "real"]
     rows = []
     for init in sorted(real["init"].unique()):
         for strategy in STRATEGY_ORDER:
             want = "S0" if strategy == "stl" else setting
-            c = real[(real["init"] == init) & (real["strategy"] == strategy) & (real["setting"] == want)]
-            if not len(c):
-                continue
-            c = c.iloc[0]
-            key = (init_to_paper(init), STRATEGY_TO_PAPER[strategy])
-            p = paper.loc[key] if key in paper.index else None
+            match = real[(real["init"] == init) & (real["strategy"] == strategy) & (real["setting"] == want)]
+            for _, c in match.iterrows():
+                key = (init_to_paper(init), STRATEGY_TO_PAPER[strategy])
+                p = paper.loc[key] if key in paper.index else None
 
-            def both(ours: str, col: str, spec: str = ".1f", p=p) -> str:
-                return ours + (f" ({format(p[col], spec)})" if p is not None else "")
-            rows.append({
-                "init": init, "strategy": STRATEGY_LABEL.get(strategy, strategy),
-                "seeds": int(c["n_seeds"]), "misses": int(c["misses"]),
-                "test acc %": both(f"{_fmt(c['test_acc_mean'], '.1f', 100)} ± "
-                                   f"{_fmt(c['test_acc_std'], '.1f', 100)}", "accuracy_pct"),
-                "time to target s [IQR]": f"{_fmt(c['ttt_median_s'], '.1f')} "
-                                          f"[{_fmt(c['ttt_q25_s'], '.1f')}–{_fmt(c['ttt_q75_s'], '.1f')}]",
-                "train time s": both(_fmt(c["train_s_median"], ".1f"), "time_s"),
-                "compression %": both(_fmt(c["compression"], ".1f", 100), "compression_pct"),
-                "convergence epochs": both(_fmt(c["convergence_epochs"], ".0f"), "convergence_epochs", ".0f"),
-                "semantic %": both(_fmt(c["analogy_sem"], ".1f", 100), "semantic_pct"),
-                "syntactic %": both(_fmt(c["analogy_syn"], ".1f", 100), "syntactic_pct"),
-            })
+                def both(ours: str, col: str, spec: str = ".1f", p=p) -> str:
+                    return ours + (f" ({format(p[col], spec)})" if p is not None else "")
+                rows.append({
+                    "init": init, "strategy": STRATEGY_LABEL.get(strategy, strategy),
+                    "cell": c["cell_id"][:8], "seeds": int(c["n_seeds"]),
+                    "test acc %": both(f"{_fmt(c['test_acc_mean'], '.1f', 100)} ± "
+                                       f"{_fmt(c['test_acc_std'], '.1f', 100)}", "accuracy_pct"),
+                    f"time to {target.label}, s [IQR]": _time_cell(
+                        at.loc[c["cell_id"]] if c["cell_id"] in at.index else None),
+                    "train time s": both(_fmt(c["train_s_median"], ".1f"), "time_s"),
+                    "compression %": both(_fmt(c["compression"], ".1f", 100), "compression_pct"),
+                    "convergence epoch": both(_fmt(c["convergence_epoch_median"], ".2f"),
+                                              "convergence_epochs", ".0f"),
+                    "semantic %": both(_fmt(c["analogy_sem"], ".1f", 100), "semantic_pct"),
+                    "syntactic %": both(_fmt(c["analogy_syn"], ".1f", 100), "syntactic_pct"),
+                })
     return pd.DataFrame(rows)
 
 
-def detached_table(cells: pd.DataFrame) -> pd.DataFrame:
-    """The authors' formulation (aux_grad=detached) next to the same cell with real gradients."""
-    det = cells[cells["aux_grad"] == "detached"]
+def anytime_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Best validation accuracy reached by 25 %, 50 % and 100 % of the training budget (primary
+    examples), and the area under the validation curve (mean accuracy over the budget)."""
     rows = []
-    for _, d in det.iterrows():
-        same = (cells[["dataset", "model", "init", "strategy", "setting"]] ==
-                d[["dataset", "model", "init", "strategy", "setting"]]).all(axis=1)
-        for _, c in cells[same].sort_values("aux_grad", ascending=False).iterrows():
+    for _, c in cells.iterrows():
+        rows.append({"init": c["init"], "strategy": variant_label(c["strategy"], c["aux_grad"]),
+                     "setting": c["setting"], "cell": c["cell_id"][:8], "seeds": int(c["n_seeds"]),
+                     "best val @25 %": _fmt(c["anytime_25_mean"], ".4f"),
+                     "@50 %": _fmt(c["anytime_50_mean"], ".4f"),
+                     "@100 %": _fmt(c["anytime_100_mean"], ".4f"),
+                     "area under val. curve": _fmt(c["auc_val_mean"], ".4f")})
+    return pd.DataFrame(rows)
+
+
+def grain_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.DataFrame:
+    """The evaluation grain beside the times it measures: the interval (training seconds
+    between two evaluations) should be at most 10 % of the median time to target."""
+    at = lad[lad["target"] == target.label].set_index("cell_id")
+    rows = []
+    for _, c in cells.iterrows():
+        t = at.loc[c["cell_id"], "ttt_median_s"] if c["cell_id"] in at.index else np.nan
+        share = c["eval_grain_s"] / t if np.isfinite(t) and t > 0 else np.nan
+        rows.append({"init": c["init"], "strategy": variant_label(c["strategy"], c["aux_grad"]),
+                     "setting": c["setting"], "evaluations": _fmt(c["evaluations_median"], ".0f"),
+                     "best at evaluation (median)": _fmt(c["best_evaluation_median"], ".0f"),
+                     "interval s": _fmt(c["eval_grain_s"], ".3f"),
+                     f"time to {target.label} s": _fmt(t, ".2f"),
+                     "interval / time": _fmt(share, ".0%") + (" (coarse)" if share > 0.1 else "")})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Every comparison of every workload, its target ranges merged by verdict."""
+    rows = []
+    if comparisons.empty:
+        return pd.DataFrame()
+    rel = comparisons[comparisons["relative"]]
+    order = {c: i for i, c in enumerate(COMPARISONS)}
+    keys = sorted(rel.groupby(["strategy", "baseline", "init", "setting", "cell_id"]).groups,
+                  key=lambda k: (k[2], k[3], order.get(k[:2], 99)))
+    for strategy, baseline, init, setting, cid in keys:
+        g = rel[(rel["cell_id"] == cid) & (rel["baseline"] == baseline)]
+        rows.append({"init": init, "setting": setting,
+                     "comparison": f"{STRATEGY_LABEL.get(strategy, strategy)} vs {baseline.upper()}",
+                     "seeds": int(g["n_paired"].max()),
+                     "by target range": "; ".join(describe_segment(sg, strategy, baseline).replace("**", "")
+                                                  for sg in segments(g))})
+    return pd.DataFrame(rows)
+
+
+def detached_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.DataFrame:
+    """The authors' formulation (aux_grad=detached) next to the same cell with real gradients
+    and the STL cell."""
+    at = lad[lad["target"] == target.label].set_index("cell_id")
+    by_id = cells.set_index("cell_id")
+    rows = []
+    for _, d in cells[cells["aux_grad"] == "detached"].iterrows():
+        real_twin = cells[(cells["aux_grad"] == "real") & (cells["strategy"] == d["strategy"])
+                          & (cells["mtl_cell_id"] == d["mtl_cell_id"])
+                          & (cells["setting"] == d["setting"])]
+        group = [d] + [r for _, r in real_twin.iterrows()]
+        if d["stl_cell_id"] in by_id.index:
+            group.append(by_id.loc[d["stl_cell_id"]].rename(d["stl_cell_id"]))
+        for c in group:
+            cid = c["cell_id"] if "cell_id" in c else c.name
             norms = {t: c[f"grad_norm_{t}"] for t in ("similarity", "analogy", "sgns")
                      if np.isfinite(c[f"grad_norm_{t}"])}
             rows.append({"init": c["init"], "strategy": STRATEGY_LABEL.get(c["strategy"]),
-                         "setting": c["setting"], "auxiliary gradient": c["aux_grad"],
+                         "setting": c["setting"],
+                         "auxiliary gradient": c["aux_grad"] if c["strategy"] != "stl" else "none",
                          "aux grad norm (mean)": ", ".join(f"{t} {v:.3g}" for t, v in norms.items()),
-                         "time to target s": _fmt(c["ttt_median_s"], ".1f"),
-                         "misses": int(c["misses"]), "test acc %": _fmt(c["test_acc_mean"], ".1f", 100)})
-        stl = cells[(cells["strategy"] == "stl") & (cells["init"] == d["init"])
-                    & (cells["model"] == d["model"]) & (cells["dataset"] == d["dataset"])]
-        for _, c in stl.iterrows():
-            rows.append({"init": c["init"], "strategy": "STL", "setting": "S0",
-                         "auxiliary gradient": "none", "aux grad norm (mean)": "",
-                         "time to target s": _fmt(c["ttt_median_s"], ".1f"),
-                         "misses": int(c["misses"]), "test acc %": _fmt(c["test_acc_mean"], ".1f", 100)})
+                         f"time to {target.label}, s [IQR]": _time_cell(
+                             at.loc[cid] if cid in at.index else None),
+                         "test acc %": _fmt(c["test_acc_mean"], ".1f", 100)})
     return pd.DataFrame(rows).drop_duplicates()
 
 
@@ -101,66 +176,117 @@ def _html_table(df: pd.DataFrame) -> str:
 
 def build_report(results: str | Path, out: str | Path, title: str = "MT2ST reproduction",
                  init: str | None = None, setting: str = "S3", overlay_authors: bool = True,
-                 extra_notes: list[str] | None = None) -> dict:
+                 target: float | str = "stl:0.99", levels: list[float] | None = None,
+                 extra_notes: list[str] | None = None, figures: bool = True) -> dict:
     """Aggregate the store at ``results`` and write report.md, report.html, figures and the
-    aggregate tables (Parquet/CSV) to ``out``. Returns the claim checks and paths."""
-    from mt2st.results import ResultsStore
-
+    aggregate tables (Parquet/CSV) to ``out``. ``target`` is the level of Table 2; ``levels``
+    = [start, stop, step] the ladder of relative targets scanned. Returns the claim checks
+    and paths."""
     store = ResultsStore(results)
     rows = store.load()
     out = Path(out)
     figdir = out / "figures"
+    main_target = Target.parse(target)
+    scanned = ladder(*(levels or (0.90, 1.00, 0.01)))
+    targets = scanned + ([main_target] if main_target not in scanned else [])
     runs = summarize_runs(rows)
     cells = summarize_cells(runs)
+    tta = time_to_targets(rows, runs, targets)
+    lad = cell_ladder(tta)
+    comparisons = compare_cells(tta, cells, COMPARISONS)
+    rho, profile = performance_profile(lad, cells)
     init = init or (rows["init"].mode().iloc[0])
     write_parquet_atomic(runs, out / "runs_summary.parquet")
     write_parquet_atomic(cells, out / "cells.parquet")
-    cells.to_csv(out / "cells.csv", index=False)
+    write_parquet_atomic(tta, out / "time_to_target.parquet")
+    cells.to_csv(out / "cells.csv", index=False, float_format="%.6g")
+    lad.to_csv(out / "ladder.csv", index=False, float_format="%.6g")
+    comparisons.to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
+    profile.to_csv(out / "profile.csv", index=False, float_format="%.6g")
 
-    figs = time_to_accuracy(rows, figdir, init=init, setting=setting)
-    figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
-    checks = claim_check(cells, init, setting)
-    t2 = table2(cells, setting)
-    det = detached_table(cells)
+    main = _main_workload(cells, init, setting)
+    ref = lad[(lad["cell_id"] == main.get("STL", "")) & (lad["target"] == main_target.label)]
+    target_acc = float(ref["target_acc"].iloc[0]) if len(ref) else np.nan
+    figs: list[Path] = []
+    if figures:  # figures=False: tables, claims and text only (a quick regeneration check)
+        figs += time_to_accuracy(rows, figdir, main, target_acc,
+                                 title=f"Validation accuracy against training time · {init}, {setting}")
+        figs += tta_curves(lad, _workload_panels(cells), figdir)
+        figs += profile_figure(rho, profile, figdir)
+        figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
+    checks = claim_check(comparisons, init, setting)
     prov = _provenance_summary(rows)
     failures = store.failed()
+    interval = runs["eval_interval"].median()
+    n_train = rows["n_train"].median()
 
     blocks: list[tuple[str, object]] = [
         ("h1", title),
         ("p", f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from "
-              f"{rows['run_id'].nunique()} runs ({len(rows)} epoch rows) in `{store.runs}`; "
-              f"{prov}. Time to target = training seconds (evaluation excluded) until the first "
-              f"epoch with validation accuracy ≥ {rows['target'].iloc[0]:.3f}; misses count as ∞; "
-              f"medians over seeds."),
-        ("h2", "Claim check"),
+              f"{rows['run_id'].nunique()} runs in {cells['cell_id'].nunique()} cells "
+              f"({len(rows)} evaluation rows) in `{store.runs}`; {prov}."),
+        ("p", f"Protocol. An evaluation every {interval:.0f} primary training examples "
+              f"({interval / n_train:.3g} epoch; median over runs), the same for every strategy of a "
+              f"workload, with the training clock paused. Time to target = training seconds "
+              f"(evaluation excluded) until the first evaluation whose validation accuracy reaches "
+              f"the target; a run that never does is a miss, never a time. Targets are relative: "
+              f"a fraction of the matching STL cell's median best validation accuracy, scanned over "
+              f"{scanned[0].label} to {scanned[-1].label} in {len(scanned)} levels. "
+              f"Comparisons pair runs by seed: the geometric mean of the time ratios with a 95 % "
+              f"bootstrap interval; **confirmed** (sooner) or **reversed** (later) only where the "
+              f"interval excludes 1× and at least {MIN_SEEDS} seed pairs reached the target, "
+              f"otherwise **inconclusive**, with the reason."),
+        ("h2", f"Claim check · init {init}, setting {setting}"),
         *[("li", c["sentence"]) for c in checks],
-        ("p", "Headline: " + headline(checks) if checks else "No Switch/Diminish cell to check."),
+        ("p", "" if checks else "No Switch or Diminish cell with a matching baseline to check."),
+        ("h2", "Performance profile"),
+        ("p", "A problem is a workload (dataset × model × init × setting, the other options "
+              "fixed) at one target level. A strategy's time on it is its cell's median time to "
+              "target (∞ when half or more of its seeds missed, or when it was not run on that "
+              "workload); ρ(τ) is the share of problems solved within τ × the fastest strategy's "
+              "time; the area is normalised to [0, 1] over τ ∈ [1, 4]."),
+        ("img", figdir / "performance_profile.png"),
+        ("table", profile.assign(**{c: profile[c].map(lambda x: _fmt(x, ".3f"))
+                                    for c in ("fastest", "area")})),
+        ("h2", "Time to target over target levels"),
+        ("img", figdir / "tta_curves.png"),
+        ("h2", "Validation accuracy against training time"),
+        ("img", figdir / "time_to_accuracy.png"),
+        ("h2", "Evaluation grain"),
+        ("p", f"Training seconds between two evaluations beside the median time to "
+              f"{main_target.label}; \"(coarse)\" marks an interval above 10 % of it."),
+        ("table", grain_table(cells, lad, main_target)),
         ("h2", f"Table 2: ours (paper) · setting {setting}, STL without auxiliary tasks"),
         ("p", "Each cell: our value, the paper's published value in parentheses (Table 2 of v6; "
               "the paper trains on IMDB with a BiLSTM, so absolute values are not comparable, "
               "the orderings are). Time to target is ours only: the paper gives total times. "
-              "Compression = 1 − FLOPs / FLOPs of STL over the same epoch budget."),
-        ("table", t2),
-        ("h2", "Time to accuracy"),
-        ("img", figdir / "time_to_accuracy.png"),
+              "Compression = 1 − FLOPs / FLOPs of STL over the same budget."),
+        ("table", table2(cells, lad, setting, main_target)),
+        ("h2", "Anytime accuracy"),
+        ("table", anytime_table(cells)),
+        ("h2", "Every comparison, by target range"),
+        ("table", comparison_table(comparisons)),
         ("h2", "Loss and accuracy versus epoch (the paper's appendix figures)"),
         ("p", "Top row: our runs (line = mean, band = min–max over seeds, dotted = where the "
               "auxiliary work stops). Bottom row, where a matching log exists: the authors' logged "
               "curves (IMDB, BiLSTM, their code; training accuracy, and a total loss that includes "
               "their auxiliary terms), on their own axes."),
-        *[("img", p) for p in figs if p.suffix == ".png" and p.name != "time_to_accuracy.png"],
+        *[("img", p) for p in figs if p.suffix == ".png" and "_vs_epoch_" in p.name],
         ("h2", "The authors' formulation (detached auxiliary losses)"),
         ("p", "In detached mode the auxiliary terms are computed from a detached copy of the "
               "embeddings, as in the authors' code: their gradient on the shared table is zero, "
               "so the run optimises the STL objective while still paying for the auxiliary work."),
-        ("table", det),
+        ("table", detached_table(cells, lad, main_target)),
         ("h2", "All cells"),
-        ("table", _cells_view(cells)),
+        ("table", _cells_view(cells, lad, main_target)),
         ("h2", "Traceability"),
-        ("p", "Every number above comes from the per-epoch rows in `runs/<run_id>.parquet` "
-              "(read with `pandas.read_parquet`); `runs_summary.parquet` has one line per run and "
-              "`cells.parquet` the per-cell statistics. Runs per cell:"),
-        ("table", runs.groupby(CELL)["run_id"].apply(lambda s: " ".join(sorted(s))).reset_index()),
+        ("p", "Every number above comes from the evaluation rows in `runs/<run_id>.parquet` "
+              "(read with `pandas.read_parquet`); `runs_summary.parquet` has one line per run, "
+              "`time_to_target.parquet` one per run and target, `cells.csv` the per-cell "
+              "statistics, `ladder.csv` the per-cell times per target, `comparisons.csv` every "
+              "paired comparison. Runs per cell:"),
+        ("table", runs.groupby(["cell_id", *DESCRIPTIVE])["run_id"]
+         .apply(lambda s: " ".join(sorted(s))).reset_index()),
     ]
     if failures:
         blocks += [("h2", "Failed runs"),
@@ -172,15 +298,52 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     md = _render_md(blocks, out)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.html").write_text(_render_html(blocks, out, title), encoding="utf-8")
-    (out / "claims.json").write_text(json.dumps(checks, indent=2, default=float))
+    (out / "claims.json").write_text(json.dumps(checks, indent=2, default=float) + "\n")
+    options = {"title": title, "init": init, "setting": setting, "overlay_authors": overlay_authors,
+               "target": str(target), "levels": list(levels) if levels else None}
+    (out / "options.json").write_text(json.dumps(options, indent=2) + "\n")  # to regenerate it
     return {"checks": checks, "headline": headline(checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
 
 
-def _cells_view(cells: pd.DataFrame) -> pd.DataFrame:
-    view = cells[CELL + ["n_seeds", "misses", "ttt_median_s", "ttt_olympic_s", "ttt_wall_median_s",
-                         "test_acc_mean", "reduction_vs_stl", "reduction_vs_mtl", "compression",
-                         "share_similarity", "share_analogy", "share_sgns"]].copy()
+def _main_workload(cells: pd.DataFrame, init: str, setting: str) -> dict[str, str]:
+    """label → cell_id for the report's main workload: STL and every strategy of (init,
+    setting) whose STL cell is the init's most common one."""
+    mine = cells[(cells["init"] == init) & ((cells["setting"] == setting) | (cells["strategy"] == "stl"))]
+    if mine.empty:
+        return {}
+    stl_id = mine["stl_cell_id"].mode().iloc[0]
+    mine = mine[mine["stl_cell_id"] == stl_id]
+    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    mine = mine.assign(_o=mine["strategy"].map(order))
+    mine = mine.sort_values(["_o", "aux_grad"], ascending=[True, False])
+    return {STRATEGY_LABEL.get(r["strategy"], r["strategy"])
+            + ("" if r["aux_grad"] == "real" else " (detached)"): r["cell_id"]
+            for _, r in mine.iterrows()}
+
+
+def _workload_panels(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """One panel per workload (STL cell × setting): label → cell_id."""
+    panels: dict[str, dict[str, str]] = {}
+    others = cells[cells["strategy"] != "stl"]
+    for (stl_id, setting), g in others.groupby(["stl_cell_id", "setting"], sort=True):
+        stl = cells[cells["cell_id"] == stl_id]
+        first = g.iloc[0]
+        title = f"{first['dataset']} · {first['model']} · {first['init']} · {setting}"
+        members = pd.concat([stl, g])
+        panels[title] = {variant_label(r["strategy"], r["aux_grad"]): r["cell_id"]
+                         for _, r in members.iterrows()}
+    return panels
+
+
+def _cells_view(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.DataFrame:
+    at = lad[lad["target"] == target.label].set_index("cell_id")
+    view = cells[["cell_id", *DESCRIPTIVE, "n_seeds", "best_val_acc_mean", "test_acc_mean",
+                  "train_s_median", "compression", "share_similarity", "share_analogy",
+                  "share_sgns"]].copy()
+    view.insert(len(DESCRIPTIVE) + 2, f"time to {target.label}",
+                [_time_cell(at.loc[c] if c in at.index else None) for c in view["cell_id"]])
+    view["cell_id"] = view["cell_id"].str[:8]
     for col in view.columns:
         if view[col].dtype.kind == "f":
             view[col] = view[col].map(lambda x: _fmt(x, ".3g"))
@@ -208,7 +371,7 @@ def _render_md(blocks, out: Path) -> str:
             parts.append(f"- {content}")
         elif kind == "table":
             parts.append(_md_table(content) + "\n")
-        elif kind == "img":
+        elif kind == "img" and Path(content).is_file():
             rel = Path(content).relative_to(out)
             parts.append(f"![{rel.stem}]({rel.as_posix()})\n")
     return "\n".join(parts) + "\n"
@@ -231,7 +394,7 @@ def _render_html(blocks, out: Path, title: str) -> str:
             body.append(f"<{kind}>{text}</{kind}>")
         elif kind == "table":
             body.append(_html_table(content))
-        elif kind == "img":
+        elif kind == "img" and Path(content).is_file():
             rel = Path(content).relative_to(out).as_posix()
             body.append(f'<p><img src="{rel}" alt="{html.escape(rel)}" style="max-width:100%"></p>')
     if in_list:

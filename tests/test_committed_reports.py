@@ -1,0 +1,33 @@
+"""Every committed report folder carries its store, and its tables regenerate from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mt2st.report.render import build_report
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+REPORTS = sorted(p.parent.parent for p in DOCS.glob("*/report/report.md"))
+
+
+def test_there_is_a_committed_report():
+    assert REPORTS, f"no committed report under {DOCS}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", REPORTS, ids=[p.name for p in REPORTS])
+def test_committed_report_regenerates_from_its_store(folder, tmp_path):
+    runs = sorted((folder / "runs").glob("*.parquet"))
+    assert runs, f"{folder}: the report's store (runs/) is not committed"
+    options = json.loads((folder / "report" / "options.json").read_text())
+    build_report(folder, tmp_path, **options, figures=False)
+    committed = folder / "report"
+    for name in ("cells.csv", "ladder.csv", "comparisons.csv", "profile.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name), pd.read_csv(committed / name),
+                                      check_exact=False, rtol=1e-9, obj=name)
+    assert json.loads((tmp_path / "claims.json").read_text()) == \
+        json.loads((committed / "claims.json").read_text())
