@@ -135,6 +135,7 @@ def _parity_scores(data_dir, **torch_options) -> tuple[np.ndarray, np.ndarray, d
     return np.mean(score["torch"], axis=0), np.mean(score["numba"], axis=0), score
 
 
+@pytest.mark.heavy
 def test_quality_parity_with_numba_on_the_shared_corpus(data_dir):
     """The issue's acceptance check (batched kernel, CPU): WS-353 and SimLex-999 Spearman
     within 0.03 of numba's, mean of 3 seeds."""

@@ -146,7 +146,7 @@ def _comparison_table(switch_factor: float, seeds: int, switch_misses: int = 0):
     spec = {"stl": ("stl", [_curve(t) for t in stl_times]),
             "mtl": ("mtl", [_curve(t * 1.5) for t in stl_times]),
             "switch": ("switch", [_curve(t * switch_factor * rng.uniform(0.97, 1.03),
-                                         0.70 if i < switch_misses else 0.80)
+                                         0.78 if i < switch_misses else 0.80)
                                   for i, t in enumerate(stl_times)])}
     rows = _table(spec)
     _, cells, tta, _ = _analyse(rows, ladder(0.90, 1.00, 0.05))

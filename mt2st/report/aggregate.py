@@ -34,6 +34,14 @@ MIN_SEEDS = 5
 #: τ range of the performance profile
 PROFILE_TAUS = np.linspace(1.0, 4.0, 301)
 _BIG = 1e300
+TTA_COLUMNS = ["run_id", "cell_id", "stl_cell_id", "mtl_cell_id", "strategy", "aux_grad", "setting",
+               "seed", "target", "level", "relative", "target_acc", "ttt_s", "ttt_wall_s", "reached",
+               "evaluation"]
+LADDER_COLUMNS = ["cell_id", "target", "level", "relative", "target_acc", "n_seeds", "misses",
+                  "ttt_median_s", "ttt_q25_s", "ttt_q75_s", "ttt_olympic_s", "ttt_wall_median_s"]
+COMPARISON_COLUMNS = ["comparison", "strategy", "baseline", "cell_id", "baseline_cell_id", "init",
+                      "setting", "target", "level", "relative", "n_paired", "misses",
+                      "baseline_misses", "reduction", "lo", "hi", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +186,7 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
                         "target_acc": acc, "ttt_s": float(secs[i]) if hit else np.inf,
                         "ttt_wall_s": float(wall[i]) if hit else np.inf, "reached": hit,
                         "evaluation": i + 1 if hit else np.nan})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=TTA_COLUMNS)
 
 
 def cell_ladder(tta: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +201,7 @@ def cell_ladder(tta: pd.DataFrame) -> pd.DataFrame:
                     "ttt_median_s": quantile(t, 0.5), "ttt_q25_s": quantile(t, 0.25),
                     "ttt_q75_s": quantile(t, 0.75), "ttt_olympic_s": olympic_mean(t),
                     "ttt_wall_median_s": quantile(g["ttt_wall_s"].to_numpy(), 0.5)})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=LADDER_COLUMNS)
 
 
 # -- cells -----------------------------------------------------------------------------------
@@ -310,7 +318,7 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame,
                             "misses": miss_x, "baseline_misses": miss_y,
                             "reduction": p, "lo": lo, "hi": hi,
                             "verdict": verdict(len(seeds), miss_x + miss_y, lo, hi)})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
 # -- performance profiles --------------------------------------------------------------------

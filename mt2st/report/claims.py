@@ -34,15 +34,17 @@ def _span(lo: float, hi: float, fmt: str = "{:.2f}") -> str:
 
 
 def segments(comparison: pd.DataFrame) -> list[dict]:
-    """Consecutive target levels (ascending) with the same verdict, merged into one range."""
+    """Consecutive target levels (ascending) with the same verdict, merged into one range
+    (levels where a run missed the target form ranges of their own)."""
     rows = comparison.sort_values("level")
     out: list[dict] = []
     for _, r in rows.iterrows():
-        if out and out[-1]["verdict"] == r["verdict"]:
+        missed = bool(r["misses"] or r["baseline_misses"])  # levels with misses stand apart
+        if out and out[-1]["verdict"] == r["verdict"] and out[-1]["missed"] == missed:
             seg = out[-1]
         else:
-            seg = {"verdict": r["verdict"], "levels": [], "reduction": [], "lo": [], "hi": [],
-                   "misses": [], "baseline_misses": [], "n": []}
+            seg = {"verdict": r["verdict"], "missed": missed, "levels": [], "reduction": [],
+                   "lo": [], "hi": [], "misses": [], "baseline_misses": [], "n": []}
             out.append(seg)
         seg["levels"].append(float(r["level"]))
         for key, col in (("reduction", "reduction"), ("lo", "lo"), ("hi", "hi"),

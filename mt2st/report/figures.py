@@ -175,6 +175,9 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
     handles, labels = list(legend.values()), list(legend)
+    if not labels:  # no cell has relative targets (no STL cell to derive them from)
+        plt.close(fig)
+        return []
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
                bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("Time to target over target levels (misses: no point where half the seeds "
