@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from mt2st.errors import MT2STError
@@ -40,6 +41,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from mt2st.embed import train_embeddings
     from mt2st.metrics import analogy_accuracy, similarity_spearman
 
+    if args.out:
+        _check_output_file(args.out, "embed --out")
     sentences = _read_corpus(args.corpus, args.data_dir)
     emb = train_embeddings(sentences, method=args.method, dim=args.dim, window=args.window,
                            negative=args.negative, epochs=args.epochs, threads=args.threads,
@@ -62,6 +65,40 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         print(f"  analogy        semantic {acc['semantic']:.1%}  syntactic {acc['syntactic']:.1%}"
               f"  overall {acc['overall']:.1%} over {acc['questions']} questions in vocabulary")
     return 0
+
+
+def _check_output_file(path: str, flag: str) -> None:
+    """Fail before any work when the file cannot be written where it is asked for."""
+    from pathlib import Path
+
+    from mt2st.errors import ConfigError
+
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder, expected a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{flag} {path}: folder {parent} is not writable")
+
+
+def _check_output_folder(path, flag: str):
+    """Create the output folder now (not after training); a clear error when it cannot be."""
+    from pathlib import Path
+
+    from mt2st.errors import ConfigError
+
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{flag} {path}: a file is in the way, expected a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{flag} {path}: folder is not writable")
+    return folder
 
 
 def _train_config(args: argparse.Namespace):
@@ -94,13 +131,12 @@ def _parse_gamma(text: str):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from mt2st.trainer import train
 
     config = _train_config(args)
+    out = _check_output_folder(args.out, "train --out")
     record = train(config, data_dir=args.data_dir, progress=not args.quiet)
-    out = Path(args.out)
     path = record.save(out / f"{record.run_id}.parquet")
     rows = record.rows
     last = rows.iloc[-1]
@@ -147,6 +183,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
           + (f"; expected time: {spec.estimate}" if spec.estimate else ""))
     result = run_sweep(spec, out, jobs=args.jobs, executor=args.executor,
                        scheduler=args.scheduler, data_dir=args.data_dir, progress=not args.quiet)
+    for note in result.moved_aside:
+        print(f"  invalid record moved aside and run again: {note}")
     print(f"{result.skipped} runs already in the store, {len(result.ran)} ran, "
           f"{len(result.failed)} failed")
     for f in result.failed:
@@ -171,7 +209,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     results = Path(args.results)
-    out = Path(args.out) if args.out else results / "report"
+    out = _check_output_folder(args.out or results / "report", "report --out")
     options = {"init": args.init, "setting": args.setting, "target": args.target,
                "ladder": args.ladder}
     return _report(results, out, options, title=args.title or f"MT2ST report: {results.name}")
@@ -297,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     except MT2STError as exc:
         print(f"mt2st: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("mt2st: interrupted; finished runs are in the store, and the same command "
+              "resumes from there", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from mt2st.errors import ConfigError
+from mt2st.errors import ConfigError, check_keys
 from mt2st.schedules import STRATEGIES, strategy_parameters
 
 INITS = ("random", "sg", "cbow", "fasttext")
@@ -178,7 +178,23 @@ class TrainConfig:
             d.pop("oov_init", None)
         if not with_seed:
             d.pop("seed", None)
+        files = self.input_files()
+        if files:  # a user's file is identified by its content, not its path alone
+            d["input_sha256"] = {f: file_digest(f) for f in files}
         return d
+
+    def input_files(self) -> list[str]:
+        """The user's own input files this run reads (tsv:/fasttext: datasets, vectors:,
+        file: pretraining text), as given."""
+        out = []
+        kind, _, path = self.dataset.partition(":")
+        if kind in ("tsv", "fasttext") and path:
+            out.append(path)
+        if self.init.startswith("vectors:") and len(self.init) > 8:
+            out.append(self.init[8:])
+        if self.init not in ("random",) and not self.init.startswith("vectors:"):
+            out += [e[5:] for e in self.pretrain_extra if e.startswith("file:")]
+        return out
 
     @property
     def run_id(self) -> str:
@@ -227,10 +243,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {unknown}; known: {sorted(names)}")
+        check_keys(raw, [f.name for f in dataclasses.fields(cls)], f"{source}: key")
         raw = dict(raw)
         if "pretrain_extra" in raw:
             raw["pretrain_extra"] = tuple(raw["pretrain_extra"])
@@ -243,6 +256,29 @@ class TrainConfig:
     def from_toml(cls, path: str | Path) -> TrainConfig:
         raw = read_toml(path)
         return cls.from_dict(raw.get("train", raw), source=str(path))
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (of every file under a folder, in name order); "missing" for
+    a path that does not exist (the run then fails with its own clear message). Cached by
+    path, size and modification time."""
+    p = Path(path).expanduser()
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    if not p.exists():
+        return "missing"
+    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.relative_to(p).as_posix().encode() if p.is_dir() else b"")
+            with f.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def _coerce(name: str, value, kind: type):

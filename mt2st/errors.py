@@ -33,3 +33,14 @@ class DataFormatError(MT2STError, ValueError):
 
 class ConfigError(MT2STError, ValueError):
     """An argument or configuration value is invalid."""
+
+
+def check_keys(table: dict, known, what: str) -> None:
+    """Refuse keys not in ``known``, naming the nearest valid one (a typo is never ignored)."""
+    import difflib
+
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(sorted(known))}"
+            raise ConfigError(f"{what} {key!r} is unknown{hint}")

@@ -8,12 +8,14 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mt2st.data.files import umask_mode
 from mt2st.errors import ConfigError
 
 META_KEY = b"mt2st"
@@ -71,6 +73,7 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, meta: dict | None =
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        umask_mode(tmp)
         pq.write_table(table, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -96,12 +99,32 @@ class ResultsStore:
         self.root = Path(root)
         self.runs = self.root / "runs"
         self.failures = self.root / "failures"
+        self.quarantine = self.root / "quarantine"
+        self.moved_aside: list[str] = []  # what has_valid moved aside, for the caller to say
 
     def run_path(self, rid: str) -> Path:
         return self.runs / f"{rid}.parquet"
 
     def has(self, rid: str) -> bool:
         return self.run_path(rid).is_file()
+
+    def has_valid(self, rid: str) -> bool:
+        """Whether the run's record exists and passes :func:`record_problem`; a record that
+        does not is moved to ``quarantine/`` (kept for inspection, never read again), with a
+        note in ``quarantine/notes.txt``, so that the run is done again."""
+        path = self.run_path(rid)
+        if not path.is_file():
+            return False
+        problem = record_problem(path)
+        if problem is None:
+            return True
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        moved = self.quarantine / f"{rid}.{time.strftime('%Y%m%dT%H%M%S')}.parquet"
+        os.replace(path, moved)
+        with (self.quarantine / "notes.txt").open("a", encoding="utf-8") as f:
+            f.write(f"{moved.name}: {problem}\n")
+        self.moved_aside.append(f"{rid}: {problem} (moved to {moved})")
+        return False
 
     def run_ids(self) -> list[str]:
         return sorted(p.stem for p in self.runs.glob("*.parquet")) if self.runs.is_dir() else []
@@ -110,6 +133,7 @@ class ResultsStore:
         self.failures.mkdir(parents=True, exist_ok=True)
         path = self.failures / f"{config.run_id}.json"
         fd, tmp = tempfile.mkstemp(dir=self.failures, prefix=f".{path.stem}.", suffix=".tmp")
+        umask_mode(tmp)
         with os.fdopen(fd, "w") as f:  # a unique name: two workers never share a temporary
             f.write(json.dumps({"run_id": config.run_id, "config": config.to_dict(),
                                 "error": error}, indent=2, default=str))
@@ -130,6 +154,44 @@ class ResultsStore:
         if not ids:
             raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
         return pd.concat([read_record(self.run_path(r)) for r in ids], ignore_index=True)
+
+
+#: columns every record must have (the rest of the schema follows from the code that wrote it)
+REQUIRED_COLUMNS = ("schema_version", "run_id", "cell_id", "seed", "step", "examples", "epoch",
+                    "val_acc", "test_acc", "train_seconds", "wall_seconds", "eval_seconds",
+                    "diverged", "config_json")
+
+
+def record_problem(path: str | Path) -> str | None:
+    """What is wrong with a stored record (None: nothing): unreadable or truncated Parquet,
+    another layout, missing columns, no rows, another run's id, or a run cut short (the last
+    row neither reaches the configured epochs nor marks divergence or a stop at the target)."""
+    path = Path(path)
+    try:
+        df = read_record(path)
+    except ConfigError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 (any reader failure means a bad file)
+        return f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        return f"missing columns {missing}"
+    if df.empty:
+        return "no rows"
+    if set(df["run_id"]) != {path.stem}:
+        return f"holds run {sorted(set(df['run_id']))}, not {path.stem}"
+    if not df["step"].is_monotonic_increasing:
+        return "evaluation rows out of order"
+    try:
+        config = json.loads(df["config_json"].iloc[0])
+    except (TypeError, ValueError):
+        return "config_json is not JSON"
+    last = df.iloc[-1]
+    finished = abs(float(last["epoch"]) - float(config.get("epochs", last["epoch"]))) < 1e-9
+    stopped = bool(config.get("stop_at_target")) and last["val_acc"] >= config.get("target", 1.0)
+    if not (finished or bool(last["diverged"]) or stopped):
+        return f"cut short at epoch {float(last['epoch']):.3g} of {config.get('epochs')}"
+    return None
 
 
 def read_record(path: str | Path) -> pd.DataFrame:

@@ -15,8 +15,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mt2st.config import TrainConfig, read_toml
-from mt2st.errors import ConfigError
+from mt2st.errors import ConfigError, check_keys
 from mt2st.results import ResultsStore
+
+SWEEP_TABLES = ("sweep", "base", "grid", "extra", "report")
+SWEEP_KEYS = ("name", "seeds", "estimate")
+REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors")
 
 
 @dataclass
@@ -38,10 +42,9 @@ class SweepSpec:
         path = Path(path)
         raw = read_toml(path)
         sweep = raw.get("sweep", {})
-        unknown = set(raw) - {"sweep", "base", "grid", "extra", "report"}
-        if unknown:
-            raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}; expected sweep, base, "
-                              f"grid, extra, report")
+        check_keys(raw, SWEEP_TABLES, f"{path}: table")
+        check_keys(sweep, SWEEP_KEYS, f"{path}: [sweep] key")
+        check_keys(raw.get("report", {}), REPORT_KEYS, f"{path}: [report] key")
         seeds = sweep.get("seeds", [0])
         if not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"{path}: [sweep] seeds must be a non-empty list of integers")
@@ -98,6 +101,7 @@ class SweepResult:
     total: int
     skipped: int
     ran: list[dict]
+    moved_aside: list[str] = field(default_factory=list)  # invalid records found and redone
 
     @property
     def failed(self) -> list[dict]:
@@ -110,10 +114,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, executor: str = "
     """Run every configuration of ``spec`` whose record is not yet in the store at ``out``."""
     store = ResultsStore(out)
     configs = spec.configs()
-    todo = [c for c in configs if not store.has(run_id(c))]
+    todo = [c for c in configs if not store.has_valid(run_id(c))]  # bad records: redone
     preflight(todo, data_dir)
-    args = [(c.to_dict(), str(store.root), None if data_dir is None else str(data_dir))
-            for c in todo]
+    # absolute paths: a worker (a Dask worker above all) may run in another folder
+    root = str(store.root.resolve())
+    data = None if data_dir is None else str(Path(data_dir).resolve())
+    args = [(c.to_dict(), root, data) for c in todo]
     bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="run",
                disable=(not progress) if progress is not None else None)
     ran: list[dict] = []
@@ -133,7 +139,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, executor: str = "
     else:
         collect(_process_map(args, jobs))
     bar.close()
-    return SweepResult(len(configs), len(configs) - len(todo), ran)
+    return SweepResult(len(configs), len(configs) - len(todo), ran, list(store.moved_aside))
 
 
 def preflight(configs: list[TrainConfig], data_dir: str | None) -> None:
@@ -149,13 +155,31 @@ def preflight(configs: list[TrainConfig], data_dir: str | None) -> None:
 
 
 def _process_map(args: list[tuple], jobs: int) -> Iterable[dict]:
+    """Run ``execute_run`` over ``args`` in ``jobs`` spawned processes, results as they come.
+    Ctrl-C (or the caller stopping) ends the workers at once instead of waiting for the
+    queue; records are written atomically, so the store then resumes exactly."""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(execute_run, *a) for a in args]
-        for f in as_completed(futures):
-            yield f.result()
+    pool = mp.get_context("spawn").Pool(jobs, initializer=_ignore_sigint)
+    try:
+        yield from pool.imap_unordered(_execute_args, args)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _execute_args(a: tuple) -> dict:
+    return execute_run(*a)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which ends them (no traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _dask_map(args: list[tuple], scheduler: str | None,

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mt2st.config import AUX_NAMES, TrainConfig
+from mt2st.config import AUX_NAMES, TrainConfig, file_digest
 from mt2st.data import (
+    DATASETS,
     AnalogySet,
     SimilaritySet,
     Vocabulary,
@@ -27,6 +28,7 @@ from mt2st.data import (
     load_dataset,
     load_google_analogy,
     load_similarity_sets,
+    locate,
     make_synthetic,
     split_analogy,
     split_similarity,
@@ -94,6 +96,18 @@ def load_lexicon(config: TrainConfig, data_dir) -> Lexicon:
     return Lexicon(sim_train, sim_held, a_tr, a_ho)
 
 
+def input_digests(config: TrainConfig, data_dir=None) -> dict[str, str]:
+    """sha256 of every input the run reads (the user's files, the dataset's folder, the
+    lexical sets), for its provenance: a record says exactly which bytes it came from."""
+    out = {f: file_digest(f) for f in config.input_files()}
+    if config.dataset != "synthetic":
+        names = ["wordsim", "analogy"] + ([config.dataset] if config.dataset in DATASETS else [])
+        for name in names:
+            folder = locate(name, data_dir, download=False, accept=lambda f: f.is_dir())
+            out[f"{name}:{folder}"] = file_digest(folder)
+    return out
+
+
 class Trainer:
     """Builds everything a run needs from a :class:`TrainConfig`, then ``run()`` trains."""
 
@@ -126,6 +140,7 @@ class Trainer:
                        for k in tokens}
         self.n_classes = len(dataset.label_names)
         self.lexicon = load_lexicon(config, data_dir)
+        self.input_digests = input_digests(config, data_dir)
 
         table, self.init_info = initial_table(config, self.vocab, tokens["train"], data_dir)
         self.table = torch.nn.Parameter(torch.from_numpy(table).to(self.device))
@@ -431,6 +446,7 @@ class Trainer:
         df["reached_target"] = df["val_acc"] >= c.target
         prov = provenance(c.threads, c.device)
         meta = {"run_id": run_id, "cell_id": c.cell_id, "config": cfg, "identity": c.identity(),
+                "input_sha256": self.input_digests,
                 "provenance": prov, "schedule": self.schedule.describe(), "init": self.init_info,
                 "vocab_size": len(self.vocab), "diverged": diverged,
                 "time_to_target_s": ttt, "evaluation_reached_target": eval_hit,

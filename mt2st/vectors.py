@@ -3,6 +3,7 @@ header-less text format loads too)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mt2st.data.files import numbered_lines
+from mt2st.data.files import stream_lines, umask_mode
 from mt2st.errors import ConfigError, DataFormatError
 
 
@@ -50,6 +51,7 @@ class Embeddings:
         """Write word2vec text format (``V dim`` header), atomically."""
         path = Path(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        umask_mode(tmp)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(f"{len(self.words)} {self.dim}\n")
@@ -64,18 +66,20 @@ class Embeddings:
 
 
 def load_vectors(path: str | Path) -> Embeddings:
-    """Read word2vec text format, or GloVe text format (no header line)."""
+    """Read word2vec text format, or GloVe text format (no header line). Streams the file into
+    a float32 table that grows by doubling (peak memory about twice the table, not a Python
+    list of floats); nan and inf values are refused with their file and line."""
     path = Path(path)
-    lines = numbered_lines(path)
+    lines = stream_lines(path)
     number, first = next(lines)
     head = first.split()
     words: list[str] = []
-    rows: list[list[float]] = []
     expected_n = dim = None
     if len(head) == 2 and all(h.isdigit() for h in head):
         expected_n, dim = int(head[0]), int(head[1])
     else:
-        lines = iter([(number, first), *lines])
+        lines = itertools.chain([(number, first)], lines)  # GloVe: no header, still streamed
+    table: np.ndarray | None = None
     for number, line in lines:
         cells = line.rstrip().split(" ")
         if dim is None:
@@ -86,13 +90,22 @@ def load_vectors(path: str | Path) -> Embeddings:
         if len(cells) != dim + 1:
             raise DataFormatError(path, number, f"{len(cells) - 1} values", f"{dim} values after the word")
         try:
-            rows.append([float(x) for x in cells[1:]])
+            row = np.array(cells[1:], dtype=np.float32)
         except ValueError:
             raise DataFormatError(path, number, "a value is not a number", "floating-point values") from None
+        if not np.isfinite(row).all():
+            raise DataFormatError(path, number, "a value is nan or infinite", "finite values")
+        if table is None:  # the header's count when there is one, else room to grow
+            table = np.empty((max(expected_n or 1024, 1), dim), dtype=np.float32)
+        elif len(words) == len(table):
+            grown = np.empty((len(table) + len(table) // 2 + 1, dim), dtype=np.float32)
+            grown[:len(table)] = table
+            table = grown
+        table[len(words)] = row
         words.append(cells[0])
     if expected_n is not None and expected_n != len(words):
         raise DataFormatError(path, 1, f"header says {expected_n} words, file has {len(words)}",
                               "the header's word count")
     if not words:
         raise DataFormatError(path, None, "no vectors", "at least one 'word v1 v2 ...' line")
-    return Embeddings(words, np.array(rows, dtype=np.float32))
+    return Embeddings(words, table[:len(words)].copy() if len(table) > len(words) else table)

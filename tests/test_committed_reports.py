@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mt2st.report.render import build_report
+from mt2st.results import record_problem
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 REPORTS = sorted(p.parent.parent for p in DOCS.glob("*/report/report.md"))
@@ -23,6 +24,7 @@ def test_there_is_a_committed_report():
 def test_committed_report_regenerates_from_its_store(folder, tmp_path):
     runs = sorted((folder / "runs").glob("*.parquet"))
     assert runs, f"{folder}: the report's store (runs/) is not committed"
+    assert [record_problem(r) for r in runs] == [None] * len(runs)
     options = json.loads((folder / "report" / "options.json").read_text())
     build_report(folder, tmp_path, **options, figures=False)
     committed = folder / "report"

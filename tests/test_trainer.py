@@ -247,6 +247,11 @@ def test_bilstm_full_batch_and_stop_at_target():
 
 def test_sgns_through_the_torch_backend():
     r = train(_cfg(strategy="mtl", setting="sgns", backend="torch"), progress=False).rows
+    # the recorded loss is the kernel's (it was always 0 through the torch backend): the same
+    # objective as numba's, per token (all its pairs), within the randomness of the draws
+    losses = _trained(r)["loss_sgns"].to_numpy()
+    numba = _trained(train(_cfg(strategy="mtl", setting="sgns"), progress=False).rows)["loss_sgns"]
+    np.testing.assert_allclose(losses, numba.to_numpy(), rtol=0.15)
     assert (_trained(r)["steps_sgns"] > 0).all() and (_trained(r)["work_sgns_tokens"] > 0).all()
     assert (_trained(r)["grad_norm_sgns"] > 0).all()  # syn1neg starts at 0: no gradient at step 0
     d = train(_cfg(strategy="mtl", setting="sgns", backend="torch", aux_grad="detached"),

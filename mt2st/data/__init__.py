@@ -36,7 +36,7 @@ from mt2st.data.text import (
     oov_rate,
     tokenize,
 )
-from mt2st.errors import ConfigError
+from mt2st.errors import ConfigError, check_keys
 
 #: Datasets known by plain name; ``fasttext:PATH`` and ``tsv:PATH`` name users' own files.
 DATASETS = ("sst2", "mr", "imdb", "synthetic")
@@ -53,19 +53,32 @@ def load_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0,
         if not path:
             raise ConfigError(f"dataset {name!r}: give a path, e.g. {kind}:reviews.txt")
         loader = load_fasttext_file if kind == "fasttext" else load_tsv_file
-        return loader(path, seed=seed, **options)
+        return _call(name, loader, options, path, seed=seed)
     if path:
         raise ConfigError(f"dataset {name!r}: only fasttext: and tsv: take a path")
     if kind == "sst2":
-        return load_sst2(data_dir, **options)
+        return _call(name, load_sst2, options, data_dir)
     if kind == "mr":
-        return load_mr(data_dir, seed=seed, **options)
+        return _call(name, load_mr, options, data_dir, seed=seed)
     if kind == "imdb":
-        return load_imdb(data_dir, seed=seed, **options)
+        return _call(name, load_imdb, options, data_dir, seed=seed)
     if kind == "synthetic":
-        return make_synthetic(seed=seed, **options).dataset
+        return _call(name, make_synthetic, options, seed=seed).dataset
     raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, "
                       f"fasttext:PATH, tsv:PATH")
+
+
+def _call(name: str, loader, options: dict, *args, **fixed):
+    """The loader with the user's ``dataset_options``: an option it does not take, or a value
+    of the wrong type, is a ConfigError naming the dataset and the option."""
+    import inspect
+
+    takes = [p for p in inspect.signature(loader).parameters if p not in ("data_dir", "seed", "path")]
+    check_keys(options, takes, f"dataset {name!r}: option")
+    try:
+        return loader(*args, **fixed, **options)
+    except TypeError as exc:
+        raise ConfigError(f"dataset {name!r}: dataset_options {options}: {exc}") from None
 
 
 __all__ = [

@@ -76,19 +76,32 @@ def _pick(header: list[str], names: tuple[str, ...], path: Path, what: str) -> i
                           f"one of {list(names)}")
 
 
-def read_labelled_tsv(path: Path, label_map: dict[str, int] | None = None
-                      ) -> tuple[Split, dict[str, int]]:
+def canonical_label(raw: str) -> str:
+    """A label as one spelling: whitespace stripped, and numbers written as integers where
+    they are whole (``1``, ``1.0`` and `` 1 `` are one class)."""
+    text = raw.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return str(int(value)) if value.is_integer() else text
+
+
+def read_labelled_tsv(path: Path, label_map: dict[str, int] | None = None,
+                      encoding: str = "utf-8") -> tuple[Split, dict[str, int]]:
     """Read a header-row TSV, finding the label and text columns by name.
 
     With ``label_map`` every label must be one of its keys; without, labels are collected.
     """
-    header, rows = read_tsv(path)
+    header, rows = read_tsv(path, encoding)
     li = _pick(header, LABEL_COLUMNS, path, "label")
     ti = _pick(header, TEXT_COLUMNS, path, "text")
     mapping = dict(label_map) if label_map is not None else {}
     texts, labels = [], []
     for number, cells in rows:
-        raw = cells[li].strip()
+        if [c.strip().lower() for c in cells] == header:
+            continue  # a repeated header line (concatenated files) is not data
+        raw = canonical_label(cells[li])
         if raw not in mapping:
             if label_map is not None:
                 raise DataFormatError(path, number, f"unknown label {raw!r}",
@@ -226,35 +239,45 @@ def _own_file(path: str, reader, seed: int, fractions) -> TextDataset:
                        notes=(f"stratified {fractions} split, seed {seed}",))
 
 
-def read_fasttext(path: Path, label_map: dict[str, int] | None = None
-                  ) -> tuple[Split, dict[str, int]]:
-    """Read ``__label__x text`` lines (the first label of each line is used)."""
+def read_fasttext(path: Path, label_map: dict[str, int] | None = None,
+                  encoding: str = "utf-8") -> tuple[Split, dict[str, int]]:
+    """Read ``__label__x text`` lines (the first label of each line is used; labels and text
+    are separated by any whitespace, a tab included, as fastText does)."""
     texts, raw = [], []
-    for number, line in numbered_lines(path):
-        head, _, rest = line.strip().partition(" ")
+    for number, line in numbered_lines(path, encoding):
+        head, rest = _first_word(line)
         if not head.startswith("__label__") or len(head) == len("__label__"):
             raise DataFormatError(path, number, f"line starts with {head[:30]!r}",
                                   "'__label__NAME text'")
-        label = head[len("__label__"):]
+        label = canonical_label(head[len("__label__"):])
         if label_map is not None and label not in label_map:
             raise DataFormatError(path, number, f"unknown label {label!r}",
                                   f"one of {sorted(label_map)}")
         while rest.startswith("__label__"):
-            rest = rest.partition(" ")[2]
+            rest = _first_word(rest)[1]
         texts.append(rest.strip())
         raw.append(label)
     mapping = label_map if label_map is not None else {k: i for i, k in enumerate(sorted(set(raw)))}
     return Split(tuple(texts), np.array([mapping[x] for x in raw], dtype=np.int64)), mapping
 
 
+def _first_word(line: str) -> tuple[str, str]:
+    parts = line.strip().split(None, 1)
+    return (parts[0] if parts else ""), (parts[1] if len(parts) > 1 else "")
+
+
 def load_fasttext_file(path: str, seed: int = 0,
-                       fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> TextDataset:
-    return _own_file(path, read_fasttext, seed, fractions)
+                       fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                       encoding: str = "utf-8") -> TextDataset:
+    """A fastText file; ``encoding`` for files that are not UTF-8 (cp1252, latin-1, ...)."""
+    return _own_file(path, lambda f, m: read_fasttext(Path(f), m, encoding), seed, fractions)
 
 
 def load_tsv_file(path: str, seed: int = 0,
-                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> TextDataset:
-    return _own_file(path, lambda f, m: read_labelled_tsv(Path(f), m), seed, fractions)
+                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                  encoding: str = "utf-8") -> TextDataset:
+    """A header-row TSV; ``encoding`` for files that are not UTF-8 (cp1252, latin-1, ...)."""
+    return _own_file(path, lambda f, m: read_labelled_tsv(Path(f), m, encoding), seed, fractions)
 
 
 _WIKITEXT_MARKERS = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), ("<unk>", " "))

@@ -1,7 +1,8 @@
-"""Reading text files line by line with errors that name the file and the line."""
+"""Reading text files line by line with errors that name the file and the line; file modes."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataFormatError(path, line, f"bytes {raw[exc.start:exc.end]!r} cannot be decoded",
-                              f"{encoding} text") from None
+                              f"{encoding} text; for a file in another encoding give it, e.g. "
+                              f"dataset_options = {{ encoding = \"cp1252\" }}") from None
     return text.lstrip("\ufeff")
 
 
@@ -34,6 +36,29 @@ def numbered_lines(path: str | Path, encoding: str = "utf-8",
         if not stripped or (comment is not None and stripped.startswith(comment)):
             continue
         yield number, line.rstrip("\r")
+
+
+def stream_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """``numbered_lines`` without reading the whole file first: one line in memory at a time
+    (for large files such as word vectors); the same errors, bad bytes named by line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no such file")
+    seen = False
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(path, number, f"bytes {raw[exc.start:exc.end]!r} cannot be decoded",
+                                      f"{encoding} text") from None
+            if number == 1:
+                line = line.lstrip("\ufeff")
+            if line.strip():
+                seen = True
+                yield number, line.rstrip("\r\n")
+    if not seen:
+        raise DataFormatError(path, None, "file is empty", "at least one data line")
 
 
 def read_tsv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -54,3 +79,11 @@ def read_tsv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list
     if not rows:
         raise DataFormatError(path, None, "file has a header but no data rows", "at least one row")
     return header, rows
+
+
+def umask_mode(path: str | Path) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a plain ``open`` would:
+    0666 less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

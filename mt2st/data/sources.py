@@ -155,14 +155,26 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
     )
 
 
+def _untar_data(fname: str, action: str, pup) -> list[str]:
+    """pooch processor: extract a tar archive next to it with tarfile's "data" filter (no
+    absolute paths, no links out of the folder, no device files, no setuid bits)."""
+    import tarfile
+
+    dest = Path(fname).parent
+    with tarfile.open(fname) as tar:
+        members = tar.getmembers()
+        if action != "fetch" or not all((dest / m.name).exists() for m in members if m.isfile()):
+            tar.extractall(dest, filter="data")
+    return [str(dest / m.name) for m in members if m.isfile()]
+
+
 def _download(resource: Resource) -> Path:
     """Fetch a resource into the cache with pooch and verify each file's pinned sha256."""
     folder = cache_dir() / resource.name
     downloader = pooch.HTTPDownloader(timeout=30, progressbar=True)
     for remote in resource.remotes:
         if remote.members or remote.url.endswith((".tar.gz", ".zip")):
-            kind = pooch.Unzip if remote.url.endswith(".zip") else pooch.Untar
-            processor = kind(extract_dir=".")
+            processor = pooch.Unzip(extract_dir=".") if remote.url.endswith(".zip") else _untar_data
             extracted = pooch.retrieve(remote.url, known_hash=remote.sha256, path=folder,
                                        processor=processor, downloader=downloader)
             for ours, member in remote.members.items():

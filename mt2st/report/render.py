@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -298,12 +299,27 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     md = _render_md(blocks, out)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.html").write_text(_render_html(blocks, out, title), encoding="utf-8")
-    (out / "claims.json").write_text(json.dumps(checks, indent=2, default=float) + "\n")
+    (out / "claims.json").write_text(strict_json(checks) + "\n")
     options = {"title": title, "init": init, "setting": setting, "overlay_authors": overlay_authors,
                "target": str(target), "levels": list(levels) if levels else None}
-    (out / "options.json").write_text(json.dumps(options, indent=2) + "\n")  # to regenerate it
+    (out / "options.json").write_text(strict_json(options) + "\n")  # to regenerate it
     return {"checks": checks, "headline": headline(checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
+
+
+def strict_json(obj) -> str:
+    """JSON that every parser reads: nan and inf become null (json.dumps would write NaN)."""
+    def clean(x):
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        if isinstance(x, float | np.floating):
+            return float(x) if np.isfinite(x) else None
+        if isinstance(x, np.integer | np.bool_):
+            return x.item()
+        return x
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
 
 
 def _main_workload(cells: pd.DataFrame, init: str, setting: str) -> dict[str, str]:
@@ -396,7 +412,8 @@ def _render_html(blocks, out: Path, title: str) -> str:
             body.append(_html_table(content))
         elif kind == "img" and Path(content).is_file():
             rel = Path(content).relative_to(out).as_posix()
-            body.append(f'<p><img src="{rel}" alt="{html.escape(rel)}" style="max-width:100%"></p>')
+            body.append(f'<p><img src="{html.escape(quote(rel))}" alt="{html.escape(rel)}" '
+                        f'style="max-width:100%"></p>')
     if in_list:
         body.append("</ul>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"

@@ -20,8 +20,10 @@ class SGNSTask:
     def __init__(self, corpus: EncodedCorpus, dim: int, seed: int, sentences_per_step: int = 64,
                  window: int = 5, negative: int = 5, alpha: float = 0.025,
                  sample: float = 1e-3, backend: str = "numba", device: str = "cpu") -> None:
+        # compute_loss: the record's loss_sgns (the numba step always computes it; the torch
+        # backend only when asked, since reading it back synchronises a GPU)
         self.config = SGNSConfig(method="sg", dim=dim, window=window, negative=negative,
-                                 alpha=alpha, sample=sample, seed=seed)
+                                 alpha=alpha, sample=sample, seed=seed, compute_loss=True)
         vocab = corpus.vocab
         self.tables = SGNSTables.build(vocab.words, vocab.counts, self.config)
         self.corpus = corpus
