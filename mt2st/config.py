@@ -134,6 +134,10 @@ class TrainConfig:
                                                 for k, v in sorted(self.gamma0.items())})
         elif self.gamma0 is not None:
             object.__setattr__(self, "gamma0", _coerce("gamma0", self.gamma0, float))
+        for name, kind in NUMERIC_FIELDS.items():
+            value = getattr(self, name)
+            if kind is float and isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value}")
         object.__setattr__(self, "strategy", str(self.strategy).lower())
         object.__setattr__(self, "pretrain_extra", tuple(self.pretrain_extra))
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting

@@ -144,6 +144,18 @@ def test_divergence_ends_the_run_and_counts_as_a_miss():
     assert list(r.rows.columns) == list(ok.rows.columns)  # one schema for every record
 
 
+def test_a_store_with_a_diverged_run_reads_as_one_dataset(tmp_path):
+    from mt2st.report.render import build_report
+
+    bad = train(_cfg(strategy="mtl", optimizer="sgd", lr=1e30, epochs=1), progress=False)
+    good = train(_cfg(strategy="mtl", epochs=1), progress=False)
+    for rec in (bad, good):
+        rec.save(tmp_path / "runs" / f"{rec.run_id}.parquet")
+    rows = pd.read_parquet(tmp_path / "runs")  # plain pandas, one schema
+    assert rows["run_id"].nunique() == 2 and rows["diverged"].any()
+    build_report(tmp_path, tmp_path / "report", figures=False)
+
+
 def test_divergence_in_the_last_step_is_noticed(monkeypatch):
     """A finite loss whose update leaves NaN in the table (here: the last step) is divergence:
     the last row says so and the run has no time to target."""
