@@ -42,5 +42,6 @@ def check_keys(table: dict, known, what: str) -> None:
     for key in table:
         if key not in known:
             near = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(sorted(known))}"
+            hint = (f"; did you mean {near[0]!r}?" if near else
+                    f"; known: {', '.join(sorted(known))}" if known else "; it takes none")
             raise ConfigError(f"{what} {key!r} is unknown{hint}")

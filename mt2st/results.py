@@ -153,6 +153,13 @@ class ResultsStore:
         ids = self.run_ids()
         if not ids:
             raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
+        bad = [(r, record_problem(self.run_path(r))) for r in ids]
+        bad = [f"{self.run_path(r)}: {problem}" for r, problem in bad if problem]
+        if bad:
+            raise ConfigError(f"{len(bad)} invalid record(s) in the store, none of them read: "
+                              + "; ".join(bad[:3]) + ("; ..." if len(bad) > 3 else "")
+                              + ". Run the sweep again (mt2st reproduce with the same config): it "
+                                "moves them to quarantine/ and runs them again.")
         return pd.concat([read_record(self.run_path(r)) for r in ids], ignore_index=True)
 
 

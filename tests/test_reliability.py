@@ -270,6 +270,8 @@ def test_resume_reruns_truncated_and_cut_short_records(tmp_path, capsys):
     store.run_path(first).write_bytes(raw[: len(raw) // 2])  # a torn write from another tool
     write_parquet_atomic(complete.iloc[:2], store.run_path(second))  # a run cut short
     capsys.readouterr()
+    err = _fail(capsys, ["report", str(out)])  # the report refuses to read them, by name
+    assert "2 invalid record(s)" in err and "unreadable" in err
     assert main(["reproduce", "--config", str(spec_path), "--out", str(out), "--quiet"]) == 0
     said = capsys.readouterr().out
     assert said.count("invalid record moved aside and run again") == 2
