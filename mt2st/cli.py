@@ -223,7 +223,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
     helps = {"dataset": "sst2, mr, imdb, synthetic, fasttext:PATH, tsv:PATH",
              "model": "bow or bilstm", "init": "random, sg, cbow, fasttext or vectors:PATH",
-             "strategy": "stl, mtl, diminish, diminish-authors, switch, adaptive-switch",
+             "strategy": "schedules stl, mtl, diminish, diminish-authors, switch, adaptive-switch; "
+                         "gradient weightings gcs, pcgrad, uw, rlw",
              "setting": "S0-S3, sgns, or a comma list of similarity, analogy, sgns",
              "aux_grad": "real or detached (the authors' zero-gradient formulation)",
              "target": "validation accuracy that counts as reached",

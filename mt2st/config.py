@@ -113,6 +113,10 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         tasks = self.aux_tasks
+        if "sgns" in tasks and not STRATEGIES[self.strategy].in_place_tasks:
+            raise ConfigError(f"strategy {self.strategy!r} weighs the tasks' gradients or losses; "
+                              f"sgns updates the table in place through the kernels and has "
+                              f"neither: use a setting without sgns (S1-S3) for {self.strategy!r}")
         gammas = self.gamma0 if isinstance(self.gamma0, dict) else {t: self.gamma0 for t in tasks}
         for task, g in gammas.items():
             if task not in AUX_NAMES:

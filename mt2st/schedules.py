@@ -12,13 +12,19 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from mt2st.errors import ConfigError
 
 
 class Schedule(ABC):
-    """γ_k(t) = gamma0[k] · factor(t). Subclasses define ``factor``."""
+    """γ_k(t) = gamma0[k] · factor(t). Subclasses define ``factor``. A schedule is a Weighting
+    over time: ``backward`` turns the step's losses into gradients on the shared table, by
+    default L_primary + Σ_k γ_k(t) · L_k; the gradient weightings below override it."""
 
     name = "base"
+    #: whether the tasks that update the table in place (sgns) can run under this weighting
+    in_place_tasks = True
 
     def __init__(self, gamma0: dict[str, float]) -> None:
         for task, g in gamma0.items():
@@ -41,6 +47,18 @@ class Schedule(ABC):
 
     def describe(self) -> dict:
         return {"strategy": self.name}
+
+    def parameters(self) -> list:
+        """Learnable parameters of the weighting itself (uncertainty weighting), to optimise."""
+        return []
+
+    def backward(self, primary, aux: dict, weights: dict[str, float], table, rng) -> None:
+        """Gradients of one step: ``primary`` and ``aux`` (task → loss; a loss without
+        requires_grad is a detached one and contributes nothing) on the table and the model."""
+        primary.backward()
+        for name, loss in aux.items():
+            if loss.requires_grad:
+                (weights[name] * loss).backward()
 
 
 class STL(Schedule):
@@ -170,7 +188,139 @@ class AdaptiveSwitch(Schedule):
                 "switched_at": self.state.switched_at}
 
 
-STRATEGIES = {cls.name: cls for cls in (STL, MTL, Diminish, DiminishAuthors, Switch, AdaptiveSwitch)}
+class GradientWeighting(Schedule):
+    """A weighting that looks at the tasks' gradients or learns their weights, with the
+    auxiliary tasks always on at γ0 (no time schedule). Tasks that update the table in place
+    (sgns) have no gradient to weigh: refused at configuration time."""
+
+    in_place_tasks = False
+
+    def factor(self, t: float) -> float:
+        return 1.0
+
+
+def _dense(grad):
+
+    if grad is None:
+        return None
+    return grad.coalesce().to_dense() if grad.is_sparse else grad
+
+
+def _set_table_grad(table, dense) -> None:
+    """The table's gradient, sparse again where the optimiser (SparseAdam) needs it."""
+    sparse = table.grad is not None and table.grad.is_sparse
+    table.grad = dense.to_sparse() if sparse else dense
+
+
+class GCS(GradientWeighting):
+    """Gradient cosine similarity (Du et al. 2018): an auxiliary gradient on the shared table
+    is used only where its cosine with the primary gradient is positive."""
+
+    name = "gcs"
+
+    def backward(self, primary, aux, weights, table, rng) -> None:
+        import torch
+
+        primary.backward()
+        g0 = _dense(table.grad)
+        total = g0.clone()
+        for name, loss in aux.items():
+            if not loss.requires_grad:
+                continue
+            (gk,) = torch.autograd.grad(weights[name] * loss, table, allow_unused=True)
+            gk = _dense(gk)
+            if gk is not None and float(torch.nn.functional.cosine_similarity(
+                    g0.flatten(), gk.flatten(), dim=0)) > 0:
+                total += gk
+        _set_table_grad(table, total)
+
+
+class PCGrad(GradientWeighting):
+    """Projecting conflicting gradients (Yu et al. 2020): each task's table gradient loses its
+    component along any other task's gradient it conflicts with (negative dot product), the
+    others taken in random order; the projected gradients are summed."""
+
+    name = "pcgrad"
+
+    def backward(self, primary, aux, weights, table, rng) -> None:
+        import torch
+
+        primary.backward()
+        grads = [_dense(table.grad)]
+        for name, loss in aux.items():
+            if loss.requires_grad:
+                (gk,) = torch.autograd.grad(weights[name] * loss, table, allow_unused=True)
+                if gk is not None:
+                    grads.append(_dense(gk))
+        _set_table_grad(table, pcgrad_combine(grads, rng))
+
+
+def pcgrad_combine(grads: list, rng) -> object:
+    """Σ_i g_i after projecting each g_i off every g_j (j ≠ i, random order) it conflicts with."""
+    out = []
+    for i, g in enumerate(grads):
+        gi = g.clone()
+        others = [j for j in range(len(grads)) if j != i]
+        for j in rng.permutation(others) if others else []:
+            gj = grads[int(j)]
+            dot = float((gi * gj).sum())
+            if dot < 0:
+                gi -= dot / max(float((gj * gj).sum()), 1e-20) * gj
+        out.append(gi)
+    total = out[0]
+    for g in out[1:]:
+        total = total + g
+    return total
+
+
+class UncertaintyWeighting(GradientWeighting):
+    """Uncertainty weighting (Kendall et al. 2018): a learnable log-variance s_k per task
+    (primary included), loss Σ_k exp(−s_k) · L_k / 2 + s_k / 2, s optimised with the model."""
+
+    name = "uw"
+
+    def __init__(self, gamma0: dict[str, float]) -> None:
+        import torch
+
+        super().__init__(gamma0)
+        self.log_var = torch.nn.Parameter(torch.zeros(1 + len(self.gamma0)))
+        self.index = {name: i + 1 for i, name in enumerate(self.gamma0)}
+
+    def parameters(self) -> list:
+        return [self.log_var]
+
+    def backward(self, primary, aux, weights, table, rng) -> None:
+        import torch
+
+        s = self.log_var
+        total = 0.5 * torch.exp(-s[0]) * primary + 0.5 * s[0]
+        for name, loss in aux.items():
+            i = self.index[name]
+            total = total + 0.5 * torch.exp(-s[i]) * weights[name] * loss + 0.5 * s[i]
+        total.backward()
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "log_var": [float(x) for x in self.log_var.detach()]}
+
+
+class RandomLossWeighting(GradientWeighting):
+    """Random loss weighting (Lin et al. 2022): every step, weights softmax(z), z ~ N(0, I)
+    over the primary and the auxiliary tasks, scaled to sum to the number of tasks."""
+
+    name = "rlw"
+
+    def backward(self, primary, aux, weights, table, rng) -> None:
+        z = rng.standard_normal(1 + len(aux))
+        lam = np.exp(z - z.max())
+        lam = lam / lam.sum() * len(lam)
+        total = float(lam[0]) * primary
+        for k, (name, loss) in enumerate(aux.items(), start=1):
+            total = total + float(lam[k]) * weights[name] * loss
+        total.backward()
+
+
+STRATEGIES = {cls.name: cls for cls in (STL, MTL, Diminish, DiminishAuthors, Switch, AdaptiveSwitch,
+                                        GCS, PCGrad, UncertaintyWeighting, RandomLossWeighting)}
 
 
 def strategy_parameters(strategy: str) -> tuple[str, ...]:

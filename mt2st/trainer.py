@@ -172,6 +172,8 @@ class Trainer:
             self.tasks[name] = task
         self.schedule = make_schedule(config.strategy, config.gamma_by_task(),
                                       **config.schedule_params())
+        if self.schedule.parameters():  # a weighting that learns (uncertainty weighting)
+            self.optimizers.append(torch.optim.Adam(self.schedule.parameters(), lr=config.lr))
         self.heldout_analogy = self.lexicon.analogy_heldout.restrict(self.vocab)
         # row ids of the held-out sets, resolved once (evaluation runs every epoch)
         index = self.vocab.index
@@ -200,12 +202,12 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss0):
             return False
-        loss0.backward()
         recent["loss_primary"] += loss0.item() * len(idx)
         recent["n_primary"] += len(idx)
         recent["correct"] += int((logits.argmax(1) == labels).sum())
         acc["work_primary"] += self.splits["train"].n_tokens(idx, c.max_len)
         acc["seconds_primary"] += time.perf_counter() - t0
+        aux_losses = {}
         for name, task in self.tasks.items():
             w = weights[name]
             if w < c.epsilon or name == "sgns":
@@ -214,14 +216,16 @@ class Trainer:
             loss_k, items = task.loss(self._aux_table(), self.rng)
             if not torch.isfinite(loss_k):
                 return False
-            if loss_k.requires_grad:
-                (w * loss_k).backward()
+            aux_losses[name] = loss_k
             recent[f"loss_{name}"] += loss_k.item() * items
             recent[f"n_{name}"] += items
             acc[f"n_{name}"] += items
             acc[f"steps_{name}"] += 1
             acc[f"seconds_{name}"] += time.perf_counter() - t1
         t2 = time.perf_counter()
+        # the weighting turns the losses into gradients (a schedule: L0 + Σ γ_k L_k; a gradient
+        # weighting: its own rule); the backward passes count as primary seconds
+        self.schedule.backward(loss0, aux_losses, weights, self.table, self.rng)
         for opt in self.optimizers:
             opt.step()
         acc["seconds_primary"] += time.perf_counter() - t2

@@ -33,3 +33,21 @@ def test_committed_report_regenerates_from_its_store(folder, tmp_path):
                                       check_exact=False, rtol=1e-9, obj=name)
     assert json.loads((tmp_path / "claims.json").read_text()) == \
         json.loads((committed / "claims.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", REPORTS, ids=[p.name for p in REPORTS])
+def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
+    """The store is not only read back: one of its runs, trained again from the config in its
+    record, gives the same evaluation rows (every metric; the clocks aside)."""
+    from mt2st.config import TrainConfig
+    from mt2st.trainer import train
+
+    path = sorted((folder / "runs").glob("*.parquet"))[0]
+    stored = pd.read_parquet(path)
+    config = TrainConfig.from_dict(json.loads(stored["config_json"].iloc[0]))
+    assert config.run_id == path.stem
+    rows = train(config, data_dir=data_dir, progress=False).rows
+    metrics = ["step", "examples", "epoch", "val_acc", "test_acc", "loss_primary", "steps_analogy",
+               "steps_similarity", "analogy_sem", "analogy_syn", "sim_mean", "flops_total"]
+    pd.testing.assert_frame_equal(rows[metrics], stored[metrics])

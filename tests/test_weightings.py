@@ -1,0 +1,70 @@
+"""Gradient weightings beside the schedules: GCS, PCGrad, uncertainty weighting, RLW."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mt2st.config import TrainConfig
+from mt2st.errors import ConfigError
+from mt2st.schedules import STRATEGIES, make_schedule, pcgrad_combine
+from mt2st.trainer import train
+
+SYN = dict(dataset="synthetic", init="random", lr=0.02, epochs=3, batch_size=64, dim=24,
+           eval_every_epochs=0.5, setting="S3",
+           dataset_options={"n_train": 1200, "n_validation": 300, "n_test": 300, "n_corpus": 10})
+
+
+def _grads_after(strategy: str, a: list[float], b: list[float]) -> torch.Tensor:
+    """Table gradient after one weighting backward with primary gradient a, auxiliary b."""
+    table = torch.nn.Parameter(torch.zeros(2))
+    primary = (table * torch.tensor(a)).sum()
+    aux = {"analogy": (table * torch.tensor(b)).sum()}
+    w = make_schedule(strategy, {"analogy": 1.0})
+    w.backward(primary, aux, w.weights(0.0), table, np.random.default_rng(0))
+    return table.grad
+
+
+def test_gcs_uses_an_auxiliary_gradient_only_where_it_agrees():
+    assert _grads_after("gcs", [1, 0], [-1, 1]).tolist() == [1, 0]  # cosine < 0: dropped
+    assert _grads_after("gcs", [1, 0], [1, 1]).tolist() == [2, 1]  # cosine > 0: added
+
+
+def test_pcgrad_projects_conflicting_gradients_known_answer():
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
+    # g1 off g2: [1,0] + 0.5·[-1,1] = [0.5, 0.5]; g2 off g1: [-1,1] + [1,0] = [0, 1]
+    total = pcgrad_combine([g1, g2], np.random.default_rng(0))
+    np.testing.assert_allclose(total.numpy(), [0.5, 1.5])
+    agree = pcgrad_combine([g1, torch.tensor([1.0, 1.0])], np.random.default_rng(0))
+    np.testing.assert_allclose(agree.numpy(), [2.0, 1.0])  # no conflict: the plain sum
+    np.testing.assert_allclose(_grads_after("pcgrad", [1, 0], [-1, 1]).numpy(), [0.5, 1.5])
+
+
+def test_rlw_weights_are_a_random_softmax_scaled_to_the_task_count():
+    grads = [_grads_after("rlw", [1, 0], [0, 1]) for _ in range(1)]
+    g = grads[0].numpy()
+    assert g.sum() == pytest.approx(2.0) and g.min() > 0
+
+
+@pytest.mark.parametrize("strategy", ["gcs", "pcgrad", "uw", "rlw"])
+def test_weightings_train_on_synthetic_data(strategy):
+    r = train(TrainConfig(strategy=strategy, **SYN), progress=False)
+    assert r.rows["val_acc"].iloc[-1] > 0.75
+    assert (r.rows["steps_analogy"].diff().iloc[1:] > 0).all()  # auxiliary tasks always on
+    if strategy == "uw":
+        assert any(abs(x) > 1e-3 for x in r.meta["schedule"]["log_var"])  # the weights learned
+
+
+def test_detached_losses_give_gcs_nothing_to_add():
+    stl = train(TrainConfig(strategy="stl", **SYN), progress=False).rows
+    det = train(TrainConfig(strategy="gcs", aux_grad="detached", **SYN), progress=False).rows
+    np.testing.assert_array_equal(stl["val_acc"], det["val_acc"])
+
+
+def test_in_place_tasks_are_refused_by_gradient_weightings():
+    for name, cls in STRATEGIES.items():
+        if not cls.in_place_tasks:
+            with pytest.raises(ConfigError, match="sgns updates the table in place"):
+                TrainConfig(strategy=name, setting="sgns")
+    TrainConfig(strategy="mtl", setting="sgns")  # the schedules take it
