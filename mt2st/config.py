@@ -16,13 +16,13 @@ except ModuleNotFoundError:  # Python 3.10
 
 from mt2st.errors import ConfigError, check_keys
 from mt2st.schedules import STRATEGIES, strategy_parameters
+from mt2st.tasks.registry import AUX_TASKS, SETTINGS
 
 INITS = ("random", "sg", "cbow", "fasttext")
-SETTING_NAMES = ("S0", "S1", "S2", "S3", "sgns")
-AUX_NAMES = ("similarity", "analogy", "sgns")
+SETTING_NAMES = tuple(SETTINGS)
+AUX_NAMES = tuple(AUX_TASKS)
 #: the options of each auxiliary task (left out of a run's identity when the task is not run)
-AUX_OPTIONS = {"similarity": ("similarity_batch",), "analogy": ("analogy_batch",),
-               "sgns": ("sgns_sentences", "sgns_alpha")}
+AUX_OPTIONS = {name: spec.options for name, spec in AUX_TASKS.items()}
 #: options that only matter to runs with auxiliary tasks (left out of an STL run's identity)
 MULTI_TASK_OPTIONS = ("gamma0", "epsilon", "schedule_unit", "aux_grad")
 #: evaluations per epoch when neither eval_every nor eval_every_epochs is given
@@ -113,10 +113,11 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         tasks = self.aux_tasks
-        if "sgns" in tasks and not STRATEGIES[self.strategy].in_place_tasks:
+        in_place = [t for t in tasks if AUX_TASKS[t].in_place]
+        if in_place and not STRATEGIES[self.strategy].in_place_tasks:
             raise ConfigError(f"strategy {self.strategy!r} weighs the tasks' gradients or losses; "
-                              f"sgns updates the table in place through the kernels and has "
-                              f"neither: use a setting without sgns (S1-S3) for {self.strategy!r}")
+                              f"{', '.join(in_place)} updates the table in place through the kernels "
+                              f"and has neither: use a setting without it (S1-S3)")
         gammas = self.gamma0 if isinstance(self.gamma0, dict) else {t: self.gamma0 for t in tasks}
         for task, g in gammas.items():
             if task not in AUX_NAMES:
@@ -222,8 +223,6 @@ class TrainConfig:
     @property
     def aux_tasks(self) -> tuple[str, ...]:
         """The auxiliary tasks of ``setting`` (S0-S3 as in the paper, sgns, or a list)."""
-        from mt2st.tasks import SETTINGS
-
         if self.setting in SETTINGS:
             return SETTINGS[self.setting]
         tasks = tuple(t.strip() for t in self.setting.split(",") if t.strip())

@@ -199,17 +199,41 @@ class GradientWeighting(Schedule):
         return 1.0
 
 
-def _dense(grad):
+def _table_gradients(primary, aux: dict, weights: dict, table) -> list:
+    """The primary gradient on the table (after ``primary.backward()``, which also fills the
+    model's gradients) and each weighted auxiliary gradient; detached losses give none."""
+    import torch
 
-    if grad is None:
-        return None
-    return grad.coalesce().to_dense() if grad.is_sparse else grad
+    primary.backward()
+    grads = [table.grad]
+    for name, loss in aux.items():
+        if loss.requires_grad:
+            (g,) = torch.autograd.grad(weights[name] * loss, table, allow_unused=True)
+            if g is not None:
+                grads.append(g)
+    return grads
 
 
-def _set_table_grad(table, dense) -> None:
-    """The table's gradient, sparse again where the optimiser (SparseAdam) needs it."""
-    sparse = table.grad is not None and table.grad.is_sparse
-    table.grad = dense.to_sparse() if sparse else dense
+def _combine_rows(grads: list, table, rule) -> None:
+    """Set the table's gradient to ``rule`` (a list of gradients → one) applied to the rows
+    any task touched: row-sparse gradients are compacted to those rows (a few thousand of a
+    vocabulary, not the whole table), dense ones are used as they are."""
+    import torch
+
+    if not all(g.is_sparse for g in grads):
+        table.grad = rule([g.to_dense() if g.is_sparse else g for g in grads])
+        return
+    grads = [g.coalesce() for g in grads]
+    rows = torch.cat([g.indices()[0] for g in grads]).unique()
+    where = torch.full((table.shape[0],), -1, dtype=torch.long, device=rows.device)
+    where[rows] = torch.arange(len(rows), device=rows.device)
+    mats = []
+    for g in grads:
+        m = torch.zeros((len(rows), table.shape[1]), dtype=g.dtype, device=g.device)
+        m.index_add_(0, where[g.indices()[0]], g.values())
+        mats.append(m)
+    table.grad = torch.sparse_coo_tensor(rows[None], rule(mats), table.shape, check_invariants=False,
+                                         is_coalesced=True)  # rows: unique and sorted
 
 
 class GCS(GradientWeighting):
@@ -219,20 +243,18 @@ class GCS(GradientWeighting):
     name = "gcs"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
-        import torch
+        _combine_rows(_table_gradients(primary, aux, weights, table), table, gcs_combine)
 
-        primary.backward()
-        g0 = _dense(table.grad)
-        total = g0.clone()
-        for name, loss in aux.items():
-            if not loss.requires_grad:
-                continue
-            (gk,) = torch.autograd.grad(weights[name] * loss, table, allow_unused=True)
-            gk = _dense(gk)
-            if gk is not None and float(torch.nn.functional.cosine_similarity(
-                    g0.flatten(), gk.flatten(), dim=0)) > 0:
-                total += gk
-        _set_table_grad(table, total)
+
+def gcs_combine(grads: list):
+    """g_0 + Σ_k g_k over the auxiliary gradients whose cosine with g_0 is positive."""
+    g0 = grads[0]
+    total = g0.clone()
+    n0 = float(g0.norm())
+    for g in grads[1:]:
+        if n0 > 0 and float((g0 * g).sum()) / (n0 * max(float(g.norm()), 1e-30)) > 0:
+            total += g
+    return total
 
 
 class PCGrad(GradientWeighting):
@@ -243,16 +265,8 @@ class PCGrad(GradientWeighting):
     name = "pcgrad"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
-        import torch
-
-        primary.backward()
-        grads = [_dense(table.grad)]
-        for name, loss in aux.items():
-            if loss.requires_grad:
-                (gk,) = torch.autograd.grad(weights[name] * loss, table, allow_unused=True)
-                if gk is not None:
-                    grads.append(_dense(gk))
-        _set_table_grad(table, pcgrad_combine(grads, rng))
+        _combine_rows(_table_gradients(primary, aux, weights, table), table,
+                      lambda grads: pcgrad_combine(grads, rng))
 
 
 def pcgrad_combine(grads: list, rng) -> object:

@@ -40,11 +40,8 @@ from mt2st.init import initial_table
 from mt2st.metrics import analogy_of_rows, spearman_of_rows, time_to_target
 from mt2st.results import SCHEMA_VERSION, provenance
 from mt2st.schedules import make_schedule
-from mt2st.tasks import AnalogyTask, ClassificationData, SGNSTask, SimilarityTask, make_classifier
+from mt2st.tasks import AUX_TASKS, ClassificationData, TaskContext, make_classifier, task_class
 from mt2st.tasks.primary import accuracy
-
-#: what each auxiliary task counts as its work
-WORK_UNITS = {"similarity": "pairs", "analogy": "questions", "sgns": "tokens"}
 
 
 @dataclass
@@ -116,9 +113,6 @@ class Trainer:
             raise ConfigError(f"device {config.device!r} requested but no CUDA device is available")
         if config.backend not in ("numba", "torch"):
             raise ConfigError(f"backend must be numba or torch, got {config.backend!r}")
-        if config.device != "cpu" and config.backend == "numba" and "sgns" in config.aux_tasks:
-            raise ConfigError("the numba kernels run on the CPU: use backend='torch' for sgns "
-                              f"on {config.device!r}")
         self.config = config
         self.progress = progress
         torch.manual_seed(config.seed)
@@ -153,23 +147,17 @@ class Trainer:
         else:
             self.optimizers = [torch.optim.SGD([self.table, *self.model.parameters()], lr=config.lr)]
 
+        context = TaskContext(config, self.vocab, self.lexicon, tokens["train"], self.device)
         self.tasks = {}
         for name in config.aux_tasks:
-            if name == "similarity":
-                task = SimilarityTask(self.lexicon.sim_train, self.vocab, config.similarity_batch,
-                                      device=self.device)
-            elif name == "analogy":
-                task = AnalogyTask(self.lexicon.analogy_train, self.vocab, config.analogy_batch,
-                                   device=self.device)
-            else:
-                text = encode_corpus(tokens["train"], self.vocab, unknown="drop")
-                task = SGNSTask(text, config.dim, config.seed, config.sgns_sentences,
-                                alpha=config.sgns_alpha, backend=config.backend,
-                                device=config.device)
+            task = task_class(name).build(context)
             if len(task) == 0:
                 raise ConfigError(f"auxiliary task {name!r} has no training items inside the "
                                   f"vocabulary of {config.dataset!r}")
             self.tasks[name] = task
+        # tasks trained through autograd, and tasks that update the table in place (kernels)
+        self.loss_tasks = {n: t for n, t in self.tasks.items() if not AUX_TASKS[n].in_place}
+        self.in_place_tasks = {n: t for n, t in self.tasks.items() if AUX_TASKS[n].in_place}
         self.schedule = make_schedule(config.strategy, config.gamma_by_task(),
                                       **config.schedule_params())
         if self.schedule.parameters():  # a weighting that learns (uncertainty weighting)
@@ -208,9 +196,9 @@ class Trainer:
         acc["work_primary"] += self.splits["train"].n_tokens(idx, c.max_len)
         acc["seconds_primary"] += time.perf_counter() - t0
         aux_losses = {}
-        for name, task in self.tasks.items():
+        for name, task in self.loss_tasks.items():
             w = weights[name]
-            if w < c.epsilon or name == "sgns":
+            if w < c.epsilon:
                 continue
             t1 = time.perf_counter()
             loss_k, items = task.loss(self._aux_table(), self.rng)
@@ -229,41 +217,32 @@ class Trainer:
         for opt in self.optimizers:
             opt.step()
         acc["seconds_primary"] += time.perf_counter() - t2
-        if "sgns" in self.tasks and weights["sgns"] >= c.epsilon:
+        for name, task in self.in_place_tasks.items():
+            if weights[name] < c.epsilon:
+                continue
             t3 = time.perf_counter()
             with torch.no_grad():
-                task = self.tasks["sgns"]
-                if task.torch is not None:
-                    table = self.table.data
-                    if c.aux_grad == "detached":
-                        table = table.clone()  # the update lands on a copy
-                    loss_k, items = task.step_torch(table, weights["sgns"])
-                else:
-                    syn0 = self.table.detach().numpy()
-                    if c.aux_grad == "detached":
-                        syn0 = syn0.copy()  # the update lands on a copy: nothing reaches the table
-                    loss_k, items = task.step(syn0, weights["sgns"])
+                loss_k, items = task.step(self.table, weights[name], c.aux_grad == "detached")
             if not math.isfinite(loss_k):
                 return False
-            recent["loss_sgns"] += loss_k * items
-            recent["n_sgns"] += items
-            acc["n_sgns"] += items
-            acc["steps_sgns"] += 1
-            acc["seconds_sgns"] += time.perf_counter() - t3
+            recent[f"loss_{name}"] += loss_k * items
+            recent[f"n_{name}"] += items
+            acc[f"n_{name}"] += items
+            acc[f"steps_{name}"] += 1
+            acc[f"seconds_{name}"] += time.perf_counter() - t3
         return True
 
     # -- evaluation and audit ---------------------------------------------------------------
     def gradient_audit(self) -> dict[str, float]:
-        """Norm of each auxiliary loss's gradient on the shared table (unweighted), one batch.
-        Detached mode gives 0: its auxiliary terms do not depend on the table."""
-        out = {}
-        for name, task in self.tasks.items():
-            if name == "sgns":
-                out[name] = self._sgns_audit(task)
-                continue
+        """Norm of each auxiliary loss's gradient on the shared table (unweighted), one batch;
+        for in-place tasks, the norm of their update per item. Detached mode gives 0: its
+        auxiliary terms do not depend on the table. The audit never changes the run."""
+        out = {n: t.audit(self.table, self.config.aux_grad == "detached")
+               for n, t in self.in_place_tasks.items()}
+        for name, task in self.loss_tasks.items():
             state = self.rng.bit_generator.state
             loss_k, _ = task.loss(self._aux_table(), self.rng)
-            self.rng.bit_generator.state = state  # the audit must not change the run
+            self.rng.bit_generator.state = state
             if not loss_k.requires_grad:
                 out[name] = 0.0
                 continue
@@ -271,29 +250,7 @@ class Trainer:
             if grad is not None and grad.is_sparse:
                 grad = grad.coalesce().values()
             out[name] = 0.0 if grad is None else float(grad.norm())
-        return out
-
-    def _sgns_audit(self, task: SGNSTask) -> float:
-        if self.config.aux_grad == "detached":
-            return 0.0  # the kernel writes to a copy; the shared table receives nothing
-        if task.torch is not None:
-            saved = (task.cursor, task.torch.gen.get_state())
-            table = self.table.data.clone()
-            before = table.clone()
-            syn1 = task.torch.syn1neg.clone()
-            step = 1e-3
-            _, eff = task.step_torch(table, step / task.config.alpha)
-            task.torch.syn1neg.copy_(syn1)
-            task.cursor = saved[0]
-            task.torch.gen.set_state(saved[1])
-            return float((table - before).norm()) / step / max(eff, 1)
-        saved = (task.cursor, task.state)
-        table = self.table.detach().numpy()
-        syn0, syn1 = table.copy(), task.syn1neg.copy()
-        step = 1e-3
-        _, eff = task.step(syn0, step / task.config.alpha, syn1)
-        task.cursor, task.state = saved
-        return float(np.linalg.norm(syn0 - table) / step / max(eff, 1))
+        return {n: out[n] for n in self.tasks}
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -421,9 +378,9 @@ class Trainer:
             row[f"loss_{name}"] = since_eval[f"loss_{name}"] / n_recent if n_recent else nan
             row[f"steps_{name}"] = int(totals[f"steps_{name}"])
             row[f"seconds_{name}"] = totals[f"seconds_{name}"]
-            row[f"work_{name}_{WORK_UNITS[name]}"] = n
+            row[f"work_{name}_{AUX_TASKS[name].unit}"] = n
             flops = n * task.flops_per_item(dim) if task else 0.0
-            if self.config.aux_grad == "detached" and name != "sgns":
+            if self.config.aux_grad == "detached" and not AUX_TASKS[name].in_place:
                 flops /= 3  # forward only: a detached loss has no backward pass
             row[f"flops_{name}"] = flops
             row[f"grad_norm_{name}"] = float(audit.get(name, nan))

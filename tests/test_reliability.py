@@ -284,7 +284,7 @@ def test_resume_reruns_truncated_and_cut_short_records(tmp_path, capsys):
     json.loads((out / "report" / "claims.json").read_text(), parse_constant=pytest.fail)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # about 25 s: run by .ci/run with -m heavy
 def test_ctrl_c_stops_a_parallel_sweep_within_seconds_and_resumes(tmp_path):
     """SIGINT to `mt2st reproduce --jobs 2` while runs are queued: the command ends within
     seconds with its workers, and the same command then completes the store exactly."""
@@ -404,7 +404,7 @@ def test_random_bad_values_give_a_clear_error_and_no_traceback(tmp_path, capsys)
     check()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # about 25 s: run by .ci/run with -m heavy
 def test_fault_injection_sigkill_at_random_points_then_resume(tmp_path):
     """A sweep killed with SIGKILL at three random moments and resumed each time ends with
     the same store as an uninterrupted sweep: every run once, the same metric columns."""

@@ -68,3 +68,42 @@ def test_in_place_tasks_are_refused_by_gradient_weightings():
             with pytest.raises(ConfigError, match="sgns updates the table in place"):
                 TrainConfig(strategy=name, setting="sgns")
     TrainConfig(strategy="mtl", setting="sgns")  # the schedules take it
+
+
+def test_a_fourth_task_is_one_file_and_one_registry_line():
+    """cbow (CBOW negative sampling on the primary text) came in as mt2st/tasks/cbow.py plus a
+    line in the registry: it trains, is audited, counts its work and has a detached form."""
+    from mt2st.tasks.registry import AUX_TASKS
+
+    assert AUX_TASKS["cbow"].in_place and AUX_TASKS["cbow"].unit == "tokens"
+    real = train(TrainConfig(strategy="mtl", **{**SYN, "setting": "cbow"}), progress=False).rows
+    trained = real[real["step"] > 0]
+    assert (trained["work_cbow_tokens"].diff().iloc[1:] > 0).all()
+    assert (trained["grad_norm_cbow"] > 0).all() and np.isfinite(trained["loss_cbow"]).all()
+    assert real["val_acc"].iloc[-1] > 0.75
+    det = train(TrainConfig(strategy="mtl", aux_grad="detached", **{**SYN, "setting": "cbow"}),
+                progress=False).rows
+    stl = train(TrainConfig(strategy="stl", **SYN), progress=False).rows
+    assert (det["grad_norm_cbow"].fillna(0) == 0).all()
+    np.testing.assert_array_equal(det["val_acc"], stl["val_acc"])
+    with pytest.raises(ConfigError, match="cbow updates the table in place"):
+        TrainConfig(strategy="pcgrad", setting="cbow")
+
+
+def test_outside_the_task_package_almost_nothing_names_a_task():
+    """The trainer, config, records and report iterate over the registry."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "mt2st"
+    names = re.compile(r"""["'](similarity|analogy|sgns|cbow)["']""")
+    hits = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("tasks/", "kernels/", "data/")):
+            continue
+        # "cbow" is also an embedding method (lists with "fasttext") and "analogy" a data
+        # resource (lists with "wordsim"): those lines name no auxiliary task
+        hits += [f"{rel}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1)
+                 if names.search(line) and "fasttext" not in line and "wordsim" not in line]
+    assert len(hits) <= 2, hits

@@ -133,10 +133,11 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
             seen = trained[trained["epoch"] <= frac * budget + 1e-9]["val_acc"]
             rec[f"anytime_{int(frac * 100)}"] = float(seen.max()) if seen.notna().any() else np.nan
         train_total = rec["train_s"]
-        for task in AUX_NAMES:
-            rec[f"share_{task}"] = float(last[f"seconds_{task}"]) / train_total if train_total else 0.0
-            g = trained[f"grad_norm_{task}"]
-            rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g.notna().any() else np.nan
+        for task in AUX_NAMES:  # a record from before a task was registered has no columns for it
+            seconds = float(last.get(f"seconds_{task}", 0.0))
+            rec[f"share_{task}"] = seconds / train_total if train_total else 0.0
+            g = trained.get(f"grad_norm_{task}")
+            rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g is not None and g.notna().any() else np.nan
         out.append(rec)
     return pd.DataFrame(out)
 

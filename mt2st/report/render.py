@@ -11,6 +11,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from mt2st.config import AUX_NAMES
 from mt2st.report.aggregate import (
     DESCRIPTIVE,
     MIN_SEEDS,
@@ -149,7 +150,7 @@ def detached_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd
             group.append(by_id.loc[d["stl_cell_id"]].rename(d["stl_cell_id"]))
         for c in group:
             cid = c["cell_id"] if "cell_id" in c else c.name
-            norms = {t: c[f"grad_norm_{t}"] for t in ("similarity", "analogy", "sgns")
+            norms = {t: c[f"grad_norm_{t}"] for t in AUX_NAMES
                      if np.isfinite(c[f"grad_norm_{t}"])}
             rows.append({"init": c["init"], "strategy": STRATEGY_LABEL.get(c["strategy"]),
                          "setting": c["setting"],
@@ -355,8 +356,7 @@ def _workload_panels(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
 def _cells_view(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.DataFrame:
     at = lad[lad["target"] == target.label].set_index("cell_id")
     view = cells[["cell_id", *DESCRIPTIVE, "n_seeds", "best_val_acc_mean", "test_acc_mean",
-                  "train_s_median", "compression", "share_similarity", "share_analogy",
-                  "share_sgns"]].copy()
+                  "train_s_median", "compression", *(f"share_{t}" for t in AUX_NAMES)]].copy()
     view.insert(len(DESCRIPTIVE) + 2, f"time to {target.label}",
                 [_time_cell(at.loc[c] if c in at.index else None) for c in view["cell_id"]])
     view["cell_id"] = view["cell_id"].str[:8]

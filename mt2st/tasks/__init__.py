@@ -1,20 +1,14 @@
 """Primary and auxiliary tasks sharing one embedding table: each knows its batches, its loss,
-its work count and its evaluation."""
+its work count and its evaluation. The auxiliary tasks and the settings are listed once, in
+:mod:`mt2st.tasks.registry`."""
 
 from mt2st.tasks.analogy import AnalogyTask
+from mt2st.tasks.base import AuxTask, TaskContext
+from mt2st.tasks.cbow import CBOWTask
 from mt2st.tasks.primary import ClassificationData, make_classifier
+from mt2st.tasks.registry import AUX_TASKS, SETTINGS, TaskSpec, task_class
 from mt2st.tasks.sgns import SGNSTask
 from mt2st.tasks.similarity import SimilarityTask
 
-#: the paper's settings S0-S3, plus sgns on the primary task's own text
-SETTINGS: dict[str, tuple[str, ...]] = {
-    "S0": (),
-    "S1": ("similarity",),
-    "S2": ("analogy",),
-    "S3": ("analogy", "similarity"),
-    "sgns": ("sgns",),
-}
-AUX_TASKS = ("similarity", "analogy", "sgns")
-
-__all__ = ["AUX_TASKS", "SETTINGS", "AnalogyTask", "ClassificationData", "SGNSTask",
-           "SimilarityTask", "make_classifier"]
+__all__ = ["AUX_TASKS", "SETTINGS", "AnalogyTask", "AuxTask", "CBOWTask", "ClassificationData",
+           "SGNSTask", "SimilarityTask", "TaskContext", "TaskSpec", "make_classifier", "task_class"]

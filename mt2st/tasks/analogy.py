@@ -9,11 +9,15 @@ import torch.nn.functional as F
 
 from mt2st.data.lexical import AnalogySet
 from mt2st.data.text import Vocabulary
+from mt2st.tasks.base import AuxTask, TaskContext
 
 
-class AnalogyTask:
+class AnalogyTask(AuxTask):
     name = "analogy"
-    unit = "questions"
+
+    @classmethod
+    def build(cls, ctx: TaskContext) -> AnalogyTask:
+        return cls(ctx.lexicon.analogy_train, ctx.vocab, ctx.config.analogy_batch, device=ctx.device)
 
     def __init__(self, questions: AnalogySet, vocab: Vocabulary, batch_size: int = 32,
                  negatives: int = 10, temperature: float = 0.1,

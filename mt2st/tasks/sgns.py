@@ -1,28 +1,41 @@
 """Auxiliary task ``sgns``: skip-gram negative sampling on the primary task's own training text,
-through the numba kernel. The kernel updates the shared table in place with plain SGD at step
-γ(t) · alpha (it is the hand-written gradient of the SGNS loss), so this task bypasses the
-torch optimiser; its own output table (syn1neg) belongs to the task."""
+through the numba kernel (or the torch one with ``backend="torch"``). The kernel updates the
+shared table in place with plain SGD at step γ(t) · alpha (it is the hand-written gradient of
+the SGNS loss), so this task bypasses the torch optimiser; its own output table (syn1neg)
+belongs to the task. ``cbow`` (mt2st/tasks/cbow.py) is the same task with the CBOW kernel."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mt2st.data.text import EncodedCorpus
+from mt2st.data.text import EncodedCorpus, encode_corpus
+from mt2st.errors import ConfigError
 from mt2st.kernels import numba_sgns as K
 from mt2st.kernels.numba_backend import initial_states
 from mt2st.kernels.problem import SGNSConfig, SGNSTables
+from mt2st.tasks.base import AuxTask, TaskContext
 
 
-class SGNSTask:
+class SGNSTask(AuxTask):
     name = "sgns"
-    unit = "tokens"
+    method = "sg"
+
+    @classmethod
+    def build(cls, ctx: TaskContext) -> SGNSTask:
+        c = ctx.config
+        if c.device != "cpu" and c.backend == "numba":
+            raise ConfigError(f"the numba kernels run on the CPU: use backend='torch' for "
+                              f"{cls.name} on {c.device!r}")
+        text = encode_corpus(ctx.train_tokens, ctx.vocab, unknown="drop")
+        return cls(text, c.dim, c.seed, c.sgns_sentences, alpha=c.sgns_alpha, backend=c.backend,
+                   device=c.device)
 
     def __init__(self, corpus: EncodedCorpus, dim: int, seed: int, sentences_per_step: int = 64,
                  window: int = 5, negative: int = 5, alpha: float = 0.025,
                  sample: float = 1e-3, backend: str = "numba", device: str = "cpu") -> None:
-        # compute_loss: the record's loss_sgns (the numba step always computes it; the torch
-        # backend only when asked, since reading it back synchronises a GPU)
-        self.config = SGNSConfig(method="sg", dim=dim, window=window, negative=negative,
+        # compute_loss: the record's loss column (the torch backend computes it only when
+        # asked, since reading it back synchronises a GPU)
+        self.config = SGNSConfig(method=self.method, dim=dim, window=window, negative=negative,
                                  alpha=alpha, sample=sample, seed=seed, compute_loss=True)
         vocab = corpus.vocab
         self.tables = SGNSTables.build(vocab.words, vocab.counts, self.config)
@@ -31,6 +44,7 @@ class SGNSTask:
         self.state = initial_states(seed, 1)[0]
         longest = int(np.diff(corpus.offsets).max()) if corpus.n_sentences else 1
         self.work = np.zeros(dim + 16, np.float32)
+        self.neu1 = np.zeros(dim + 16, np.float32)
         self.buf = np.zeros(longest + 16, np.int32)
         self.red = np.zeros(longest + 16, np.int64)
         self.sentences_per_step = sentences_per_step
@@ -59,6 +73,38 @@ class SGNSTask:
         self.cursor = 0 if hi >= n else hi
         return lo, hi
 
+    # -- the AuxTask interface ------------------------------------------------------------
+    def step(self, table, gamma: float, detached: bool) -> tuple[float, int]:
+        """Train the next sentences into the shared table (detached: into a copy)."""
+        if self.torch is not None:
+            data = table.data.clone() if detached else table.data  # the update lands on a copy
+            return self.step_torch(data, gamma)
+        syn0 = table.detach().numpy()
+        return self.step_numba(syn0.copy() if detached else syn0, gamma)
+
+    def audit(self, table, detached: bool) -> float:
+        """Norm of the update a small step would make, per token, without changing the run."""
+        if detached:
+            return 0.0  # the kernel writes to a copy; the shared table receives nothing
+        step = 1e-3
+        if self.torch is not None:
+            saved = (self.cursor, self.torch.gen.get_state())
+            data = table.data.clone()
+            before = data.clone()
+            syn1 = self.torch.syn1neg.clone()
+            _, eff = self.step_torch(data, step / self.config.alpha)
+            self.torch.syn1neg.copy_(syn1)
+            self.cursor = saved[0]
+            self.torch.gen.set_state(saved[1])
+            return float((data - before).norm()) / step / max(eff, 1)
+        saved = (self.cursor, self.state)
+        current = table.detach().numpy()
+        syn0, syn1 = current.copy(), self.syn1neg.copy()
+        _, eff = self.step_numba(syn0, step / self.config.alpha, syn1)
+        self.cursor, self.state = saved
+        return float(np.linalg.norm(syn0 - current) / step / max(eff, 1))
+
+    # -- the kernels ------------------------------------------------------------------------
     def step_torch(self, table, gamma: float) -> tuple[float, int]:
         """The torch backend on the shared table tensor itself (updated in place)."""
         lo, hi = self._next_block()
@@ -68,16 +114,19 @@ class SGNSTask:
                                     gamma * self.config.alpha)
         return (loss / eff if eff else 0.0), int(eff)
 
-    def step(self, syn0: np.ndarray, gamma: float, syn1neg: np.ndarray | None = None
-             ) -> tuple[float, int]:
+    def step_numba(self, syn0: np.ndarray, gamma: float, syn1neg: np.ndarray | None = None
+                   ) -> tuple[float, int]:
         """Train the next ``sentences_per_step`` sentences into ``syn0`` with step γ·alpha.
         Returns (loss per token, tokens after subsampling)."""
         lo, hi = self._next_block()
         alpha = gamma * self.config.alpha
-        t = self.tables
-        self.state, eff, loss = K.sg_shard(
-            self.corpus.tokens, self.corpus.offsets, lo, hi, syn0,
-            self.syn1neg if syn1neg is None else syn1neg, t.sample_int, self.config.sample > 0,
-            t.accept, t.alias, self.config.window, self.config.negative, alpha, alpha,
-            self.state, self.work, self.buf, self.red, True)
+        self.state, eff, loss = self._kernel(lo, hi, syn0, self.syn1neg if syn1neg is None else syn1neg,
+                                             alpha)
         return (loss / eff if eff else 0.0), int(eff)
+
+    def _kernel(self, lo: int, hi: int, syn0, syn1neg, alpha: float):
+        t = self.tables
+        return K.sg_shard(self.corpus.tokens, self.corpus.offsets, lo, hi, syn0, syn1neg,
+                          t.sample_int, self.config.sample > 0, t.accept, t.alias,
+                          self.config.window, self.config.negative, alpha, alpha, self.state,
+                          self.work, self.buf, self.red, True)

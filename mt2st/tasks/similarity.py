@@ -9,11 +9,15 @@ import torch.nn.functional as F
 
 from mt2st.data.lexical import SimilaritySet
 from mt2st.data.text import Vocabulary
+from mt2st.tasks.base import AuxTask, TaskContext
 
 
-class SimilarityTask:
+class SimilarityTask(AuxTask):
     name = "similarity"
-    unit = "pairs"
+
+    @classmethod
+    def build(cls, ctx: TaskContext) -> SimilarityTask:
+        return cls(ctx.lexicon.sim_train, ctx.vocab, ctx.config.similarity_batch, device=ctx.device)
 
     def __init__(self, sets: list[SimilaritySet], vocab: Vocabulary, batch_size: int = 64,
                  device: str | torch.device = "cpu") -> None:

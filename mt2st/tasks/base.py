@@ -1,0 +1,58 @@
+"""One interface for auxiliary tasks, beside the model as fastText's ``Loss`` objects are.
+
+A task is built from the run's context, knows its size and FLOPs per item, and trains the
+shared table in one of two ways: ``loss`` (a differentiable loss on the table, combined by
+the weighting through autograd) or, for tasks registered ``in_place``, ``step`` (a hand-written
+negative-sampling update through the kernels, applied to the table directly).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TaskContext:
+    """What a task may build itself from."""
+
+    config: object  # TrainConfig
+    vocab: object  # Vocabulary
+    lexicon: object  # trainer.Lexicon: training parts of the similarity and analogy sets
+    train_tokens: list  # tokenised primary training text
+    device: torch.device
+
+
+class AuxTask(ABC):
+    """Base of the auxiliary tasks (registered in mt2st/tasks/registry.py)."""
+
+    name = "base"  # whether a task trains in place is said by its registry entry
+
+    @classmethod
+    @abstractmethod
+    def build(cls, ctx: TaskContext) -> AuxTask:
+        """The task for one run."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Training items available (a task with none is an error at build time)."""
+
+    @abstractmethod
+    def flops_per_item(self, dim: int) -> float:
+        """Forward and backward FLOPs of one item, for the work columns."""
+
+    def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+        """(loss on a batch drawn with ``rng``, items in it); autograd tasks only."""
+        raise NotImplementedError(f"{self.name} trains in place (step), it has no loss")
+
+    def step(self, table: torch.nn.Parameter, gamma: float, detached: bool) -> tuple[float, int]:
+        """One in-place update of the table at weight ``gamma`` (detached: onto a copy that is
+        thrown away); returns (loss per item, items). In-place tasks only."""
+        raise NotImplementedError(f"{self.name} trains through its loss, not in place")
+
+    def audit(self, table: torch.nn.Parameter, detached: bool) -> float:
+        """Gradient norm of an in-place task's update on the table, per item; in-place only."""
+        raise NotImplementedError

@@ -1,0 +1,25 @@
+"""Auxiliary task ``cbow``: CBOW negative sampling on the primary task's own training text (the
+mean of a context window predicts its centre word), through the same kernels as ``sgns``."""
+
+from __future__ import annotations
+
+from mt2st.kernels import numba_sgns as K
+from mt2st.tasks.sgns import SGNSTask
+
+
+class CBOWTask(SGNSTask):
+    name = "cbow"
+    method = "cbow"
+
+    def flops_per_item(self, dim: int) -> float:
+        # per token: one context mean (~2·window rows), (negative+1) dots and axpys, the
+        # error back to each context row
+        w = self.config.window
+        return (2 * w + (self.config.negative + 1) * 4 + 2 * w) * dim
+
+    def _kernel(self, lo: int, hi: int, syn0, syn1neg, alpha: float):
+        t = self.tables
+        return K.cbow_shard(self.corpus.tokens, self.corpus.offsets, lo, hi, syn0, syn1neg,
+                            t.sample_int, self.config.sample > 0, t.accept, t.alias,
+                            self.config.window, self.config.negative, alpha, alpha, self.state,
+                            self.work, self.neu1, self.buf, self.red, True)
