@@ -46,13 +46,13 @@ class AuxTask(ABC):
 
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """(loss on a batch drawn with ``rng``, items in it); autograd tasks only."""
-        raise NotImplementedError(f"{self.name} trains in place (step), it has no loss")
+        raise TypeError(f"auxiliary task {self.name!r} trains in place (step): it has no loss")
 
     def step(self, table: torch.nn.Parameter, gamma: float, detached: bool) -> tuple[float, int]:
         """One in-place update of the table at weight ``gamma`` (detached: onto a copy that is
         thrown away); returns (loss per item, items). In-place tasks only."""
-        raise NotImplementedError(f"{self.name} trains through its loss, not in place")
+        raise TypeError(f"auxiliary task {self.name!r} trains through its loss, not in place")
 
     def audit(self, table: torch.nn.Parameter, detached: bool) -> float:
         """Gradient norm of an in-place task's update on the table, per item; in-place only."""
-        raise NotImplementedError
+        raise TypeError(f"auxiliary task {self.name!r} is audited through its loss's gradient")
