@@ -305,7 +305,7 @@ def _hash(identity: dict) -> str:
 
 
 NUMERIC_FIELDS = {f.name: type(f.default) for f in dataclasses.fields(TrainConfig)
-            if type(f.default) in (int, float)}
+                  if type(f.default) in (int, float) and f.name != "gamma0"}  # gamma0: number or dict
 NUMERIC_FIELDS.update({"max_len": int, "eval_every": int, "eval_every_epochs": float})
 
 

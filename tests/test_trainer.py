@@ -156,6 +156,21 @@ def test_a_store_with_a_diverged_run_reads_as_one_dataset(tmp_path):
     build_report(tmp_path, tmp_path / "report", figures=False)
 
 
+def test_gamma0_per_task_is_accepted_and_normalised(tmp_path):
+    """gamma0 as {task: value} (``--gamma0 analogy=1,similarity=0.3``): each value a float, so
+    1 and 1.0 are one run; the CLI form trains."""
+    from mt2st.cli import main
+
+    per_task = TrainConfig(gamma0={"similarity": 0.3, "analogy": 1})
+    assert per_task.gamma_by_task() == {"analogy": 1.0, "similarity": 0.3}
+    assert per_task.run_id == TrainConfig(gamma0={"analogy": 1.0, "similarity": 0.3}).run_id
+    with pytest.raises(ConfigError, match="gamma0.analogy must be a number"):
+        TrainConfig(gamma0={"analogy": "x"})
+    assert main(["train", "--dataset", "synthetic", "--init", "random", "--epochs", "1", "--dim", "8",
+                 "--strategy", "mtl", "--gamma0", "analogy=1,similarity=0.3", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+
+
 def test_divergence_in_the_last_step_is_noticed(monkeypatch):
     """A finite loss whose update leaves NaN in the table (here: the last step) is divergence:
     the last row says so and the run has no time to target."""
