@@ -139,10 +139,6 @@ class TrainConfig:
                                                 for k, v in sorted(self.gamma0.items())})
         elif self.gamma0 is not None:
             object.__setattr__(self, "gamma0", _coerce("gamma0", self.gamma0, float))
-        for name, kind in NUMERIC_FIELDS.items():
-            value = getattr(self, name)
-            if kind is float and isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number, got {value}")
         object.__setattr__(self, "strategy", str(self.strategy).lower())
         object.__setattr__(self, "pretrain_extra", tuple(self.pretrain_extra))
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting
@@ -289,13 +285,16 @@ def file_digest(path: str | Path) -> str:
 
 
 def _coerce(name: str, value, kind: type):
-    """``value`` as ``kind``: 2 → 2.0 for a float field; 2.0 → 2 for an int field."""
+    """``value`` as ``kind``: 2 → 2.0 for a float field (nan and inf refused); 2.0 → 2 for an
+    int field."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     if kind is int:
         if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
             raise ConfigError(f"{name} must be a whole number, got {value!r}")
         return int(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
     return float(value)
 
 

@@ -153,14 +153,18 @@ class ResultsStore:
         ids = self.run_ids()
         if not ids:
             raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
-        bad = [(r, record_problem(self.run_path(r))) for r in ids]
-        bad = [f"{self.run_path(r)}: {problem}" for r, problem in bad if problem]
+        frames, bad = [], []
+        for r in ids:  # each record read once, and checked
+            df, problem = checked_record(self.run_path(r))
+            frames.append(df)
+            if problem:
+                bad.append(f"{self.run_path(r)}: {problem}")
         if bad:
             raise ConfigError(f"{len(bad)} invalid record(s) in the store, none of them read: "
                               + "; ".join(bad[:3]) + ("; ..." if len(bad) > 3 else "")
                               + ". Run the sweep again (mt2st reproduce with the same config): it "
                                 "moves them to quarantine/ and runs them again.")
-        return pd.concat([read_record(self.run_path(r)) for r in ids], ignore_index=True)
+        return pd.concat(frames, ignore_index=True)
 
 
 #: columns every record must have (the rest of the schema follows from the code that wrote it)
@@ -173,13 +177,23 @@ def record_problem(path: str | Path) -> str | None:
     """What is wrong with a stored record (None: nothing): unreadable or truncated Parquet,
     another layout, missing columns, no rows, another run's id, or a run cut short (the last
     row neither reaches the configured epochs nor marks divergence or a stop at the target)."""
+    return checked_record(path)[1]
+
+
+def checked_record(path: str | Path) -> tuple[pd.DataFrame | None, str | None]:
+    """(the record's rows or None, what is wrong with it or None), from one read."""
     path = Path(path)
     try:
         df = read_record(path)
     except ConfigError as exc:
-        return str(exc)
+        return None, str(exc)
     except Exception as exc:  # noqa: BLE001 (any reader failure means a bad file)
-        return f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+        return None, f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+    return df, _frame_problem(df, path)
+
+
+def _frame_problem(df: pd.DataFrame, path: Path) -> str | None:
+    """The checks of :func:`record_problem` on rows already read."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         return f"missing columns {missing}"

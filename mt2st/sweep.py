@@ -68,12 +68,8 @@ class SweepSpec:
             for seed in self.seeds:
                 raw = {**self.base, **cell, "seed": seed}
                 cfg = TrainConfig.from_dict(raw, source=source)  # STL is normalised to S0
-                out.setdefault(run_id(cfg), cfg)
+                out.setdefault(cfg.run_id, cfg)
         return list(out.values())
-
-
-def run_id(config: TrainConfig) -> str:
-    return config.run_id
 
 
 def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dict:
@@ -83,7 +79,7 @@ def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dic
 
     config = TrainConfig.from_dict(config_dict)
     store = ResultsStore(store_root)
-    rid = run_id(config)
+    rid = config.run_id
     t0 = time.perf_counter()
     try:
         record = train(config, data_dir=data_dir, progress=False)
@@ -114,7 +110,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, executor: str = "
     """Run every configuration of ``spec`` whose record is not yet in the store at ``out``."""
     store = ResultsStore(out)
     configs = spec.configs()
-    todo = [c for c in configs if not store.has_valid(run_id(c))]  # bad records: redone
+    todo = [c for c in configs if not store.has_valid(c.run_id)]  # bad records: redone
     preflight(todo, data_dir)
     # absolute paths: a worker (a Dask worker above all) may run in another folder
     root = str(store.root.resolve())

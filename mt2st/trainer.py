@@ -205,11 +205,7 @@ class Trainer:
             if not torch.isfinite(loss_k):
                 return False
             aux_losses[name] = loss_k
-            recent[f"loss_{name}"] += loss_k.item() * items
-            recent[f"n_{name}"] += items
-            acc[f"n_{name}"] += items
-            acc[f"steps_{name}"] += 1
-            acc[f"seconds_{name}"] += time.perf_counter() - t1
+            _count(name, loss_k.item(), items, time.perf_counter() - t1, acc, recent)
         t2 = time.perf_counter()
         # the weighting turns the losses into gradients (a schedule: L0 + Σ γ_k L_k; a gradient
         # weighting: its own rule); the backward passes count as primary seconds
@@ -225,11 +221,7 @@ class Trainer:
                 loss_k, items = task.step(self.table, weights[name], c.aux_grad == "detached")
             if not math.isfinite(loss_k):
                 return False
-            recent[f"loss_{name}"] += loss_k * items
-            recent[f"n_{name}"] += items
-            acc[f"n_{name}"] += items
-            acc[f"steps_{name}"] += 1
-            acc[f"seconds_{name}"] += time.perf_counter() - t3
+            _count(name, loss_k, items, time.perf_counter() - t3, acc, recent)
         return True
 
     # -- evaluation and audit ---------------------------------------------------------------
@@ -422,6 +414,16 @@ class Trainer:
                                                           "numba", "pandas")}, sort_keys=True)
         df["config_json"] = json.dumps(cfg, sort_keys=True, default=str)
         return RunRecord(df, meta)
+
+
+def _count(name: str, loss: float, items: int, seconds: float, acc: dict, recent: dict) -> None:
+    """One auxiliary step of task ``name``: its loss since the last evaluation, and its
+    cumulative items, steps and seconds."""
+    recent[f"loss_{name}"] += loss * items
+    recent[f"n_{name}"] += items
+    acc[f"n_{name}"] += items
+    acc[f"steps_{name}"] += 1
+    acc[f"seconds_{name}"] += seconds
 
 
 class _TrainingClock:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mt2st.data.files import stream_lines, umask_mode
+from mt2st.data.files import numbered_lines, umask_mode
 from mt2st.errors import ConfigError, DataFormatError
 
 
@@ -70,7 +70,7 @@ def load_vectors(path: str | Path) -> Embeddings:
     a float32 table that grows by doubling (peak memory about twice the table, not a Python
     list of floats); nan and inf values are refused with their file and line."""
     path = Path(path)
-    lines = stream_lines(path)
+    lines = numbered_lines(path)  # streamed: one line in memory at a time
     number, first = next(lines)
     head = first.split()
     words: list[str] = []

@@ -22,25 +22,16 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataFormatError(path, line, f"bytes {raw[exc.start:exc.end]!r} cannot be decoded",
-                              f"{encoding} text; for a file in another encoding give it, e.g. "
-                              f"dataset_options = {{ encoding = \"cp1252\" }}") from None
+                              _encoding_hint(encoding)) from None
     return text.lstrip("\ufeff")
 
 
 def numbered_lines(path: str | Path, encoding: str = "utf-8",
                    comment: str | None = None) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, line without its newline) for non-blank, non-comment lines."""
-    # split on "\n" only: str.splitlines() also breaks at \x85, \x0c and others found in real text
-    for number, line in enumerate(read_text(path, encoding).split("\n"), start=1):
-        stripped = line.strip()
-        if not stripped or (comment is not None and stripped.startswith(comment)):
-            continue
-        yield number, line.rstrip("\r")
-
-
-def stream_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """``numbered_lines`` without reading the whole file first: one line in memory at a time
-    (for large files such as word vectors); the same errors, bad bytes named by line."""
+    """Yield (1-based line number, line without its newline) for non-blank, non-comment lines,
+    one line in memory at a time. Lines end at "\n" only (str.splitlines() also breaks at
+    \x85, \x0c and others found in real text). A missing or empty file, or bytes that do not
+    decode, are errors naming the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file")
@@ -51,14 +42,22 @@ def stream_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[in
                 line = raw.decode(encoding)
             except UnicodeDecodeError as exc:
                 raise DataFormatError(path, number, f"bytes {raw[exc.start:exc.end]!r} cannot be decoded",
-                                      f"{encoding} text") from None
+                                      _encoding_hint(encoding)) from None
             if number == 1:
                 line = line.lstrip("\ufeff")
-            if line.strip():
-                seen = True
+            stripped = line.strip()
+            if not stripped:
+                continue
+            seen = True
+            if comment is None or not stripped.startswith(comment):
                 yield number, line.rstrip("\r\n")
     if not seen:
         raise DataFormatError(path, None, "file is empty", "at least one data line")
+
+
+def _encoding_hint(encoding: str) -> str:
+    return (f"{encoding} text; for a file in another encoding give it, e.g. "
+            f'dataset_options = {{ encoding = "cp1252" }}')
 
 
 def read_tsv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -327,6 +327,16 @@ def variant_label(strategy: str, aux_grad: str) -> str:
     return strategy if aux_grad == "real" else f"{strategy} (detached)"
 
 
+def workloads(cells: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """(STL cell, setting) → the cells compared on that workload: the STL cell first, then
+    every other cell with that STL cell and setting."""
+    out = {}
+    others = cells[cells["strategy"] != "stl"]
+    for (stl_id, setting), group in others.groupby(["stl_cell_id", "setting"], sort=True):
+        out[(stl_id, setting)] = pd.concat([cells[cells["cell_id"] == stl_id], group])
+    return out
+
+
 def performance_profile(ladder_by_cell: pd.DataFrame, cells: pd.DataFrame,
                         taus: np.ndarray = PROFILE_TAUS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """AlgoPerf-style profile over problems = workload (the STL cell and a setting: dataset ×
@@ -339,8 +349,7 @@ def performance_profile(ladder_by_cell: pd.DataFrame, cells: pd.DataFrame,
     labels = sorted(real["strategy"].unique())
     med = ladder_by_cell.set_index(["cell_id", "target"])["ttt_median_s"]
     problems = []
-    for (stl_id, setting), group in real[real["strategy"] != "stl"].groupby(["stl_cell_id", "setting"]):
-        members = pd.concat([group, real[real["cell_id"] == stl_id]])
+    for (stl_id, setting), members in workloads(real).items():
         targets = ladder_by_cell[ladder_by_cell["cell_id"].isin(members["cell_id"])]["target"].unique()
         for target in targets:
             times = dict.fromkeys(labels, np.inf)

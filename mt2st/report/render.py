@@ -24,6 +24,7 @@ from mt2st.report.aggregate import (
     summarize_runs,
     time_to_targets,
     variant_label,
+    workloads,
 )
 from mt2st.report.claims import COMPARISONS, claim_check, describe_segment, headline, segments
 from mt2st.report.figures import curves_by_strategy, time_to_accuracy, tta_curves
@@ -342,12 +343,9 @@ def _main_workload(cells: pd.DataFrame, init: str, setting: str) -> dict[str, st
 def _workload_panels(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
     """One panel per workload (STL cell × setting): label → cell_id."""
     panels: dict[str, dict[str, str]] = {}
-    others = cells[cells["strategy"] != "stl"]
-    for (stl_id, setting), g in others.groupby(["stl_cell_id", "setting"], sort=True):
-        stl = cells[cells["cell_id"] == stl_id]
-        first = g.iloc[0]
+    for (_, setting), members in workloads(cells).items():
+        first = members.iloc[-1]
         title = f"{first['dataset']} · {first['model']} · {first['init']} · {setting}"
-        members = pd.concat([stl, g])
         panels[title] = {variant_label(r["strategy"], r["aux_grad"]): r["cell_id"]
                          for _, r in members.iterrows()}
     return panels
