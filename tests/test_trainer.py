@@ -177,8 +177,8 @@ def test_divergence_in_the_last_step_is_noticed(monkeypatch):
     real_step = Trainer._step
     calls = []
 
-    def last_step_breaks(self, idx, weights, acc, recent):
-        ok = real_step(self, idx, weights, acc, recent)
+    def last_step_breaks(self, idx, weights):
+        ok = real_step(self, idx, weights)
         calls.append(1)
         if len(calls) == 3 * 19:  # 3 epochs of 19 batches
             with torch.no_grad():
@@ -223,7 +223,7 @@ def _gradcheck_task(task, table):
 
 
 def test_auxiliary_losses_pass_finite_difference_gradcheck():
-    trainer = Trainer(_cfg(setting="S3"), progress=False)
+    trainer = Trainer(_cfg(setting="S3"), progress=False).parts
     vocab = trainer.vocab
     table = torch.randn(len(vocab), 6, dtype=torch.float64, requires_grad=True)
     sim = SimilarityTask(trainer.lexicon.sim_train, vocab, batch_size=8)

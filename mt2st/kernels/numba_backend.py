@@ -1,16 +1,14 @@
-"""Drives the numba kernels: chunks of sentences, one shard per thread, linear alpha decay,
-progress bar, and timing that excludes compilation."""
+"""The numba back end: one shard of sentences per thread, per-thread buffers, and compilation
+kept out of every timing; chunking, alpha decay and statistics are ``driver.drive``'s."""
 
 from __future__ import annotations
 
-import time
-
 import numba
 import numpy as np
-from tqdm.auto import tqdm
 
 from mt2st.errors import ConfigError
 from mt2st.kernels import numba_sgns as K
+from mt2st.kernels.driver import check_finite, drive
 from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStats
 from mt2st.kernels.tables import LCG_MASK, lcg_next
 
@@ -121,38 +119,13 @@ def train_numba(tokens: np.ndarray, offsets: np.ndarray, config: SGNSConfig, tab
                 weights: SGNSWeights, progress: bool | None = None) -> TrainStats:
     """Run ``config.epochs`` epochs over the encoded corpus, updating ``weights`` in place."""
     warm_up(config)
-    n_sent = len(offsets) - 1
     lengths = np.diff(offsets)
-    runner = NumbaRunner(config, tables, weights, int(lengths.max()) if n_sent else 1)
-    raw_per_epoch = int(offsets[-1])
-    total = max(raw_per_epoch * config.epochs, 1)
-    chunk = CHUNK_WORDS_PER_THREAD * config.threads
-    # chunk boundaries: sentence indices where the cumulative word count crosses k * chunk
-    cuts = np.unique(np.searchsorted(offsets, np.arange(0, raw_per_epoch, chunk), side="right") - 1)
-    cuts = np.concatenate([cuts[cuts < n_sent], [n_sent]]).astype(np.int64)
-    stats = TrainStats()
-    done = 0
-    span = config.alpha - config.min_alpha
-    bar = tqdm(total=total, unit="w", unit_scale=True, desc=f"{config.method} (raw words)",
-               disable=(not progress) if progress is not None else None, leave=False)
-    for _ in range(config.epochs):
-        t0 = time.perf_counter()
-        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-            words = int(offsets[hi] - offsets[lo])
-            a0 = config.alpha - span * done / total
-            a1 = config.alpha - span * (done + words) / total
-            eff, loss = runner.run(tokens, offsets, int(lo), int(hi), a0, a1)
-            done += words
-            stats.effective_words += eff
-            stats.loss += loss
-            bar.update(words)
-            elapsed = stats.seconds + time.perf_counter() - t0
-            bar.set_postfix_str(f"{stats.effective_words / max(elapsed, 1e-9) / 1e3:.0f}k eff w/s")
-        dt = time.perf_counter() - t0
-        stats.epoch_seconds.append(dt)
-        stats.seconds += dt
-    bar.close()
-    stats.raw_words = done
-    if not np.isfinite(weights.syn0).all():
-        raise FloatingPointError("non-finite values in the trained vectors (learning rate too high?)")
+    runner = NumbaRunner(config, tables, weights, int(lengths.max()) if len(lengths) else 1)
+
+    def step(lo: int, hi: int, a0: float, a1: float) -> tuple[int, float]:
+        return runner.run(tokens, offsets, lo, hi, a0, a1)
+
+    stats = drive(step, offsets, config, CHUNK_WORDS_PER_THREAD * config.threads,
+                  f"{config.method} (raw words)", progress)
+    check_finite(weights)
     return stats

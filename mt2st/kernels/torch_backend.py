@@ -16,14 +16,13 @@ they can be compared update for update.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mt2st.errors import ConfigError
+from mt2st.kernels.driver import check_finite, drive
 from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStats
 from mt2st.kernels.tables import MAX_EXP
 
@@ -274,42 +273,21 @@ class TorchSGNS:
 def train_torch(tokens: np.ndarray, offsets: np.ndarray, config: SGNSConfig, tables: SGNSTables,
                 weights: SGNSWeights, device: str = "cpu", progress: bool | None = None,
                 step_tokens: int | None = None, kernel: str = "auto") -> TrainStats:
-    """``config.epochs`` epochs over the encoded corpus on ``device``; updates ``weights``."""
+    """``config.epochs`` epochs over the encoded corpus on ``device``; updates ``weights``.
+    Each chunk is one step at the learning rate of its middle word."""
     runner = TorchSGNS(config, tables, weights, device, kernel)
     dev = runner.device
     default = TRITON_STEP_TOKENS if runner.kernel == "triton" else BATCHED_STEP_TOKENS
-    step_tokens = step_tokens or default
-    n_sent = len(offsets) - 1
     sent_of_token = torch.from_numpy(sentence_ids(offsets)).to(dev)
     tok = torch.from_numpy(tokens.astype(np.int64)).to(dev)
-    raw = int(offsets[-1])
-    total = max(raw * config.epochs, 1)
-    cuts = np.searchsorted(offsets, np.arange(0, raw, step_tokens), side="right") - 1
-    cuts = np.unique(np.concatenate([cuts[cuts < n_sent], [n_sent]]))
-    bounds = offsets[cuts]
-    stats, done = TrainStats(), 0
-    span = config.alpha - config.min_alpha
-    bar = tqdm(total=total, unit="w", unit_scale=True, desc=f"{config.method} torch:{dev.type}",
-               disable=(not progress) if progress is not None else None, leave=False)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    for _ in range(config.epochs):
-        t0 = time.perf_counter()
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            alpha = config.alpha - span * (done + (b - a) / 2) / total
-            eff, loss = runner.step(tok[a:b], sent_of_token[a:b], alpha)
-            done += int(b - a)
-            stats.effective_words += eff
-            stats.loss += loss
-            bar.update(int(b - a))
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        stats.epoch_seconds.append(dt)
-        stats.seconds += dt
-    bar.close()
-    stats.raw_words = done
+
+    def step(lo: int, hi: int, a0: float, a1: float) -> tuple[int, float]:
+        a, b = offsets[lo], offsets[hi]
+        return runner.step(tok[a:b], sent_of_token[a:b], (a0 + a1) / 2)
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    stats = drive(step, offsets, config, step_tokens or default,
+                  f"{config.method} torch:{dev.type}", progress, sync)
     runner.copy_back(weights)
-    if not np.isfinite(weights.syn0).all():
-        raise FloatingPointError("non-finite values in the trained vectors (learning rate too high?)")
+    check_finite(weights)
     return stats

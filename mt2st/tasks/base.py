@@ -21,7 +21,7 @@ class TaskContext:
 
     config: object  # TrainConfig
     vocab: object  # Vocabulary
-    lexicon: object  # trainer.Lexicon: training parts of the similarity and analogy sets
+    lexicon: object  # build.Lexicon: training parts of the similarity and analogy sets
     train_tokens: list  # tokenised primary training text
     device: torch.device
 

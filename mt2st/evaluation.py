@@ -1,0 +1,55 @@
+"""The held-out measurements of a run at one evaluation: validation and test accuracy of the
+primary task, analogy accuracy (semantic, syntactic) and Spearman's ρ on each held-out
+word-similarity set, with the held-out row ids resolved once."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mt2st.metrics import analogy_of_rows, spearman_of_rows
+from mt2st.tasks.primary import accuracy
+
+
+class Evaluator:
+    """Evaluates a classifier and the shared table on the run's held-out data."""
+
+    def __init__(self, parts) -> None:  # parts: mt2st.build.RunParts
+        self.splits = parts.splits
+        self.max_len = parts.config.max_len
+        vocab = parts.vocab
+        analogy = parts.lexicon.analogy_heldout.restrict(vocab)
+        self.n_analogy = len(analogy)
+        self.analogy = (np.array([[vocab.index(w) for w in q] for q in analogy.questions],
+                                 dtype=np.int64).reshape(-1, 4), analogy.semantic)
+        self.sims = {}
+        for name, pairs in parts.lexicon.sim_heldout.items():
+            r = pairs.restrict(vocab)
+            self.sims[name] = (np.array([vocab.index(w) for w in r.word1], dtype=np.int64),
+                               np.array([vocab.index(w) for w in r.word2], dtype=np.int64),
+                               r.scores)
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module, table: torch.Tensor) -> dict[str, float]:
+        table = table.detach()
+        row = {"val_acc": accuracy(model, table, self.splits["validation"], max_len=self.max_len),
+               "test_acc": accuracy(model, table, self.splits["test"], max_len=self.max_len)}
+        vectors = table.cpu().numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = vectors / np.maximum(norms, 1e-12)
+        ana = analogy_of_rows(unit, *self.analogy)
+        row["analogy_sem"], row["analogy_syn"] = ana["semantic"], ana["syntactic"]
+        sims = []
+        for name, (i1, i2, scores) in self.sims.items():
+            rho = spearman_of_rows(vectors, i1, i2, scores)
+            row[f"sim_{name}"] = rho
+            if np.isfinite(rho):
+                sims.append(rho)
+        row["sim_mean"] = float(np.mean(sims)) if sims else float("nan")
+        return row
+
+    def diverged(self) -> dict[str, float]:
+        """The evaluation columns of a diverged run: every one present, every one NaN."""
+        names = ["val_acc", "test_acc", "analogy_sem", "analogy_syn",
+                 *(f"sim_{n}" for n in self.sims), "sim_mean"]
+        return {n: float("nan") for n in names}

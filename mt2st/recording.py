@@ -1,0 +1,143 @@
+"""A run's record: cumulative work, FLOPs, seconds and steps per task, losses since the last
+evaluation, one row per evaluation, and the provenance that makes the record self-describing."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mt2st.config import AUX_NAMES
+from mt2st.metrics import time_to_target
+from mt2st.results import SCHEMA_VERSION, provenance, write_parquet_atomic
+from mt2st.tasks import AUX_TASKS
+
+
+@dataclass
+class RunRecord:
+    """One row per evaluation, and the run's provenance."""
+
+    rows: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.meta["run_id"]
+
+    def time_to_target(self, target: float | None = None) -> float:
+        target = self.meta["config"]["target"] if target is None else target
+        return time_to_target(self.rows["val_acc"], self.rows["train_seconds"], target,
+                              trained=self.rows["step"] > 0)[0]
+
+    def save(self, path: str | Path) -> Path:
+        return write_parquet_atomic(self.rows, path, self.meta)
+
+
+class Recorder:
+    """Counts a run's work as it trains and turns evaluations into record rows."""
+
+    def __init__(self, parts) -> None:  # parts: mt2st.build.RunParts
+        self.parts = parts
+        self.totals: dict[str, float] = defaultdict(float)  # cumulative since training began
+        self.recent: dict[str, float] = defaultdict(float)  # since the last evaluation
+        self.rows: list[dict] = []
+
+    # -- counting ----------------------------------------------------------------------------
+    def primary(self, loss: float, n: int, correct: int, tokens: int) -> None:
+        """One primary batch: its mean loss, examples, correct predictions and tokens."""
+        self.recent["loss_primary"] += loss * n
+        self.recent["n_primary"] += n
+        self.recent["correct"] += correct
+        self.totals["work_primary"] += tokens
+
+    def seconds(self, task: str, seconds: float) -> None:
+        self.totals[f"seconds_{task}"] += seconds
+
+    def auxiliary(self, name: str, loss: float, items: int, seconds: float) -> None:
+        """One auxiliary step of task ``name``: its loss per item, items and seconds."""
+        self.recent[f"loss_{name}"] += loss * items
+        self.recent[f"n_{name}"] += items
+        self.totals[f"n_{name}"] += items
+        self.totals[f"steps_{name}"] += 1
+        self.totals[f"seconds_{name}"] += seconds
+
+    # -- rows --------------------------------------------------------------------------------
+    def row(self, position: dict, weights: dict, evaluation: dict, audit: dict,
+            clocks: dict) -> dict:
+        """Append one record row (``position``: step, examples, epoch). Work, FLOPs, seconds
+        and steps are cumulative since the start of training; losses and training accuracy
+        are means since the previous evaluation. Every auxiliary task has its columns, also
+        when it is not part of the setting (weight 0, no work, NaN loss and audit), so all
+        records share one schema."""
+        p, totals, recent = self.parts, self.totals, self.recent
+        dim = p.config.dim
+        n_primary = recent["n_primary"]
+        nan = float("nan")
+        row: dict = {**position,
+                     "loss_primary": recent["loss_primary"] / n_primary if n_primary else nan,
+                     "train_acc": recent["correct"] / n_primary if n_primary else nan,
+                     **evaluation,
+                     "seconds_primary": totals["seconds_primary"],
+                     "work_primary_tokens": int(totals["work_primary"]),
+                     "flops_primary": totals["work_primary"] * p.model.flops_per_token(dim) * 3}
+        flops_total = row["flops_primary"]
+        for name in AUX_NAMES:
+            task = p.tasks.get(name)
+            n = int(totals[f"n_{name}"])
+            n_recent = recent[f"n_{name}"]
+            row[f"gamma_{name}"] = float(weights.get(name, 0.0))
+            row[f"loss_{name}"] = recent[f"loss_{name}"] / n_recent if n_recent else nan
+            row[f"steps_{name}"] = int(totals[f"steps_{name}"])
+            row[f"seconds_{name}"] = totals[f"seconds_{name}"]
+            row[f"work_{name}_{AUX_TASKS[name].unit}"] = n
+            flops = n * task.flops_per_item(dim) if task else 0.0
+            if p.config.aux_grad == "detached" and not AUX_TASKS[name].in_place:
+                flops /= 3  # forward only: a detached loss has no backward pass
+            row[f"flops_{name}"] = flops
+            row[f"grad_norm_{name}"] = float(audit.get(name, nan))
+            flops_total += row[f"flops_{name}"]
+        row["flops_total"] = flops_total
+        row.update(clocks)
+        recent.clear()
+        self.rows.append(row)
+        return row
+
+    def record(self, diverged: bool, interval: int, heldout_analogy: int) -> RunRecord:
+        """The finished record: the rows, the run's constants as columns, and its metadata."""
+        p = self.parts
+        c = p.config
+        df = pd.DataFrame(self.rows)
+        cfg = c.to_dict()
+        run_id = c.run_id
+        ttt, eval_hit = time_to_target(df["val_acc"], df["train_seconds"], c.target,
+                                       trained=df["step"] > 0)
+        constants = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "cell_id": c.cell_id,
+                     "stl_cell_id": c.baseline_cell_id("stl"), "mtl_cell_id": c.baseline_cell_id("mtl"),
+                     "seed": c.seed, "dataset": c.dataset, "model": c.model,
+                     "init": c.init, "strategy": c.strategy, "setting": c.setting,
+                     "aux_grad": c.aux_grad, "backend": c.backend, "device": c.device,
+                     "target": c.target, "eval_interval": interval,
+                     "n_train": len(p.splits["train"])}
+        for k, v in reversed(constants.items()):
+            df.insert(0, k, v)
+        df["reached_target"] = df["val_acc"] >= c.target
+        prov = provenance(c.threads, c.device)
+        meta = {"run_id": run_id, "cell_id": c.cell_id, "config": cfg, "identity": c.identity(),
+                "input_sha256": p.input_digests,
+                "provenance": prov, "schedule": p.schedule.describe(), "init": p.init_info,
+                "vocab_size": len(p.vocab), "diverged": diverged,
+                "time_to_target_s": ttt, "evaluation_reached_target": eval_hit,
+                "aux_items": {n: len(t) for n, t in p.tasks.items()},
+                "heldout_analogy_questions": heldout_analogy}
+        # provenance as columns too, so the store alone says where every number came from
+        df["git_commit"] = prov["git_commit"] or ""
+        df["cpu"] = prov["cpu"]
+        df["gpu"] = prov["gpu"] or ""
+        df["threads"] = c.threads
+        df["versions"] = json.dumps({k: prov[k] for k in ("mt2st", "python", "numpy", "torch",
+                                                          "numba", "pandas")}, sort_keys=True)
+        df["config_json"] = json.dumps(cfg, sort_keys=True, default=str)
+        return RunRecord(df, meta)
