@@ -8,6 +8,7 @@ import os
 import sys
 
 from mt2st.errors import MT2STError
+from mt2st.kernels.problem import METHODS
 
 
 def _cmd_data_list(args: argparse.Namespace) -> int:
@@ -274,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="pretrain word vectors with the negative-sampling kernels")
     p.add_argument("--corpus", default="sst2,mr,wikitext2",
                    help="comma-separated parts: sst2, mr, wikitext2, file:PATH")
-    p.add_argument("--method", choices=("sg", "cbow", "fasttext"), default="sg")
+    p.add_argument("--method", choices=METHODS, default="sg")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--negative", type=int, default=5)

@@ -15,10 +15,11 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from mt2st.errors import ConfigError, check_keys
+from mt2st.kernels.problem import METHODS
 from mt2st.schedules import STRATEGIES, strategy_parameters
 from mt2st.tasks.registry import AUX_TASKS, SETTINGS
 
-INITS = ("random", "sg", "cbow", "fasttext")
+INITS = ("random", *METHODS)  # a random table, or pretrained by one embedding method
 SETTING_NAMES = tuple(SETTINGS)
 AUX_NAMES = tuple(AUX_TASKS)
 #: the options of each auxiliary task (left out of a run's identity when the task is not run)
