@@ -1,4 +1,5 @@
-"""Kernel throughput: ours (numba) beside gensim, same corpus, same settings, same session.
+"""Kernel throughput: ours (numba: gensim's pair rule and HogBatch) beside gensim, same corpus,
+same settings, same session.
 
     pytest bench/test_bench_kernels.py --benchmark-json=kernels.json
 
@@ -22,17 +23,22 @@ gensim = pytest.importorskip("gensim")
 CASES = [(m, d, t) for m in ("sg", "cbow") for d in ((100,) if SMOKE else (100, 300)) for t in (1, 2)]
 
 
-def _ours(method, dim, threads):
+def _ours(method, dim, threads, kernel="pairs"):
     encoded = prepare_corpus(shared_sentences(), min_count=5)
     config = SGNSConfig(method=method, dim=dim, threads=threads, epochs=1)
-    warm_up(config)
+    warm_up(config, kernel)
     tables = SGNSTables.build(encoded.vocab.words, encoded.vocab.counts, config)
 
     def run():
         weights = SGNSWeights.init(len(encoded.vocab), config)
-        stats = train_numba(encoded.tokens, encoded.offsets, config, tables, weights, False)
+        stats = train_numba(encoded.tokens, encoded.offsets, config, tables, weights, False,
+                            kernel)
         return stats.effective_words, stats.raw_words, stats.seconds
     return run
+
+
+def _hogbatch(method, dim, threads):
+    return _ours(method, dim, threads, "hogbatch")
 
 
 def _torch_cpu(method, dim, threads):
@@ -66,7 +72,7 @@ def _gensim(method, dim, threads):
     return run
 
 
-@pytest.mark.parametrize("impl", ["numba", "gensim", "torch-cpu"])
+@pytest.mark.parametrize("impl", ["numba", "numba-hogbatch", "gensim", "torch-cpu"])
 @pytest.mark.parametrize(("method", "dim", "threads"), CASES)
 def test_kernel_throughput(benchmark, ratio_table, impl, method, dim, threads):
     import numba
@@ -75,7 +81,10 @@ def test_kernel_throughput(benchmark, ratio_table, impl, method, dim, threads):
         pytest.skip(f"needs {threads} threads")
     if impl == "torch-cpu" and dim != 100:
         pytest.skip("torch on the CPU: d=100 only (it is about 10x slower than numba here)")
-    run = {"numba": _ours, "gensim": _gensim, "torch-cpu": _torch_cpu}[impl](method, dim, threads)
+    if impl == "numba-hogbatch" and method != "sg":
+        pytest.skip("HogBatch is a skip-gram kernel")
+    run = {"numba": _ours, "numba-hogbatch": _hogbatch, "gensim": _gensim,
+           "torch-cpu": _torch_cpu}[impl](method, dim, threads)
     results = []
     rounds = 1 if SMOKE or impl == "torch-cpu" else 3
     benchmark.pedantic(lambda: results.append(run()), rounds=rounds, iterations=1)

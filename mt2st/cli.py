@@ -8,7 +8,7 @@ import os
 import sys
 
 from mt2st.errors import MT2STError
-from mt2st.kernels.problem import METHODS
+from mt2st.kernels.problem import KERNELS, METHODS
 
 
 def _cmd_data_list(args: argparse.Namespace) -> int:
@@ -235,6 +235,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
              "eta": "diminish: gamma0 * exp(-eta * t^nu)", "nu": "diminish exponent (>= 1)",
              "delta": "adaptive-switch: minimum improvement", "patience": "adaptive-switch: epochs",
              "epsilon": "an auxiliary task below this weight does no work",
+             "kernel": "kernel of the in-place tasks (sgns, cbow): numba pairs or hogbatch (sg), "
+                       "torch batched or triton",
              "eval_every": "evaluate every N primary training examples",
              "eval_every_epochs": "evaluate every this fraction of an epoch (default 0.05)",
              "schedule_unit": "step: t is the fractional epoch at every step; epoch: whole epochs"}
@@ -289,8 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket", type=int, default=2_000_000, help="fasttext n-gram buckets")
     p.add_argument("--backend", default="numba", choices=("numba", "torch"))
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (torch backend)")
-    p.add_argument("--kernel", default="auto", choices=("auto", "batched", "triton"),
-                   help="torch backend: batched torch ops or the Triton skip-gram kernel "
+    p.add_argument("--kernel", default="auto",
+                   choices=tuple(dict.fromkeys(k for ks in KERNELS.values() for k in ks)),
+                   help="numba: pairs (gensim's rule; auto) or hogbatch (sg, shared noise "
+                        "words); torch: batched torch ops or the Triton skip-gram kernel "
                         "(auto: triton for sg on CUDA when installed)")
     p.add_argument("--out", help="write vectors here (word2vec text format)")
     p.add_argument("--evaluate", action="store_true", help="word similarity and analogy scores")

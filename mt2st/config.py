@@ -15,7 +15,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from mt2st.errors import ConfigError, check_keys
-from mt2st.kernels.problem import METHODS
+from mt2st.kernels.problem import KERNELS, METHODS
 from mt2st.schedules import STRATEGIES, strategy_parameters
 from mt2st.tasks.registry import AUX_TASKS, SETTINGS
 
@@ -75,6 +75,7 @@ class TrainConfig:
     threads: int = 1
     device: str = "cpu"
     backend: str = "numba"
+    kernel: str = "auto"  # the in-place tasks' kernel: numba pairs|hogbatch, torch batched|triton
 
     def __post_init__(self) -> None:
         self._normalise()
@@ -107,6 +108,9 @@ class TrainConfig:
             (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
              f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
             (c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
+            (c.kernel in KERNELS.get(c.backend, ("auto",)),
+             f"kernel {c.kernel!r} is not one of the {c.backend} back end's "
+             f"{KERNELS.get(c.backend)}"),
             (c.device == "cpu" or c.device.startswith("cuda"),
              f"device must be cpu or cuda, got {c.device!r}"),
         ]
@@ -145,6 +149,8 @@ class TrainConfig:
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting
             object.__setattr__(self, "setting", "S0")
             object.__setattr__(self, "aux_grad", "real")
+        if self.backend == "numba" and self.kernel == "pairs":  # numba's auto is the pair rule
+            object.__setattr__(self, "kernel", "auto")
         if self.eval_every is not None and self.eval_every_epochs is not None:
             raise ConfigError(f"give eval_every ({self.eval_every} examples) or eval_every_epochs "
                               f"({self.eval_every_epochs}), not both")
@@ -171,12 +177,15 @@ class TrainConfig:
         if self.strategy == "stl":
             for name in MULTI_TASK_OPTIONS:
                 d.pop(name, None)
-        for task, names in AUX_OPTIONS.items():
-            if task not in tasks:
-                for name in names:
+        used = {name for task in tasks for name in AUX_OPTIONS[task]}  # tasks may share options
+        for names in AUX_OPTIONS.values():
+            for name in names:
+                if name not in used:
                     d.pop(name, None)
         if not self.stop_at_target:
             d.pop("target", None)
+        if self.kernel == "auto":  # records written before the kernel option stay one cell
+            d.pop("kernel", None)
         if self.init == "random" or self.init.startswith("vectors:"):
             d.pop("pretrain_epochs", None)
             d.pop("pretrain_extra", None)

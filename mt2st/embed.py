@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from mt2st.data.text import EncodedCorpus, Vocabulary, encode_corpus
 from mt2st.errors import ConfigError
-from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights
+from mt2st.kernels.problem import KERNELS, SGNSConfig, SGNSTables, SGNSWeights
 from mt2st.vectors import Embeddings
 
 BACKENDS = ("numba", "torch")
@@ -41,9 +41,11 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
 
     ``corpus`` is a list of token lists (as gensim takes it) or an :class:`EncodedCorpus`
     (whose vocabulary is used as is). ``stats`` reports raw and effective words/s.
-    ``backend="numba"`` runs on the CPU; ``backend="torch"`` on ``device`` ("cpu" or "cuda")
-    with ``kernel`` "batched" (small snapshot mini-batches of torch ops), "triton" (Hogwild
-    skip-gram kernel, CUDA) or "auto" (triton for skip-gram on CUDA when installed).
+    ``backend="numba"`` runs on the CPU with ``kernel`` "pairs" (gensim's rule; "auto") or
+    "hogbatch" (skip-gram with noise words shared across a window, as small dense products);
+    ``backend="torch"`` on ``device`` ("cpu" or "cuda") with ``kernel`` "batched" (small
+    snapshot mini-batches of torch ops), "triton" (Hogwild skip-gram kernel, CUDA) or "auto"
+    (triton for skip-gram on CUDA when installed).
     """
     config = SGNSConfig(method=method, dim=dim, window=window, negative=negative, epochs=epochs,
                         alpha=alpha, min_alpha=min_alpha, sample=sample, seed=seed,
@@ -53,8 +55,9 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numba" and device != "cpu":
         raise ConfigError(f"the numba backend runs on the CPU; use backend='torch' for {device!r}")
-    if backend == "numba" and kernel != "auto":
-        raise ConfigError(f"kernel {kernel!r} belongs to the torch backend; use backend='torch'")
+    if kernel not in KERNELS[backend]:
+        raise ConfigError(f"kernel {kernel!r} is not one of the {backend} back end's "
+                          f"{KERNELS[backend]}")
     encoded = prepare_corpus(corpus, min_count, max_vocab_size)
     if encoded.n_tokens == 0 or len(encoded.vocab) == 0:
         raise ConfigError(f"empty corpus: no token occurs at least min_count={min_count} times")
@@ -64,7 +67,8 @@ def train_embeddings(corpus: EncodedCorpus | Iterable[Sequence[str]], method: st
     if backend == "numba":
         from mt2st.kernels.numba_backend import train_numba
 
-        stats = train_numba(encoded.tokens, encoded.offsets, config, tables, weights, progress)
+        stats = train_numba(encoded.tokens, encoded.offsets, config, tables, weights, progress,
+                            kernel)
     else:
         from mt2st.kernels.torch_backend import train_torch
 

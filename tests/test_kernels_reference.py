@@ -48,6 +48,13 @@ def _run_numba(method, config, tables, weights, sentences, alpha, state):
     if method == "sg":
         return K.sg_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn1neg,
                           *args, st, work, buf, red, True)
+    if method == "sg-hogbatch":
+        contexts, k1 = 2 * config.window, config.negative + 1
+        grads, deltas = np.zeros((contexts, k1), np.float32), np.zeros((contexts, dim), np.float32)
+        ctx, outs = np.zeros(contexts, np.int64), np.zeros(k1, np.int64)
+        return K.sg_hogbatch_shard(tokens, offsets, 0, len(sentences), weights.syn0,
+                                   weights.syn1neg, *args, st, grads, deltas, ctx, outs, buf,
+                                   red, True)
     if method == "cbow":
         return K.cbow_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn1neg,
                             *args, st, work, neu1, buf, red, True)
@@ -64,6 +71,8 @@ def _run_reference(method, config, tables, weights, sentences, alpha, state):
     for s in sentences:
         if method == "sg":
             loss += R.sg_sentence(s, weights.syn0, weights.syn1neg, *common)
+        elif method == "sg-hogbatch":
+            loss += R.sg_hogbatch_sentence(s, weights.syn0, weights.syn1neg, *common)
         elif method == "cbow":
             loss += R.cbow_sentence(s, weights.syn0, weights.syn1neg, *common)
         else:
@@ -72,12 +81,14 @@ def _run_reference(method, config, tables, weights, sentences, alpha, state):
     return rng.state, loss
 
 
-@pytest.mark.parametrize("method", ["sg", "cbow", "fasttext"])
+@pytest.mark.parametrize("method", ["sg", "sg-hogbatch", "cbow", "fasttext"])
 @pytest.mark.parametrize("sample", [0.0, 1e-2])
 @pytest.mark.parametrize("n_sentences", [1, 3])
 def test_numba_equals_reference(method, sample, n_sentences):
-    config, tables, w_numba = _setup(method, sample)
-    _, _, w_ref = _setup(method, sample)
+    """Each numba kernel draws the same randoms as its numpy reference (the final LCG state)
+    and gives the same tables within float32 tolerance, one thread, fixed seed."""
+    config, tables, w_numba = _setup(method.split("-")[0], sample)
+    _, _, w_ref = _setup(method.split("-")[0], sample)
     before = w_numba.syn0.copy()
     sentences = SENTENCES[:n_sentences]
     state, eff, loss = _run_numba(method, config, tables, w_numba, sentences, 0.05, 987654321)
@@ -185,6 +196,48 @@ def test_composite_inputs_follow_the_loss_gradient(method):
         np.testing.assert_allclose(table[r] - orig[r], -alpha * n * grad, atol=1e-6)
 
 
+def test_hogbatch_step_follows_the_window_loss_gradient():
+    """One HogBatch step is -alpha times the gradient of the whole window's loss
+    L = Σ_contexts Σ_outputs softplus(∓ c·o) at the rows before the step: shared noise words,
+    every context row and every output row moved by its own gradient (finite differences)."""
+    rng = np.random.default_rng(5)
+    dim, alpha, negative = 5, 0.01, 3
+    syn0 = rng.normal(0, 0.5, (12, dim)).astype(np.float32)
+    syn1neg = rng.normal(0, 0.5, (12, dim)).astype(np.float32)
+    accept, alias = np.ones(12), np.arange(12, dtype=np.int32)
+    target = 6
+    state = next(st for st in range(1, 1000)
+                 if len(set(_replay_targets(st, accept, alias, negative, target))) == negative)
+    outs = [target, *_replay_targets(state, accept, alias, negative, target)]
+    buf = np.array([1, 2, target, 3, 4], dtype=np.int32)  # centre at position 2
+    contexts = [1, 2, 3, 4]
+    labels = np.array([1.0] + [0.0] * negative)
+    s0, s1 = syn0.astype(np.float64), syn1neg.astype(np.float64)
+
+    def window_loss(t0, t1):
+        return sum(R.sgns_loss(t0[c], t1[outs], labels) for c in contexts)
+
+    K.hogbatch_centre(syn0, syn1neg, buf, 0, 5, 2, negative, accept, alias, alpha,
+                      np.zeros((4, negative + 1), np.float32), np.zeros((4, dim), np.float32),
+                      np.zeros(4, np.int64), np.zeros(negative + 1, np.int64), np.uint64(state),
+                      False)
+    for r in contexts:
+        def in_r(x, r=r):
+            t = s0.copy()
+            t[r] = x
+            return window_loss(t, s1)
+        np.testing.assert_allclose(syn0[r] - s0[r], -alpha * _numeric_grad(in_r, s0[r]), atol=1e-6)
+    for r in outs:
+        def out_r(x, r=r):
+            t = s1.copy()
+            t[r] = x
+            return window_loss(s0, t)
+        np.testing.assert_allclose(syn1neg[r] - s1[r], -alpha * _numeric_grad(out_r, s1[r]),
+                                   atol=1e-6)
+    untouched = [r for r in range(12) if r not in contexts]
+    np.testing.assert_array_equal(syn0[untouched], s0[untouched].astype(np.float32))
+
+
 def test_noise_table_follows_count_power():
     probs = noise_distribution(COUNTS)
     np.testing.assert_allclose(probs, COUNTS ** 0.75 / np.sum(COUNTS ** 0.75), rtol=1e-12)
@@ -205,11 +258,12 @@ def _token_corpus(n=400, seed=0):
     return [[vocab[i] for i in rng.choice(40, rng.integers(3, 15), p=p)] for _ in range(n)]
 
 
-@pytest.mark.parametrize("method", ["sg", "cbow", "fasttext"])
+@pytest.mark.parametrize("method", ["sg", "sg-hogbatch", "cbow", "fasttext"])
 def test_one_thread_is_deterministic_and_shapes(method):
     corpus = _token_corpus()
+    method, _, kernel = method.partition("-")
     kw = dict(method=method, dim=16, epochs=2, min_count=1, threads=1, bucket=1000,
-              progress=False)
+              progress=False, kernel=kernel or "auto")
     a = train_embeddings(corpus, seed=7, **kw)
     b = train_embeddings(corpus, seed=7, **kw)
     c = train_embeddings(corpus, seed=8, **kw)
@@ -227,10 +281,11 @@ def test_two_threads_train_and_count_all_words():
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread here")
     corpus = _token_corpus(800)
-    e = train_embeddings(corpus, dim=16, epochs=2, min_count=1, threads=2, sample=0,
-                         progress=False)
-    assert np.isfinite(e.vectors).all()
-    assert e.stats.effective_words == e.stats.raw_words == 2 * sum(len(s) for s in corpus)
+    for kernel in ("pairs", "hogbatch"):
+        e = train_embeddings(corpus, dim=16, epochs=2, min_count=1, threads=2, sample=0,
+                             progress=False, kernel=kernel)
+        assert np.isfinite(e.vectors).all()
+        assert e.stats.effective_words == e.stats.raw_words == 2 * sum(len(s) for s in corpus)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -239,6 +294,8 @@ def test_two_threads_train_and_count_all_words():
     ({"window": 0}, "window must be >= 1"),
     ({"method": "glove"}, "method must be one of"),
     ({"alpha": -1.0}, "alpha > 0"),
+    ({"kernel": "triton"}, r"kernel 'triton' is not one of the numba back end's"),
+    ({"kernel": "hogbatch", "method": "cbow"}, "implements skip-gram only, not 'cbow'"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ConfigError, match=message):

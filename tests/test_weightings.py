@@ -107,3 +107,32 @@ def test_outside_the_task_package_almost_nothing_names_a_task():
         hits += [f"{rel}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1)
                  if names.search(line) and "fasttext" not in line and "wordsim" not in line]
     assert len(hits) <= 2, hits
+
+
+def test_sgns_task_trains_through_the_kernel_it_is_given():
+    """``kernel`` picks the in-place tasks' kernel: hogbatch trains the sgns task (a different
+    update rule, so a different record) and is a cell of its own; the default and numba's
+    'pairs' are one cell, and the option is no part of a run without an in-place task."""
+    kw = dict(dataset="synthetic", strategy="mtl", setting="sgns", epochs=1, dim=12,
+              eval_every_epochs=0.5,
+              dataset_options={"n_train": 300, "n_validation": 100, "n_test": 100, "n_corpus": 10})
+    pairs = train(TrainConfig(**kw), progress=False)
+    hog = train(TrainConfig(**kw, kernel="hogbatch"), progress=False)
+    assert (hog.rows["work_sgns_tokens"].iloc[-1] > 0) and np.isfinite(hog.rows["loss_sgns"].iloc[-1])
+    assert not np.allclose(pairs.rows["val_acc"].to_numpy()[1:], hog.rows["val_acc"].to_numpy()[1:]) \
+        or not np.allclose(pairs.rows["loss_sgns"].to_numpy()[1:], hog.rows["loss_sgns"].to_numpy()[1:])
+    assert hog.rows["cell_id"].iloc[0] != pairs.rows["cell_id"].iloc[0]
+    assert TrainConfig(**kw, kernel="pairs").cell_id == TrainConfig(**kw).cell_id
+    s3 = {**kw, "setting": "S3"}
+    assert TrainConfig(**s3, kernel="hogbatch").cell_id == TrainConfig(**s3).cell_id
+    with pytest.raises(ConfigError, match="not one of the numba back end's"):
+        TrainConfig(**kw, kernel="triton")
+
+
+def test_options_shared_by_two_tasks_stay_in_the_identity_of_either():
+    """sgns and cbow share sgns_alpha, sgns_sentences and kernel: running one of them keeps
+    them in the identity (they were dropped because the other task was not run)."""
+    for setting in ("sgns", "cbow"):
+        base = TrainConfig(strategy="mtl", setting=setting)
+        assert TrainConfig(strategy="mtl", setting=setting, sgns_alpha=0.05).cell_id != base.cell_id
+        assert TrainConfig(strategy="mtl", setting=setting, sgns_sentences=8).cell_id != base.cell_id

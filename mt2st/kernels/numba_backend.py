@@ -3,13 +3,16 @@ kept out of every timing; chunking, alpha decay and statistics are ``driver.driv
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
 from mt2st.errors import ConfigError
 from mt2st.kernels import numba_sgns as K
 from mt2st.kernels.driver import check_finite, drive
-from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStats
+from mt2st.kernels.problem import KERNELS, SGNSConfig, SGNSTables, SGNSWeights, TrainStats
 from mt2st.kernels.tables import LCG_MASK, lcg_next
 
 #: raw words per shard per kernel call; alpha is interpolated within a call (gensim: 10k/job).
@@ -40,70 +43,103 @@ def _padded(n: int, itemsize: int, line: int = 64) -> int:
     return (n + per_line - 1) // per_line * per_line + per_line
 
 
+NUMBA_KERNELS = KERNELS["numba"]
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """One numba kernel: its serial and parallel entry points, the weight and table arrays it
+    takes, and the per-thread scratch buffers it needs (by name)."""
+
+    shard: Callable
+    parallel: Callable
+    arrays: Callable[[SGNSWeights, SGNSTables], tuple]
+    buffers: tuple[str, ...]
+
+
+_KERNELS = {
+    ("sg", "pairs"): _Kernel(K.sg_shard, K.sg_parallel, lambda w, t: (w.syn0, w.syn1neg),
+                             ("work",)),
+    ("cbow", "pairs"): _Kernel(K.cbow_shard, K.cbow_parallel, lambda w, t: (w.syn0, w.syn1neg),
+                               ("work", "neu1")),
+    ("fasttext", "pairs"): _Kernel(
+        K.fasttext_shard, K.fasttext_parallel,
+        lambda w, t: (w.syn0, w.syn0_ngrams, w.syn1neg, t.sub_offsets, t.sub_ids),
+        ("work", "neu1")),
+    ("sg", "hogbatch"): _Kernel(K.sg_hogbatch_shard, K.sg_hogbatch_parallel,
+                                lambda w, t: (w.syn0, w.syn1neg),
+                                ("grads", "deltas", "ctx", "outs")),
+}
+
+
+def resolve_numba_kernel(kernel: str, method: str) -> str:
+    """``auto`` is ``pairs``; ``hogbatch`` exists for skip-gram only."""
+    if kernel not in NUMBA_KERNELS:
+        raise ConfigError(f"numba kernel must be one of {NUMBA_KERNELS}, got {kernel!r}")
+    kernel = "pairs" if kernel == "auto" else kernel
+    if (method, kernel) not in _KERNELS:
+        raise ConfigError(f"the {kernel!r} kernel implements skip-gram only, not {method!r}; "
+                          "use kernel='pairs'")
+    return kernel
+
+
+def thread_buffers(config: SGNSConfig, max_sentence: int, threads: int) -> dict[str, np.ndarray]:
+    """Per-thread scratch, each thread's part padded by a cache line so that threads never
+    write the same line: vectors (work, neu1); HogBatch's errors (grads, contexts × outputs),
+    context updates (deltas, contexts × dim), context rows (ctx) and output rows (outs); the
+    kept tokens of a sentence (buf) and their reduced windows (red)."""
+    dim = _padded(config.dim, 4)
+    m = _padded(max(max_sentence, 1), 8)
+    contexts = 2 * config.window
+    k1 = config.negative + 1
+    return {"work": np.zeros((threads, dim), np.float32),
+            "neu1": np.zeros((threads, dim), np.float32),
+            "grads": np.zeros((threads, contexts + 1, _padded(k1, 4)), np.float32),
+            "deltas": np.zeros((threads, contexts + 1, dim), np.float32),
+            "ctx": np.zeros((threads, _padded(contexts, 8)), np.int64),
+            "outs": np.zeros((threads, _padded(k1, 8)), np.int64),
+            "buf": np.zeros((threads, m), np.int32),
+            "red": np.zeros((threads, m), np.int64)}
+
+
 class NumbaRunner:
-    """Holds per-thread buffers and runs the kernel for one method over sentence ranges."""
+    """Holds per-thread buffers and runs one kernel over sentence ranges."""
 
     def __init__(self, config: SGNSConfig, tables: SGNSTables, weights: SGNSWeights,
-                 max_sentence: int) -> None:
+                 max_sentence: int, kernel: str = "auto") -> None:
         if config.threads > numba.config.NUMBA_NUM_THREADS:
             raise ConfigError(f"threads={config.threads} exceeds numba's limit of "
                               f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS)")
         self.c, self.t, self.w = config, tables, weights
-        n = config.threads
-        # per-thread rows padded by a cache line so that threads never write the same line
-        dim = _padded(config.dim, 4)
-        m = _padded(max(max_sentence, 1), 8)
-        self.states = initial_states(config.seed, n)
-        self.work = np.zeros((n, dim), dtype=np.float32)
-        self.neu1 = np.zeros((n, dim), dtype=np.float32)
-        self.buf = np.zeros((n, m), dtype=np.int32)
-        self.red = np.zeros((n, m), dtype=np.int64)
-        self.effs = np.zeros(n, dtype=np.int64)
-        self.losses = np.zeros(n, dtype=np.float64)
-        self.do_sample = config.sample > 0
+        self.kernel = _KERNELS[(config.method, resolve_numba_kernel(kernel, config.method))]
+        self.states = initial_states(config.seed, config.threads)
+        self.buffers = thread_buffers(config, max_sentence, config.threads)
+        self.effs = np.zeros(config.threads, dtype=np.int64)
+        self.losses = np.zeros(config.threads, dtype=np.float64)
 
     def run(self, tokens: np.ndarray, offsets: np.ndarray, s_lo: int, s_hi: int,
-            alpha_start: float, alpha_end: float) -> tuple[int, float]:
-        """Train on sentences [s_lo, s_hi); returns (effective words, loss sum)."""
-        c, t, w = self.c, self.t, self.w
-        common = (t.sample_int, self.do_sample, t.accept, t.alias, c.window, c.negative,
+            alpha_start: float, alpha_end: float, weights: SGNSWeights | None = None
+            ) -> tuple[int, float]:
+        """Train on sentences [s_lo, s_hi) (into ``weights`` if given, else the runner's own);
+        returns (effective words, loss sum)."""
+        c, t, kern = self.c, self.t, self.kernel
+        arrays = kern.arrays(self.w if weights is None else weights, t)
+        common = (*arrays, t.sample_int, c.sample > 0, t.accept, t.alias, c.window, c.negative,
                   alpha_start, alpha_end)
+        own = [self.buffers[name] for name in (*kern.buffers, "buf", "red")]
         if c.threads == 1:
-            st = self.states[0]
-            if c.method == "sg":
-                st, eff, loss = K.sg_shard(tokens, offsets, s_lo, s_hi, w.syn0, w.syn1neg, *common,
-                                           st, self.work[0], self.buf[0], self.red[0],
-                                           c.compute_loss)
-            elif c.method == "cbow":
-                st, eff, loss = K.cbow_shard(tokens, offsets, s_lo, s_hi, w.syn0, w.syn1neg,
-                                             *common, st, self.work[0], self.neu1[0], self.buf[0],
-                                             self.red[0], c.compute_loss)
-            else:
-                st, eff, loss = K.fasttext_shard(tokens, offsets, s_lo, s_hi, w.syn0,
-                                                 w.syn0_ngrams, w.syn1neg, t.sub_offsets,
-                                                 t.sub_ids, *common, st, self.work[0],
-                                                 self.neu1[0], self.buf[0], self.red[0],
-                                                 c.compute_loss)
+            st, eff, loss = kern.shard(tokens, offsets, s_lo, s_hi, *common, self.states[0],
+                                       *(b[0] for b in own), c.compute_loss)
             self.states[0] = st
             return int(eff), float(loss)
         numba.set_num_threads(c.threads)
         bounds = shard_bounds(offsets, s_lo, s_hi, c.threads)
-        tail = (self.states, self.work)
-        if c.method == "sg":
-            K.sg_parallel(tokens, offsets, bounds, w.syn0, w.syn1neg, *common, *tail, self.buf,
-                          self.red, self.effs, self.losses, c.compute_loss)
-        elif c.method == "cbow":
-            K.cbow_parallel(tokens, offsets, bounds, w.syn0, w.syn1neg, *common, *tail,
-                            self.neu1, self.buf, self.red, self.effs, self.losses,
-                            c.compute_loss)
-        else:
-            K.fasttext_parallel(tokens, offsets, bounds, w.syn0, w.syn0_ngrams, w.syn1neg,
-                                t.sub_offsets, t.sub_ids, *common, *tail, self.neu1, self.buf,
-                                self.red, self.effs, self.losses, c.compute_loss)
+        kern.parallel(tokens, offsets, bounds, *common, self.states, *own, self.effs,
+                      self.losses, c.compute_loss)
         return int(self.effs.sum()), float(self.losses.sum())
 
 
-def warm_up(config: SGNSConfig) -> None:
+def warm_up(config: SGNSConfig, kernel: str = "auto") -> None:
     """Compile (or load from the cache) the kernels for ``config`` outside any timing."""
     tiny = SGNSConfig(**{**config.__dict__, "dim": 4, "bucket": 8, "epochs": 1,
                          "compute_loss": config.compute_loss})
@@ -112,15 +148,17 @@ def warm_up(config: SGNSConfig) -> None:
     weights = SGNSWeights.init(3, tiny)
     tokens = np.array([0, 1, 2, 0, 1], dtype=np.int32)
     offsets = np.array([0, 5], dtype=np.int64)
-    NumbaRunner(tiny, tables, weights, 5).run(tokens, offsets, 0, 1, 0.025, 0.025)
+    NumbaRunner(tiny, tables, weights, 5, kernel).run(tokens, offsets, 0, 1, 0.025, 0.025)
 
 
 def train_numba(tokens: np.ndarray, offsets: np.ndarray, config: SGNSConfig, tables: SGNSTables,
-                weights: SGNSWeights, progress: bool | None = None) -> TrainStats:
+                weights: SGNSWeights, progress: bool | None = None, kernel: str = "auto"
+                ) -> TrainStats:
     """Run ``config.epochs`` epochs over the encoded corpus, updating ``weights`` in place."""
-    warm_up(config)
+    warm_up(config, kernel)
     lengths = np.diff(offsets)
-    runner = NumbaRunner(config, tables, weights, int(lengths.max()) if len(lengths) else 1)
+    runner = NumbaRunner(config, tables, weights, int(lengths.max()) if len(lengths) else 1,
+                         kernel)
 
     def step(lo: int, hi: int, a0: float, a1: float) -> tuple[int, float]:
         return runner.run(tokens, offsets, lo, hi, a0, a1)

@@ -68,9 +68,10 @@ def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, state, 
             if tgt == target:
                 continue
             label = 0.0
+        out = syn1neg[tgt]  # a row view: the loops below vectorise over it
         f = np.float32(0.0)
         for k in range(dim):
-            f += l1[k] * syn1neg[tgt, k]
+            f += l1[k] * out[k]
         if compute_loss:
             z = f if d == 0 else -f
             loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
@@ -78,8 +79,8 @@ def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, state, 
             continue
         g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
         for k in range(dim):
-            work[k] += g * syn1neg[tgt, k]
-            syn1neg[tgt, k] += g * l1[k]
+            work[k] += g * out[k]
+            out[k] += g * l1[k]
     return state, loss
 
 
@@ -250,6 +251,105 @@ def fasttext_shard(tokens, offsets, s_lo, s_hi, syn0, syn0_ngrams, syn1neg, sub_
                                            state, compute_loss)
                 loss += lss
     return state, eff, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def hogbatch_centre(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias, alpha, grads, deltas,
+                    ctx, outs, state, compute_loss):
+    """One HogBatch step (Ji et al. 2016): the context rows C = syn0[buf[lo:hi]] (without i)
+    against the centre word buf[i] and ``negative`` noise words drawn once for the whole
+    window (O), as small dense products: errors G = (labels - σ(C·Oᵀ))·alpha, then
+    ΔC = G·O and ΔO = Gᵀ·C, both from the rows as they were before this step. A noise word
+    equal to the centre and a saturated logit (|f| >= 6) get no update, as in gensim.
+    Scratch: ``grads`` (contexts × outputs), ``deltas`` (contexts × dim), ``ctx``, ``outs``."""
+    dim = syn0.shape[1]
+    k1 = negative + 1
+    m = 0
+    for j in range(lo, hi):
+        if j != i:
+            ctx[m] = buf[j]
+            m += 1
+    if m == 0:
+        return state, 0.0
+    target = buf[i]
+    outs[0] = target
+    for d in range(1, k1):
+        outs[d], state = _draw_noise(state, accept, alias)
+    loss = 0.0
+    for c in range(m):  # G, from the logits C·Oᵀ
+        inp = syn0[ctx[c]]
+        for d in range(k1):
+            g = np.float32(0.0)
+            if d == 0 or outs[d] != target:
+                out = syn1neg[outs[d]]
+                f = np.float32(0.0)
+                for k in range(dim):
+                    f += inp[k] * out[k]
+                if compute_loss:
+                    z = f if d == 0 else -f
+                    loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
+                if -_MAX_EXP < f < _MAX_EXP:
+                    label = 1.0 if d == 0 else 0.0
+                    g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
+            grads[c, d] = g
+    for c in range(m):  # ΔC = G·O (output rows not yet changed)
+        delta = deltas[c]
+        for k in range(dim):
+            delta[k] = 0.0
+        for d in range(k1):
+            g = grads[c, d]
+            if g != 0.0:
+                out = syn1neg[outs[d]]
+                for k in range(dim):
+                    delta[k] += g * out[k]
+    for d in range(k1):  # O += Gᵀ·C (context rows not yet changed)
+        out = syn1neg[outs[d]]
+        for c in range(m):
+            g = grads[c, d]
+            if g != 0.0:
+                inp = syn0[ctx[c]]
+                for k in range(dim):
+                    out[k] += g * inp[k]
+    for c in range(m):  # C += ΔC
+        inp = syn0[ctx[c]]
+        delta = deltas[c]
+        for k in range(dim):
+            inp[k] += delta[k]
+    return state, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def sg_hogbatch_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, accept,
+                      alias, window, negative, alpha_start, alpha_end, state, grads, deltas, ctx,
+                      outs, buf, red, compute_loss):
+    """Skip-gram over sentences [s_lo, s_hi) with one HogBatch step per centre word (the
+    window's context rows share the centre's noise words). Returns (state, eff. words, loss)."""
+    raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
+    eff = 0
+    loss = 0.0
+    for s in range(s_lo, s_hi):
+        n, alpha, state = _prepare_sentence(tokens, offsets, s, s_lo, raw_total, alpha_start,
+                                            alpha_end, sample_int, do_sample, window, buf, red,
+                                            state)
+        eff += n
+        for i in range(n):
+            lo = max(0, i - window + red[i])
+            hi = min(n, i + window + 1 - red[i])
+            state, lss = hogbatch_centre(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias,
+                                         alpha, grads, deltas, ctx, outs, state, compute_loss)
+            loss += lss
+    return state, eff, loss
+
+
+@njit(cache=True, parallel=True)
+def sg_hogbatch_parallel(tokens, offsets, bounds, syn0, syn1neg, sample_int, do_sample, accept,
+                         alias, window, negative, alpha_start, alpha_end, states, grads, deltas,
+                         ctx, outs, buf, red, effs, losses, compute_loss):
+    for k in prange(bounds.shape[0] - 1):
+        states[k], effs[k], losses[k] = sg_hogbatch_shard(
+            tokens, offsets, bounds[k], bounds[k + 1], syn0, syn1neg, sample_int, do_sample,
+            accept, alias, window, negative, alpha_start, alpha_end, states[k], grads[k],
+            deltas[k], ctx[k], outs[k], buf[k], red[k], compute_loss)
 
 
 @njit(cache=True, parallel=True)

@@ -11,6 +11,11 @@ from mt2st.errors import ConfigError
 from mt2st.kernels.tables import alias_table, init_input, noise_distribution, subsample_ints, subword_buckets
 
 METHODS = ("sg", "cbow", "fasttext")
+#: the kernels of each back end ("auto" picks one): numba ``pairs`` is gensim's rule (one
+#: context-centre pair at a time, every method), ``hogbatch`` shares one draw of noise words
+#: across a centre's window (skip-gram); torch ``batched`` runs snapshot mini-batches of torch
+#: ops (every method), ``triton`` a Hogwild skip-gram kernel (CUDA)
+KERNELS = {"numba": ("auto", "pairs", "hogbatch"), "torch": ("auto", "batched", "triton")}
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,35 @@ def sg_sentence(sentence, syn0, syn1neg, sample_int, do_sample, accept, alias, w
     return loss
 
 
+def sg_hogbatch_sentence(sentence, syn0, syn1neg, sample_int, do_sample, accept, alias, window,
+                         negative, alpha, rng: LCG) -> float:
+    """HogBatch skip-gram: per centre word, the window's context rows C against the centre and
+    one shared draw of noise words O, as matrices: G = (labels - σ(C·Oᵀ))·alpha (zero for a
+    noise word equal to the centre and for |logit| >= 6), then C += G·O and O += Gᵀ·C, both
+    from the rows as they were before the step."""
+    kept, reduced = _prepare(sentence, sample_int, do_sample, window, rng)
+    loss = 0.0
+    for i in range(len(kept)):
+        lo, hi = _window(i, len(kept), window, reduced[i])
+        ctx = [kept[j] for j in range(lo, hi) if j != i]
+        if not ctx:
+            continue
+        outs = [kept[i]] + [rng.noise(accept, alias) for _ in range(negative)]
+        live = np.array([d == 0 or o != kept[i] for d, o in enumerate(outs)])
+        labels = np.zeros(len(outs))
+        labels[0] = 1.0
+        c, o = syn0[ctx].astype(np.float64), syn1neg[outs].astype(np.float64)
+        logits = c @ o.T
+        signed = np.where(labels > 0, logits, -logits)
+        loss += float(np.sum(np.logaddexp(0.0, -signed)[:, live]))
+        g = (labels - 1.0 / (1.0 + np.exp(-logits))) * alpha
+        g[:, ~live] = 0.0
+        g[np.abs(logits) >= MAX_EXP] = 0.0
+        np.add.at(syn0, ctx, (g @ o).astype(syn0.dtype))
+        np.add.at(syn1neg, outs, (g.T @ c).astype(syn1neg.dtype))
+    return loss
+
+
 def cbow_sentence(sentence, syn0, syn1neg, sample_int, do_sample, accept, alias, window,
                   negative, alpha, rng: LCG) -> float:
     kept, reduced = _prepare(sentence, sample_int, do_sample, window, rng)

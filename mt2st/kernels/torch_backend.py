@@ -23,10 +23,11 @@ import torch
 
 from mt2st.errors import ConfigError
 from mt2st.kernels.driver import check_finite, drive
+from mt2st.kernels.problem import KERNELS as ALL_KERNELS
 from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights, TrainStats
 from mt2st.kernels.tables import MAX_EXP
 
-KERNELS = ("auto", "batched", "triton")
+KERNELS = ALL_KERNELS["torch"]
 #: tokens per step of the batched kernel: its updates within a step are computed from the
 #: tables as they were at the step's start, so quality falls as steps grow (measured on the
 #: shared corpus, sg d100 5 epochs seed 1, WS-353 / SimLex: numba 0.162 / 0.113; 500 tokens

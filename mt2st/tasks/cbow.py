@@ -3,7 +3,6 @@ mean of a context window predicts its centre word), through the same kernels as 
 
 from __future__ import annotations
 
-from mt2st.kernels import numba_sgns as K
 from mt2st.tasks.sgns import SGNSTask
 
 
@@ -16,10 +15,3 @@ class CBOWTask(SGNSTask):
         # error back to each context row
         w = self.config.window
         return (2 * w + (self.config.negative + 1) * 4 + 2 * w) * dim
-
-    def _kernel(self, lo: int, hi: int, syn0, syn1neg, alpha: float):
-        t = self.tables
-        return K.cbow_shard(self.corpus.tokens, self.corpus.offsets, lo, hi, syn0, syn1neg,
-                            t.sample_int, self.config.sample > 0, t.accept, t.alias,
-                            self.config.window, self.config.negative, alpha, alpha, self.state,
-                            self.work, self.neu1, self.buf, self.red, True)

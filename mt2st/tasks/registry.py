@@ -25,8 +25,10 @@ class TaskSpec:
 AUX_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("similarity", "pairs", ("similarity_batch",), "mt2st.tasks.similarity:SimilarityTask"),
     TaskSpec("analogy", "questions", ("analogy_batch",), "mt2st.tasks.analogy:AnalogyTask"),
-    TaskSpec("sgns", "tokens", ("sgns_sentences", "sgns_alpha"), "mt2st.tasks.sgns:SGNSTask", True),
-    TaskSpec("cbow", "tokens", ("sgns_sentences", "sgns_alpha"), "mt2st.tasks.cbow:CBOWTask", True),
+    TaskSpec("sgns", "tokens", ("sgns_sentences", "sgns_alpha", "kernel"),
+             "mt2st.tasks.sgns:SGNSTask", True),
+    TaskSpec("cbow", "tokens", ("sgns_sentences", "sgns_alpha", "kernel"),
+             "mt2st.tasks.cbow:CBOWTask", True),
 )}
 
 #: the paper's settings S0-S3, plus skip-gram on the primary task's own text

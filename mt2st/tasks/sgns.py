@@ -1,5 +1,6 @@
 """Auxiliary task ``sgns``: skip-gram negative sampling on the primary task's own training text,
-through the numba kernel (or the torch one with ``backend="torch"``). The kernel updates the
+through the numba kernel (``kernel``: pairs, gensim's rule, or hogbatch) or the torch one
+(``backend="torch"``). The kernel updates the
 shared table in place with plain SGD at step γ(t) · alpha (it is the hand-written gradient of
 the SGNS loss), so this task bypasses the torch optimiser; its own output table (syn1neg)
 belongs to the task. ``cbow`` (mt2st/tasks/cbow.py) is the same task with the CBOW kernel."""
@@ -10,9 +11,8 @@ import numpy as np
 
 from mt2st.data.text import EncodedCorpus, encode_corpus
 from mt2st.errors import ConfigError
-from mt2st.kernels import numba_sgns as K
-from mt2st.kernels.numba_backend import initial_states
-from mt2st.kernels.problem import SGNSConfig, SGNSTables
+from mt2st.kernels.numba_backend import NumbaRunner
+from mt2st.kernels.problem import SGNSConfig, SGNSTables, SGNSWeights
 from mt2st.tasks.base import AuxTask, TaskContext
 
 
@@ -28,11 +28,12 @@ class SGNSTask(AuxTask):
                               f"{cls.name} on {c.device!r}")
         text = encode_corpus(ctx.train_tokens, ctx.vocab, unknown="drop")
         return cls(text, c.dim, c.seed, c.sgns_sentences, alpha=c.sgns_alpha, backend=c.backend,
-                   device=c.device)
+                   device=c.device, kernel=c.kernel)
 
     def __init__(self, corpus: EncodedCorpus, dim: int, seed: int, sentences_per_step: int = 64,
                  window: int = 5, negative: int = 5, alpha: float = 0.025,
-                 sample: float = 1e-3, backend: str = "numba", device: str = "cpu") -> None:
+                 sample: float = 1e-3, backend: str = "numba", device: str = "cpu",
+                 kernel: str = "auto") -> None:
         # compute_loss: the record's loss column (the torch backend computes it only when
         # asked, since reading it back synchronises a GPU)
         self.config = SGNSConfig(method=self.method, dim=dim, window=window, negative=negative,
@@ -41,23 +42,25 @@ class SGNSTask(AuxTask):
         self.tables = SGNSTables.build(vocab.words, vocab.counts, self.config)
         self.corpus = corpus
         self.syn1neg = np.zeros((len(vocab), dim), dtype=np.float32)
-        self.state = initial_states(seed, 1)[0]
-        longest = int(np.diff(corpus.offsets).max()) if corpus.n_sentences else 1
-        self.work = np.zeros(dim + 16, np.float32)
-        self.neu1 = np.zeros(dim + 16, np.float32)
-        self.buf = np.zeros(longest + 16, np.int32)
-        self.red = np.zeros(longest + 16, np.int64)
         self.sentences_per_step = sentences_per_step
         self.cursor = 0
-        self.torch = None
+        self.torch = self.numba = None
         if backend == "torch":  # the torch kernels, on the table's own device
-            from mt2st.kernels.problem import SGNSWeights
             from mt2st.kernels.torch_backend import TorchSGNS, sentence_ids
 
-            self.torch = TorchSGNS(self.config, self.tables,
-                                   SGNSWeights(np.zeros((0, dim), np.float32), self.syn1neg,
-                                               np.zeros((0, dim), np.float32)), device)
+            self.torch = TorchSGNS(self.config, self.tables, self._weights(np.zeros((0, dim))),
+                                   device, kernel)
             self.sent_of_token = sentence_ids(corpus.offsets)
+        else:  # one thread: the primary task's batches and this task's steps alternate
+            longest = int(np.diff(corpus.offsets).max()) if corpus.n_sentences else 1
+            self.numba = NumbaRunner(self.config, self.tables, self._weights(np.zeros((0, dim))),
+                                     longest, kernel)
+
+    def _weights(self, syn0: np.ndarray, syn1neg: np.ndarray | None = None) -> SGNSWeights:
+        """The kernels' view of the shared table (syn0) and the task's own output rows."""
+        return SGNSWeights(syn0.astype(np.float32, copy=False),
+                           self.syn1neg if syn1neg is None else syn1neg,
+                           np.zeros((0, self.config.dim), np.float32))
 
     def __len__(self) -> int:
         return self.corpus.n_sentences
@@ -97,11 +100,11 @@ class SGNSTask(AuxTask):
             self.cursor = saved[0]
             self.torch.gen.set_state(saved[1])
             return float((data - before).norm()) / step / max(eff, 1)
-        saved = (self.cursor, self.state)
+        saved = (self.cursor, self.numba.states.copy())
         current = table.detach().numpy()
         syn0, syn1 = current.copy(), self.syn1neg.copy()
         _, eff = self.step_numba(syn0, step / self.config.alpha, syn1)
-        self.cursor, self.state = saved
+        self.cursor, self.numba.states[:] = saved
         return float(np.linalg.norm(syn0 - current) / step / max(eff, 1))
 
     # -- the kernels ------------------------------------------------------------------------
@@ -120,13 +123,6 @@ class SGNSTask(AuxTask):
         Returns (loss per token, tokens after subsampling)."""
         lo, hi = self._next_block()
         alpha = gamma * self.config.alpha
-        self.state, eff, loss = self._kernel(lo, hi, syn0, self.syn1neg if syn1neg is None else syn1neg,
-                                             alpha)
+        eff, loss = self.numba.run(self.corpus.tokens, self.corpus.offsets, lo, hi, alpha, alpha,
+                                   self._weights(syn0, syn1neg))
         return (loss / eff if eff else 0.0), int(eff)
-
-    def _kernel(self, lo: int, hi: int, syn0, syn1neg, alpha: float):
-        t = self.tables
-        return K.sg_shard(self.corpus.tokens, self.corpus.offsets, lo, hi, syn0, syn1neg,
-                          t.sample_int, self.config.sample > 0, t.accept, t.alias,
-                          self.config.window, self.config.negative, alpha, alpha, self.state,
-                          self.work, self.buf, self.red, True)
