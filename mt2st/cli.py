@@ -23,7 +23,8 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
     from mt2st.data import load_dataset
     from mt2st.data.summary import dataset_info, format_info
 
-    options = {"subsample": args.subsample} if args.subsample else {}
+    options = {k: v for k, v in (("subsample", args.subsample), ("train_size", args.train_size),
+                                 ("fractions", args.fractions)) if v is not None}
     dataset = load_dataset(args.name, data_dir=args.data_dir, seed=args.seed, **options)
     info = dataset_info(dataset, min_count=args.min_count, data_dir=args.data_dir)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
@@ -270,7 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="sst2, mr, imdb, synthetic, fasttext:PATH or tsv:PATH")
     p.add_argument("--min-count", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--subsample", type=int, default=None, help="imdb: draw N reviews")
+    p.add_argument("--subsample", type=int, default=None,
+                   help="N examples of the whole dataset, stratified, split by --fractions")
+    p.add_argument("--fractions", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="re-split (default with --subsample: 0.75 0 0.25, validation = test)")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="N training examples, stratified; validation and test unchanged")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_cmd_data_info)
 

@@ -8,7 +8,7 @@ from mt2st.cli import main
 def test_data_list(data_dir, capsys):
     assert main(["--data-dir", str(data_dir), "data", "list"]) == 0
     out = capsys.readouterr().out
-    assert f"found: {data_dir / 'sst2'}" in out
+    assert f"local copy at {data_dir / 'sst2'}" in out
     assert "imdb" in out and "not found" in out
 
 

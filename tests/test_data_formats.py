@@ -52,7 +52,7 @@ def test_imdb_csv_with_subsample(tmp_path):
     d = load_dataset("imdb", data_dir=tmp_path, seed=24, subsample=20)
     assert (len(d.train), len(d.test)) == (15, 5)  # the authors' 75/25 protocol
     assert d.validation is d.test  # empty validation aliases the test split, and says so
-    assert any("aliases" in n for n in d.notes)
+    assert any("validation split is the test split" in n for n in d.notes)
     assert d.train.texts[0].startswith("Review") and "<br" not in d.train.texts[0]
     again = load_dataset("imdb", data_dir=tmp_path, seed=24, subsample=20)
     assert again.train.texts == d.train.texts

@@ -13,6 +13,7 @@ from mt2st.data import (
     split_similarity,
     tokenize,
 )
+from mt2st.errors import ConfigError
 
 
 def test_sst2_sizes_and_balance(data_dir):
@@ -88,3 +89,49 @@ def test_oov_coverage_against_sst2_vocab(data_dir):
     ws = load_similarity_sets(data_dir)["WS-353-ALL"].restrict(vocab)
     assert 0 < len(ws) < 353
     assert all(w in vocab for w in ws.word1 + ws.word2)
+
+
+@pytest.mark.parametrize("name", ["mr", "sst2", "synthetic"])
+def test_every_dataset_takes_a_stratified_subsample(data_dir, name):
+    """The authors' protocol on any dataset: 1,000 examples of the pooled data, stratified by
+    label, split 750/250 with validation = test; a separate validation split on request; the
+    draw depends on the data seed only."""
+    options = {"n_train": 1200, "n_validation": 400, "n_test": 400} if name == "synthetic" else {}
+    full = load_dataset(name, data_dir=data_dir, **options)
+    d = load_dataset(name, data_dir=data_dir, seed=5, subsample=1000, **options)
+    assert (len(d.train), len(d.test)) == (750, 250) and d.validation is d.test
+    pool = np.concatenate([full.train.labels, full.validation.labels, full.test.labels])
+    share = np.bincount(pool, minlength=2) / len(pool)
+    drawn = np.bincount(np.concatenate([d.train.labels, d.test.labels]), minlength=2)
+    np.testing.assert_allclose(drawn, share * 1000, atol=1)  # stratified: shares kept
+    assert set(d.train.texts).isdisjoint(d.test.texts) or name == "sst2"  # sst2 repeats phrases
+    again = load_dataset(name, data_dir=data_dir, seed=5, subsample=1000, **options)
+    other = load_dataset(name, data_dir=data_dir, seed=6, subsample=1000, **options)
+    assert again.train.texts == d.train.texts and other.train.texts != d.train.texts
+    sep = load_dataset(name, data_dir=data_dir, seed=5, subsample=1000,
+                       fractions=[0.6, 0.15, 0.25], **options)
+    assert (len(sep.train), len(sep.validation), len(sep.test)) == (600, 150, 250)
+    assert sep.validation is not sep.test
+
+
+def test_train_size_keeps_the_official_validation_and_test_splits(data_dir):
+    full = load_dataset("sst2", data_dir=data_dir)
+    d = load_dataset("sst2", data_dir=data_dir, seed=2, train_size=1000)
+    assert len(d.train) == 1000
+    assert d.validation.texts == full.validation.texts and d.test.texts == full.test.texts
+    share = full.train.label_counts(2) / len(full.train)
+    np.testing.assert_allclose(d.train.label_counts(2), share * 1000, atol=1)
+    assert set(d.train.texts) <= set(full.train.texts)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"subsample": 0}, r"subsample must be a whole number in 1\.\.10662"),
+    ({"subsample": 2.5}, "subsample must be a whole number"),
+    ({"train_size": 10, "subsample": 100}, "does not combine"),
+    ({"fractions": [0.5, 0.5]}, "three non-negative numbers summing to 1"),
+    ({"fractions": [1.0, 0.0, 0.0]}, "empty training or test split"),
+    ({"subsampel": 10}, "subsample"),
+])
+def test_bad_resampling_options_are_named(data_dir, options, message):
+    with pytest.raises(ConfigError, match=message):
+        load_dataset("mr", data_dir=data_dir, **options)

@@ -26,6 +26,7 @@ from mt2st.data.lexical import (
     split_analogy,
     split_similarity,
 )
+from mt2st.data.resample import RESAMPLE_OPTIONS, resample, stratified_draw
 from mt2st.data.sources import ENV_VAR, RESOURCES, locate, search_dirs
 from mt2st.data.synthetic import SyntheticData, make_synthetic
 from mt2st.data.text import (
@@ -46,8 +47,15 @@ def load_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0,
                  **options) -> TextDataset:
     """Load a labelled dataset by name: sst2, mr, imdb, synthetic, fasttext:PATH or tsv:PATH.
 
-    ``options`` go to the loader (e.g. ``subsample=1000`` for imdb, sizes for synthetic).
+    Every dataset takes ``subsample``, ``fractions`` and ``train_size`` (see
+    :func:`mt2st.data.resample.resample`, drawn with ``seed``); other ``options`` go to the
+    loader (e.g. sizes for synthetic).
     """
+    draws = {k: options.pop(k) for k in RESAMPLE_OPTIONS if k in options}
+    return resample(_load(name, data_dir, seed, options), seed, **draws)
+
+
+def _load(name: str, data_dir, seed: int, options: dict) -> TextDataset:
     kind, _, path = name.partition(":")
     if kind in ("fasttext", "tsv"):
         if not path:
@@ -73,7 +81,8 @@ def _call(name: str, loader, options: dict, *args, **fixed):
     of the wrong type, is a ConfigError naming the dataset and the option."""
     import inspect
 
-    takes = [p for p in inspect.signature(loader).parameters if p not in ("data_dir", "seed", "path")]
+    takes = [p for p in inspect.signature(loader).parameters
+             if p not in ("data_dir", "seed", "path", *RESAMPLE_OPTIONS)] + list(RESAMPLE_OPTIONS)
     check_keys(options, takes, f"dataset {name!r}: option")
     try:
         return loader(*args, **fixed, **options)
@@ -87,5 +96,6 @@ __all__ = [
     "SimilaritySet", "Split", "SyntheticData", "TextDataset", "Vocabulary", "encode_corpus",
     "load_analogy", "load_dataset", "load_google_analogy", "load_imdb", "load_mr",
     "load_similarity", "load_similarity_sets", "load_sst2", "locate", "make_synthetic",
-    "oov_rate", "search_dirs", "split_analogy", "split_similarity", "stratified_split", "tokenize",
+    "oov_rate", "resample", "search_dirs", "split_analogy", "split_similarity", "stratified_draw",
+    "stratified_split", "tokenize",
 ]

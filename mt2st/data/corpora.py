@@ -181,13 +181,10 @@ def _read_imdb_csv(path: Path) -> Split:
     return Split(tuple(texts), np.array(labels, dtype=np.int64))
 
 
-def load_imdb(data_dir: str | Path | None = None, seed: int = 0, subsample: int | None = None,
-              fractions: tuple[float, float, float] | None = None) -> TextDataset:
-    """IMDB from the aclImdb layout or the 50k-review CSV (``<br />`` stripped).
-
-    ``subsample=N`` draws N reviews with ``seed`` and splits them by ``fractions`` (default the
-    authors' 75 % train / 25 % test; an empty validation split then aliases the test split).
-    """
+def load_imdb(data_dir: str | Path | None = None, seed: int = 0) -> TextDataset:
+    """IMDB from the aclImdb layout (its train/test, validation 10 % of train) or the 50k-review
+    CSV (split 0.8/0.1/0.1), ``<br />`` stripped. Subsamples (the authors' 1,000 reviews) are
+    ``load_dataset``'s ``subsample`` option, as for every dataset."""
     csv_name = "IMDB Dataset.csv"
     folder = locate("imdb", data_dir, accept=lambda f: (f / csv_name).is_file()
                     or (f / "aclImdb").is_dir())
@@ -200,22 +197,12 @@ def load_imdb(data_dir: str | Path | None = None, seed: int = 0, subsample: int 
         full = _read_imdb_csv(folder / csv_name)
         train = test = None
         notes.append("source: 50k-review CSV")
-    if subsample is not None:
-        if not 0 < subsample <= len(full):
-            raise ConfigError(f"subsample must be in 1..{len(full)}, got {subsample}")
-        pick = np.sort(np.random.default_rng(seed).choice(len(full), subsample, replace=False))
-        full = full.take(pick)
-        fractions = fractions or (0.75, 0.0, 0.25)
-        notes.append(f"subsample {subsample} reviews, seed {seed}")
-    elif train is not None and fractions is None:
+    if train is not None:
         tr, va = split_indices(len(train), 0.1, seed, groups=train.labels)
         notes.append(f"validation: 10% of aclImdb train, stratified, seed {seed}")
         return TextDataset("imdb", ("negative", "positive"), train.take(tr), train.take(va), test,
                            notes=tuple(notes))
-    tr, va, te = stratified_split(full, fractions or (0.8, 0.1, 0.1), seed)
-    if len(va) == 0:
-        va = te
-        notes.append("validation split is empty: it aliases the test split (authors' protocol)")
+    tr, va, te = stratified_split(full, (0.8, 0.1, 0.1), seed)
     return TextDataset("imdb", ("negative", "positive"), tr, va, te, notes=tuple(notes))
 
 

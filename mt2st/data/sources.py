@@ -1,5 +1,10 @@
-"""Where data files come from: ``--data-dir`` / ``MT2ST_DATA_DIR``, then the user cache, then a
-download from the dataset's canonical home through pooch, verified against pinned sha256 hashes.
+"""Where data files come from, in this order (the one place that decides it):
+
+1. ``--data-dir`` if given, else ``$MT2ST_DATA_DIR`` if set: a folder holding ``<dataset>/``;
+2. the per-user cache (``pooch.os_cache("mt2st")``, e.g. ``~/.cache/mt2st``);
+3. a download from the dataset's canonical home into that cache through pooch, verified
+   against pinned sha256 hashes (``$MT2ST_MIRROR`` replaces every host by one base URL:
+   ``<mirror>/<host>/<path>``; ``$MT2ST_OFFLINE`` forbids downloads).
 """
 
 from __future__ import annotations
@@ -14,6 +19,18 @@ from mt2st.errors import DataNotFoundError
 
 ENV_VAR = "MT2ST_DATA_DIR"
 OFFLINE_ENV_VAR = "MT2ST_OFFLINE"
+MIRROR_ENV_VAR = "MT2ST_MIRROR"
+
+
+def source_url(url: str) -> str:
+    """The URL a download really uses: the canonical one, or its path under ``$MT2ST_MIRROR``."""
+    mirror = os.environ.get(MIRROR_ENV_VAR)
+    if not mirror:
+        return url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{mirror.rstrip('/')}/{parts.netloc}{parts.path}"
 
 
 @dataclass(frozen=True)
@@ -144,9 +161,11 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
         try:
             return _download(resource)
         except Exception as exc:  # network errors come in many types; report, don't hide
-            reason = f"download failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            reason = (f"download from {source_url(resource.remotes[0].url)} failed: "
+                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     elif resource.remotes:
-        reason = "downloads are disabled" if not download else f"{OFFLINE_ENV_VAR} is set"
+        why = "downloads are disabled" if not download else f"{OFFLINE_ENV_VAR} is set"
+        reason = f"{why} (source: {source_url(resource.remotes[0].url)})"
     hint = f" ({resource.note})" if resource.note else ""
     raise DataNotFoundError(
         f"dataset {name!r} not found; searched {', '.join(str(s) for s in searched)}; {reason}. "
@@ -175,15 +194,15 @@ def _download(resource: Resource) -> Path:
     for remote in resource.remotes:
         if remote.members or remote.url.endswith((".tar.gz", ".zip")):
             processor = pooch.Unzip(extract_dir=".") if remote.url.endswith(".zip") else _untar_data
-            extracted = pooch.retrieve(remote.url, known_hash=remote.sha256, path=folder,
-                                       processor=processor, downloader=downloader)
+            extracted = pooch.retrieve(source_url(remote.url), known_hash=remote.sha256,
+                                       path=folder, processor=processor, downloader=downloader)
             for ours, member in remote.members.items():
                 src = next(Path(p) for p in extracted if Path(p).as_posix().endswith(member))
                 (folder / ours).write_bytes(src.read_bytes())
         else:
             fname = remote.url.rsplit("/", 1)[-1]
-            pooch.retrieve(remote.url, known_hash=resource.files.get(fname), path=folder,
-                           fname=fname, downloader=downloader)
+            pooch.retrieve(source_url(remote.url), known_hash=resource.files.get(fname),
+                           path=folder, fname=fname, downloader=downloader)
     for fname, digest in resource.files.items():
         if digest is not None and pooch.file_hash(str(folder / fname)) != digest:
             (folder / fname).unlink()
@@ -199,10 +218,10 @@ def describe(name: str, data_dir: str | Path | None = None) -> tuple[Path | None
     for base in search_dirs(data_dir):
         folder = base / name
         if not resource.missing(folder):
-            return folder, "found"
+            return folder, "local copy"
         if name == "imdb" and (folder / "IMDB Dataset.csv").is_file():
-            return folder, "found (CSV)"
+            return folder, "local copy (CSV)"
     where = ", ".join(str(b / name) for b in search_dirs(data_dir))
     if resource.remotes:
-        return None, f"not found in {where}; will download from {resource.remotes[0].url}"
+        return None, f"download from {source_url(resource.remotes[0].url)} (no copy in {where})"
     return None, f"not found in {where}; {resource.note}"

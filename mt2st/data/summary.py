@@ -18,7 +18,7 @@ def list_resources(data_dir: str | Path | None = None) -> list[tuple[str, str, s
     rows = []
     for name, res in RESOURCES.items():
         folder, status = describe(name, data_dir)
-        rows.append((name, res.description, f"{status}: {folder}" if folder else status))
+        rows.append((name, res.description, f"{status} at {folder}" if folder else status))
     rows.append(("synthetic", "generated in code (tests and demos)", "always available"))
     return rows
 

@@ -99,7 +99,9 @@ class SGNSWeights:
         else:
             syn0 = init_input(n_words, config.dim, config.seed, 0.5 / config.dim)
             ngrams = np.zeros((0, config.dim), dtype=np.float32)
-        return cls(syn0, np.zeros((n_words, config.dim), dtype=np.float32), ngrams)
+        # np.full writes every page now: np.zeros would map them lazily, and the first epoch
+        # would then pay the page faults (serialised across threads) inside its timing
+        return cls(syn0, np.full((n_words, config.dim), 0.0, dtype=np.float32), ngrams)
 
     def word_vectors(self, sub_offsets: np.ndarray, sub_ids: np.ndarray) -> np.ndarray:
         """Final word vectors: input rows, or for fasttext the mean of word and n-gram rows."""
