@@ -42,25 +42,26 @@ def _run_numba(method, config, tables, weights, sentences, alpha, state):
     dim = config.dim
     work, neu1 = np.zeros(dim + 16, np.float32), np.zeros(dim + 16, np.float32)
     buf, red = np.zeros(32, np.int32), np.zeros(32, np.int64)
+    outs, logits = np.zeros(config.negative + 1, np.int64), np.zeros(config.negative + 1, np.float32)
     args = (tables.sample_int, config.sample > 0, tables.accept, tables.alias, config.window,
             config.negative, alpha, alpha)
     st = np.uint64(state)
     if method == "sg":
         return K.sg_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn1neg,
-                          *args, st, work, buf, red, True)
+                          *args, st, work, outs, logits, buf, red, True)
     if method == "sg-hogbatch":
         contexts, k1 = 2 * config.window, config.negative + 1
         grads, deltas = np.zeros((contexts, k1), np.float32), np.zeros((contexts, dim), np.float32)
-        ctx, outs = np.zeros(contexts, np.int64), np.zeros(k1, np.int64)
+        ctx = np.zeros(contexts, np.int64)
         return K.sg_hogbatch_shard(tokens, offsets, 0, len(sentences), weights.syn0,
                                    weights.syn1neg, *args, st, grads, deltas, ctx, outs, buf,
                                    red, True)
     if method == "cbow":
         return K.cbow_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn1neg,
-                            *args, st, work, neu1, buf, red, True)
+                            *args, st, work, neu1, outs, logits, buf, red, True)
     return K.fasttext_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn0_ngrams,
                             weights.syn1neg, tables.sub_offsets, tables.sub_ids, *args, st, work,
-                            neu1, buf, red, True)
+                            neu1, outs, logits, buf, red, True)
 
 
 def _run_reference(method, config, tables, weights, sentences, alpha, state):
@@ -136,7 +137,7 @@ def test_ns_update_follows_the_loss_gradient(seed):
     work = np.zeros(dim + 4, np.float32)
     s1 = syn1neg.astype(np.float32)
     K.ns_update(l1.astype(np.float32), s1, target, 3, accept, alias, alpha, work,
-                np.uint64(state), False)
+                np.zeros(4, np.int64), np.zeros(4, np.float32), np.uint64(state), False)
 
     grad_l1 = _numeric_grad(lambda x: R.sgns_loss(x, syn1neg[rows], labels), l1)
     np.testing.assert_allclose(work[:dim], -alpha * grad_l1, atol=1e-6)
@@ -171,7 +172,8 @@ def test_composite_inputs_follow_the_loss_gradient(method):
     if method == "cbow":
         buf = np.array([1, target, 2, 3], dtype=np.int32)  # context rows 1, 2, 3 around pos 1
         K.cbow_position(syn0, syn1neg, buf, 0, 4, 1, negative, accept, alias, alpha, work,
-                        neu1, np.uint64(state), False)
+                        neu1, np.zeros(3, np.int64), np.zeros(3, np.float32), np.uint64(state),
+                        False)
         members = [(syn0, s0, r) for r in (1, 2, 3)]
 
         def loss_of(table, r, x):
@@ -182,7 +184,8 @@ def test_composite_inputs_follow_the_loss_gradient(method):
     else:
         sub_ids = np.array([0, 3, 5], dtype=np.int32)
         K.fasttext_pair(syn0, grams, syn1neg, 7, sub_ids, 0, 3, target, negative, accept, alias,
-                        alpha, work, neu1, np.uint64(state), False)
+                        alpha, work, neu1, np.zeros(3, np.int64), np.zeros(3, np.float32),
+                        np.uint64(state), False)
         members = [(syn0, s0, 7)] + [(grams, g0, r) for r in (0, 3, 5)]
 
         def loss_of(table, r, x):

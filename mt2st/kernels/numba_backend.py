@@ -59,13 +59,13 @@ class _Kernel:
 
 _KERNELS = {
     ("sg", "pairs"): _Kernel(K.sg_shard, K.sg_parallel, lambda w, t: (w.syn0, w.syn1neg),
-                             ("work",)),
+                             ("work", "outs", "logits")),
     ("cbow", "pairs"): _Kernel(K.cbow_shard, K.cbow_parallel, lambda w, t: (w.syn0, w.syn1neg),
-                               ("work", "neu1")),
+                               ("work", "neu1", "outs", "logits")),
     ("fasttext", "pairs"): _Kernel(
         K.fasttext_shard, K.fasttext_parallel,
         lambda w, t: (w.syn0, w.syn0_ngrams, w.syn1neg, t.sub_offsets, t.sub_ids),
-        ("work", "neu1")),
+        ("work", "neu1", "outs", "logits")),
     ("sg", "hogbatch"): _Kernel(K.sg_hogbatch_shard, K.sg_hogbatch_parallel,
                                 lambda w, t: (w.syn0, w.syn1neg),
                                 ("grads", "deltas", "ctx", "outs")),
@@ -85,9 +85,10 @@ def resolve_numba_kernel(kernel: str, method: str) -> str:
 
 def thread_buffers(config: SGNSConfig, max_sentence: int, threads: int) -> dict[str, np.ndarray]:
     """Per-thread scratch, each thread's part padded by a cache line so that threads never
-    write the same line: vectors (work, neu1); HogBatch's errors (grads, contexts × outputs),
-    context updates (deltas, contexts × dim), context rows (ctx) and output rows (outs); the
-    kept tokens of a sentence (buf) and their reduced windows (red)."""
+    write the same line: vectors (work, neu1); a pair's output rows and logits (outs, logits;
+    HogBatch uses outs too); HogBatch's errors (grads, contexts × outputs), context updates
+    (deltas, contexts × dim) and context rows (ctx); the kept tokens of a sentence (buf) and
+    their reduced windows (red)."""
     dim = _padded(config.dim, 4)
     m = _padded(max(max_sentence, 1), 8)
     contexts = 2 * config.window
@@ -98,6 +99,7 @@ def thread_buffers(config: SGNSConfig, max_sentence: int, threads: int) -> dict[
             "deltas": np.zeros((threads, contexts + 1, dim), np.float32),
             "ctx": np.zeros((threads, _padded(contexts, 8)), np.int64),
             "outs": np.zeros((threads, _padded(k1, 8)), np.int64),
+            "logits": np.zeros((threads, _padded(k1, 4)), np.float32),
             "buf": np.zeros((threads, m), np.int32),
             "red": np.zeros((threads, m), np.int64)}
 

@@ -48,13 +48,58 @@ def _draw_noise(state, accept, alias):
 
 
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
-def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, state, compute_loss):
+def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, outs, logits, state,
+              compute_loss):
     """One positive target and ``negative`` noise words against input vector ``l1``.
 
     Updates ``syn1neg`` in place, leaves the input's accumulated update in ``work`` (the caller
     applies it), returns (new state, loss). ``l1`` must not alias ``syn1neg``; ``l1`` and
     ``work`` may be longer than the vector size (per-thread buffers are padded to cache lines).
+    The noise words are drawn first and all logits computed before any row changes, so the
+    rows' loads overlap; that is gensim's sequential rule exactly unless a noise word repeats
+    within the pair, and then the pair runs sequentially (``_ns_sequential``).
     """
+    k1 = negative + 1
+    state0 = state
+    outs[0] = target
+    for d in range(1, k1):
+        outs[d], state = _draw_noise(state, accept, alias)
+        for e in range(1, d):
+            if outs[e] == outs[d]:
+                return _ns_sequential(l1, syn1neg, target, negative, accept, alias, alpha, work,
+                                      state0, compute_loss)
+    dim = syn1neg.shape[1]
+    for d in range(k1):
+        out = syn1neg[outs[d]]  # a row view: the loops below vectorise over it
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += l1[k] * out[k]
+        logits[d] = f
+    for k in range(dim):
+        work[k] = 0.0
+    loss = 0.0
+    for d in range(k1):
+        if d > 0 and outs[d] == target:
+            continue
+        f = logits[d]
+        if compute_loss:
+            z = f if d == 0 else -f
+            loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
+        if f <= -_MAX_EXP or f >= _MAX_EXP:
+            continue
+        label = 1.0 if d == 0 else 0.0
+        g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
+        out = syn1neg[outs[d]]
+        for k in range(dim):
+            work[k] += g * out[k]
+            out[k] += g * l1[k]
+    return state, loss
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _ns_sequential(l1, syn1neg, target, negative, accept, alias, alpha, work, state,
+                   compute_loss):
+    """gensim's loop as written: draw, dot, update, one output row after the other."""
     dim = syn1neg.shape[1]
     for k in range(dim):
         work[k] = 0.0
@@ -86,7 +131,7 @@ def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, state, 
 
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
 def cbow_position(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias, alpha, work, neu1,
-                  state, compute_loss):
+                  outs, logits, state, compute_loss):
     """One CBOW step: the mean of context rows buf[lo:hi] (without i) predicts buf[i]; each
     context row then receives the full error (word2vec's convention, not divided by n)."""
     dim = syn0.shape[1]
@@ -102,8 +147,8 @@ def cbow_position(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias, alpha,
     inv = np.float32(1.0 / (hi - lo - 1))
     for k in range(dim):
         neu1[k] *= inv
-    state, loss = ns_update(neu1, syn1neg, buf[i], negative, accept, alias, alpha, work, state,
-                            compute_loss)
+    state, loss = ns_update(neu1, syn1neg, buf[i], negative, accept, alias, alpha, work, outs,
+                            logits, state, compute_loss)
     for j in range(lo, hi):
         if j != i:
             row = buf[j]
@@ -114,7 +159,7 @@ def cbow_position(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias, alpha,
 
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
 def fasttext_pair(syn0, syn0_ngrams, syn1neg, w, sub_ids, g_lo, g_hi, target, negative, accept,
-                  alias, alpha, work, neu1, state, compute_loss):
+                  alias, alpha, work, neu1, outs, logits, state, compute_loss):
     """One subword skip-gram step: mean of word row w and n-gram rows sub_ids[g_lo:g_hi]
     predicts ``target``; every one of those rows receives the full error (fastText's rule)."""
     dim = syn0.shape[1]
@@ -127,8 +172,8 @@ def fasttext_pair(syn0, syn0_ngrams, syn1neg, w, sub_ids, g_lo, g_hi, target, ne
             neu1[k] += syn0_ngrams[gid, k]
     for k in range(dim):
         neu1[k] *= inv
-    state, loss = ns_update(neu1, syn1neg, target, negative, accept, alias, alpha, work, state,
-                            compute_loss)
+    state, loss = ns_update(neu1, syn1neg, target, negative, accept, alias, alpha, work, outs,
+                            logits, state, compute_loss)
     for k in range(dim):
         syn0[w, k] += work[k]
     for p in range(g_lo, g_hi):
@@ -175,7 +220,8 @@ def _prepare_sentence(tokens, offsets, s, s_lo, raw_total, alpha_start, alpha_en
 
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
 def sg_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, accept, alias,
-             window, negative, alpha_start, alpha_end, state, work, buf, red, compute_loss):
+             window, negative, alpha_start, alpha_end, state, work, outs, logits, buf, red,
+             compute_loss):
     """Skip-gram over sentences [s_lo, s_hi): context row ``syn0[w_j]`` predicts centre w_i.
     Returns (state, effective words, loss)."""
     raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
@@ -195,7 +241,7 @@ def sg_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, 
                     continue
                 row = buf[j]
                 state, lss = ns_update(syn0[row], syn1neg, buf[i], negative, accept, alias,
-                                       alpha, work, state, compute_loss)
+                                       alpha, work, outs, logits, state, compute_loss)
                 loss += lss
                 for k in range(dim):
                     syn0[row, k] += work[k]
@@ -204,7 +250,8 @@ def sg_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, 
 
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
 def cbow_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample, accept, alias,
-               window, negative, alpha_start, alpha_end, state, work, neu1, buf, red, compute_loss):
+               window, negative, alpha_start, alpha_end, state, work, neu1, outs, logits, buf, red,
+               compute_loss):
     """CBOW with the mean of the context predicting the centre word (gensim cbow_mean=1)."""
     raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
     eff = 0
@@ -218,7 +265,7 @@ def cbow_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample
             lo = max(0, i - window + red[i])
             hi = min(n, i + window + 1 - red[i])
             state, lss = cbow_position(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias,
-                                       alpha, work, neu1, state, compute_loss)
+                                       alpha, work, neu1, outs, logits, state, compute_loss)
             loss += lss
     return state, eff, loss
 
@@ -226,7 +273,7 @@ def cbow_shard(tokens, offsets, s_lo, s_hi, syn0, syn1neg, sample_int, do_sample
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
 def fasttext_shard(tokens, offsets, s_lo, s_hi, syn0, syn0_ngrams, syn1neg, sub_off, sub_ids,
                    sample_int, do_sample, accept, alias, window, negative, alpha_start, alpha_end,
-                   state, work, neu1, buf, red, compute_loss):
+                   state, work, neu1, outs, logits, buf, red, compute_loss):
     """Subword skip-gram: the centre word's input is the mean of its own row and its n-gram
     rows (fastText's average over 1 + n rows); the error is added to each of those rows."""
     raw_total = max(offsets[s_hi] - offsets[s_lo], 1)
@@ -248,7 +295,7 @@ def fasttext_shard(tokens, offsets, s_lo, s_hi, syn0, syn0_ngrams, syn1neg, sub_
                     continue
                 state, lss = fasttext_pair(syn0, syn0_ngrams, syn1neg, w, sub_ids, g_lo, g_hi,
                                            buf[j], negative, accept, alias, alpha, work, neu1,
-                                           state, compute_loss)
+                                           outs, logits, state, compute_loss)
                 loss += lss
     return state, eff, loss
 
@@ -354,36 +401,38 @@ def sg_hogbatch_parallel(tokens, offsets, bounds, syn0, syn1neg, sample_int, do_
 
 @njit(cache=True, parallel=True)
 def sg_parallel(tokens, offsets, bounds, syn0, syn1neg, sample_int, do_sample, accept, alias,
-                window, negative, alpha_start, alpha_end, states, work, buf, red, effs, losses,
-                compute_loss):
+                window, negative, alpha_start, alpha_end, states, work, outs, logits, buf, red, effs,
+                losses, compute_loss):
     """Hogwild: shard k covers sentences bounds[k]..bounds[k+1], one thread each."""
     for k in prange(bounds.shape[0] - 1):
         states[k], effs[k], losses[k] = sg_shard(
             tokens, offsets, bounds[k], bounds[k + 1], syn0, syn1neg, sample_int, do_sample,
-            accept, alias, window, negative, alpha_start, alpha_end, states[k], work[k], buf[k],
-            red[k], compute_loss)
+            accept, alias, window, negative, alpha_start, alpha_end, states[k], work[k], outs[k],
+            logits[k], buf[k], red[k], compute_loss)
 
 
 @njit(cache=True, parallel=True)
 def cbow_parallel(tokens, offsets, bounds, syn0, syn1neg, sample_int, do_sample, accept, alias,
-                  window, negative, alpha_start, alpha_end, states, work, neu1, buf, red, effs,
-                  losses, compute_loss):
+                  window, negative, alpha_start, alpha_end, states, work, neu1, outs, logits, buf,
+                  red, effs, losses, compute_loss):
     for k in prange(bounds.shape[0] - 1):
         states[k], effs[k], losses[k] = cbow_shard(
             tokens, offsets, bounds[k], bounds[k + 1], syn0, syn1neg, sample_int, do_sample,
             accept, alias, window, negative, alpha_start, alpha_end, states[k], work[k], neu1[k],
-            buf[k], red[k], compute_loss)
+            outs[k], logits[k], buf[k], red[k], compute_loss)
 
 
 @njit(cache=True, parallel=True)
 def fasttext_parallel(tokens, offsets, bounds, syn0, syn0_ngrams, syn1neg, sub_off, sub_ids,
                       sample_int, do_sample, accept, alias, window, negative, alpha_start,
-                      alpha_end, states, work, neu1, buf, red, effs, losses, compute_loss):
+                      alpha_end, states, work, neu1, outs, logits, buf, red, effs, losses,
+                      compute_loss):
     for k in prange(bounds.shape[0] - 1):
         states[k], effs[k], losses[k] = fasttext_shard(
             tokens, offsets, bounds[k], bounds[k + 1], syn0, syn0_ngrams, syn1neg, sub_off,
             sub_ids, sample_int, do_sample, accept, alias, window, negative, alpha_start,
-            alpha_end, states[k], work[k], neu1[k], buf[k], red[k], compute_loss)
+            alpha_end, states[k], work[k], neu1[k], outs[k], logits[k], buf[k], red[k],
+            compute_loss)
 
 
 @njit(cache=True, fastmath=FASTMATH)
