@@ -1,10 +1,12 @@
-"""README's kernel table, generated from one pytest-benchmark run of bench/test_bench_kernels.py:
+"""README's kernel tables, generated from pytest-benchmark runs:
 
     pytest bench/test_bench_kernels.py --benchmark-json=kernels.json
-    python bench/kernel_table.py kernels.json [--readme README.md]
+    pytest bench/test_bench_quality.py -k hogbatch --benchmark-json=hogbatch.json
+    python bench/kernel_table.py kernels.json hogbatch.json [--readme README.md]
 
-Prints the markdown table (effective words/s and ratios to gensim, same run); with ``--readme``
-it replaces the table between the ``<!-- kernel-table -->`` markers instead.
+Prints each run's markdown table (throughput: effective words/s and ratios to gensim; HogBatch:
+speed and quality beside gensim's); with ``--readme`` it replaces the tables between the
+``<!-- kernel-table -->`` and ``<!-- hogbatch-table -->`` markers instead.
 """
 
 from __future__ import annotations
@@ -15,26 +17,22 @@ import re
 from pathlib import Path
 
 IMPLS = {"gensim": "gensim", "numba": "mt2st pairs", "numba-hogbatch": "mt2st HogBatch"}
-START, END = "<!-- kernel-table -->", "<!-- /kernel-table -->"
 
 
-def speeds(path: Path) -> tuple[dict, dict]:
-    """{(method, dim, threads): {impl: effective words/s}} and the run's machine info."""
-    run = json.loads(path.read_text())
-    out: dict = {}
+def _machine(run: dict) -> str:
+    m = run["machine_info"]
+    return (f"{run['datetime'][:10]}, {m.get('cpu_model')}, {m.get('cpu_count')} cores, "
+            f"gensim {m.get('versions', {}).get('gensim', '?')}")
+
+
+def throughput_table(run: dict) -> str:
+    """Effective words/s per (method, dim, threads) and implementation, ratios to gensim."""
+    by_case: dict = {}
     for b in run["benchmarks"]:
         impl, info = b["params"]["impl"], b["extra_info"]
         key = (info["method"], info["dim"], info["threads"])
-        out.setdefault(key, {})[impl] = info["effective_words_per_s"]
-    return out, {"cpu": run["machine_info"].get("cpu_model"),
-                 "date": run["datetime"][:10], "versions": run["machine_info"].get("versions", {})}
-
-
-def table(path: Path) -> str:
-    by_case, machine = speeds(path)
-    lines = [f"Effective words/s, one pytest-benchmark run ({machine['date']}, {machine['cpu']}, "
-             f"gensim {machine['versions'].get('gensim', '?')}; `python bench/kernel_table.py`):",
-             "",
+        by_case.setdefault(key, {})[impl] = info["effective_words_per_s"]
+    lines = [f"Effective words/s, one run ({_machine(run)}):", "",
              "| method | dim | threads | " + " | ".join(IMPLS.values())
              + " | pairs / gensim | HogBatch / gensim |",
              "|---|---|---|" + "---|" * (len(IMPLS) + 2)]
@@ -47,21 +45,54 @@ def table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def hogbatch_table(run: dict) -> str:
+    """HogBatch and gensim seed by seed in one run: words/s, ratio, WS-353, SimLex, analogy."""
+    lines = [f"One run ({_machine(run)}):", "",
+             "| dim | threads | words/s HogBatch / gensim | ratio | WS-353 HogBatch / gensim "
+             "| SimLex-999 HogBatch / gensim | analogy % HogBatch / gensim |",
+             "|---|---|---|---|---|---|---|"]
+    rows = sorted((b["extra_info"] for b in run["benchmarks"] if "ratio" in b["extra_info"]),
+                  key=lambda e: (e["dim"], e["threads"]))
+    for e in rows:
+        w, ws, sl, an = (e["effective_words_per_s"], e["WS-353-ALL"], e["SIMLEX-999"],
+                         e["analogy_overall_pct"])
+        lines.append(f"| {e['dim']} | {e['threads']} | {w['hogbatch'] / 1e3:.0f}k / "
+                     f"{w['gensim'] / 1e3:.0f}k | **{e['ratio']:.2f}×** | {ws['hogbatch']:.3f} / "
+                     f"{ws['gensim']:.3f} | {sl['hogbatch']:.3f} / {sl['gensim']:.3f} | "
+                     f"{an['hogbatch']:.2f} / {an['gensim']:.2f} |")
+    return "\n".join(lines)
+
+
+def tables(paths: list[Path]) -> dict[str, str]:
+    """{marker name: table} for each run given (a throughput run, a HogBatch run)."""
+    out = {}
+    for path in paths:
+        run = json.loads(path.read_text())
+        if any("impl" in (b.get("params") or {}) for b in run["benchmarks"]):
+            out["kernel-table"] = throughput_table(run)
+        if any("ratio" in b["extra_info"] for b in run["benchmarks"]):
+            out["hogbatch-table"] = hogbatch_table(run)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", type=Path)
+    parser.add_argument("json", type=Path, nargs="+")
     parser.add_argument("--readme", type=Path)
     args = parser.parse_args()
-    text = table(args.json)
+    found = tables(args.json)
     if args.readme is None:
-        print(text)
+        print("\n\n".join(found.values()))
         return
     readme = args.readme.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(readme):
-        raise SystemExit(f"{args.readme}: no {START} ... {END} markers")
-    args.readme.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", readme))
-    print(f"{args.readme}: kernel table replaced")
+    for name, text in found.items():
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+        if not pattern.search(readme):
+            raise SystemExit(f"{args.readme}: no {start} ... {end} markers")
+        readme = pattern.sub(lambda _, s=start, e=end, t=text: f"{s}\n{t}\n{e}", readme)
+        print(f"{args.readme}: {name} replaced")
+    args.readme.write_text(readme)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from mt2st.data import (
     split_similarity,
     tokenize,
 )
+from mt2st.data.resample import RESAMPLE_OPTIONS
 from mt2st.data.text import PAD, UNK
 from mt2st.errors import ConfigError
 from mt2st.init import initial_table
@@ -46,7 +47,8 @@ class Lexicon:
 def load_lexicon(config: TrainConfig, data_dir=None) -> Lexicon:
     """The lexical sets of the run's dataset, split into training and held-out parts."""
     if config.dataset == "synthetic":
-        syn = make_synthetic(seed=config.data_seed, **config.dataset_options)
+        generator = {k: v for k, v in config.dataset_options.items() if k not in RESAMPLE_OPTIONS}
+        syn = make_synthetic(seed=config.data_seed, **generator)
         sims = {"synthetic": syn.similarity}
         analogy = syn.analogy
     else:
@@ -124,6 +126,8 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     splits = {k: ClassificationData(encode_corpus(tokens[k], vocab, unknown="unk"),
                                     dataset.splits[k].labels)
               for k in tokens}
+    if dataset.validation is dataset.test:  # the authors' protocol: one split, evaluated once
+        splits["validation"] = splits["test"]
     n_classes = len(dataset.label_names)
     lexicon = load_lexicon(config, data_dir)
     digests = input_digests(config, data_dir)

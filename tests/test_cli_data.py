@@ -9,7 +9,7 @@ def test_data_list(data_dir, capsys):
     assert main(["--data-dir", str(data_dir), "data", "list"]) == 0
     out = capsys.readouterr().out
     assert f"local copy at {data_dir / 'sst2'}" in out
-    assert "imdb" in out and "not found" in out
+    assert "imdb" in out and "download from https://ai.stanford.edu/" in out
 
 
 def test_data_info_sst2(data_dir, capsys):

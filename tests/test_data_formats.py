@@ -50,7 +50,8 @@ def test_imdb_csv_with_subsample(tmp_path):
         rows.append(f'"Review {i}, with a comma.<br />Second line",{lab}')
     _write(tmp_path / "imdb" / "IMDB Dataset.csv", "\n".join(rows) + "\n")
     d = load_dataset("imdb", data_dir=tmp_path, seed=24, subsample=20)
-    assert (len(d.train), len(d.test)) == (15, 5)  # the authors' 75/25 protocol
+    # the authors' 75/25 protocol, stratified: 10 reviews a class, round(2.5) = 2 to test each
+    assert (len(d.train), len(d.test)) == (16, 4)
     assert d.validation is d.test  # empty validation aliases the test split, and says so
     assert any("validation split is the test split" in n for n in d.notes)
     assert d.train.texts[0].startswith("Review") and "<br" not in d.train.texts[0]
@@ -133,7 +134,8 @@ def test_download_attempt_fails_fast_offline(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'www.cs.cornell.edu'")
 
     monkeypatch.setattr("pooch.retrieve", refuse)
-    with pytest.raises(DataNotFoundError, match=r"download failed: ConnectionError.*MT2ST_DATA_DIR"):
+    with pytest.raises(DataNotFoundError, match=r"download from https://www\.cs\.cornell\.edu/\S+ failed: "
+                                               r"ConnectionError.*MT2ST_DATA_DIR"):
         load_dataset("mr", data_dir=tmp_path / "empty")
 
 

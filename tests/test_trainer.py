@@ -304,3 +304,22 @@ def test_trainer_on_cuda(model):
     r = train(_cfg(device="cuda", model=model, backend="torch", setting="analogy,similarity,sgns",
                    strategy="switch", t_switch=1), progress=False)
     assert np.isfinite(r.rows["val_acc"]).all() and (r.rows["grad_norm_sgns"].iloc[:1] > 0).all()
+
+
+def test_validation_that_is_the_test_split_is_evaluated_once(monkeypatch):
+    """The authors' protocol (validation = test): one split, so one accuracy pass per
+    evaluation and test_acc equal to val_acc in every row."""
+    from mt2st.tasks import primary
+
+    calls = []
+    real = primary.accuracy
+
+    def counting(model, table, data, **kw):
+        calls.append(id(data))
+        return real(model, table, data, **kw)
+
+    monkeypatch.setattr("mt2st.evaluation.accuracy", counting)
+    r = train(_cfg(strategy="stl", epochs=1, dataset_options={**SYN["dataset_options"],
+                                                              "subsample": 400}), progress=False)
+    assert (r.rows["val_acc"] == r.rows["test_acc"]).all()
+    assert len(calls) == len(r.rows)  # one pass per evaluation, not two
