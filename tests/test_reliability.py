@@ -298,8 +298,11 @@ def test_ctrl_c_stops_a_parallel_sweep_within_seconds_and_resumes(tmp_path):
     out = tmp_path / "res"
     cmd = [sys.executable, "-m", "mt2st", "reproduce", "--config", str(spec_path), "--out", str(out),
            "--jobs", "2", "--quiet"]
+    # SIGINT handled as a terminal would, even when this test itself runs as a background job
+    # (whose shell starts it with SIGINT ignored, a disposition children inherit)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "runs").glob("*.parquet")):
         time.sleep(0.05)
