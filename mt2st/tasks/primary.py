@@ -61,27 +61,52 @@ class BagOfEmbeddings(nn.Module):
 
 
 class BiLSTMClassifier(nn.Module):
-    """The paper's model: one BiLSTM layer, final hidden states of both directions → linear."""
+    """The paper's model: one BiLSTM layer, final hidden states of both directions → linear.
+
+    Each direction is its own one-way LSTM run over padded, length-bucketed sentences (the
+    backward one over each sentence reversed within its length), and the state after a
+    sentence's last real token is read out. Padding after a sentence never reaches that state,
+    so this equals a packed bidirectional LSTM; it runs ~3× faster on CPU than packing, whose
+    shrinking per-step batch starves the matrix products."""
+
+    #: sentences per bucket at least (a full-batch step on 750 sentences runs in 8 buckets)
+    BUCKET = 64
+    MAX_BUCKETS = 8
 
     def __init__(self, dim: int, n_classes: int, hidden: int = 256) -> None:
         super().__init__()
         self.hidden = hidden
-        self.lstm = nn.LSTM(dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
+        self.forward_lstm = nn.LSTM(dim, hidden, num_layers=1, batch_first=True)
+        self.backward_lstm = nn.LSTM(dim, hidden, num_layers=1, batch_first=True)
         self.out = nn.Linear(2 * hidden, n_classes)
 
     def forward(self, table: torch.Tensor, tokens, offsets, lengths) -> torch.Tensor:
-        lengths = lengths.clamp(min=1)  # an empty sentence reads one padding row
-        batch, longest = len(lengths), int(lengths.max())
+        order = torch.argsort(lengths, stable=True)
+        n_buckets = max(1, min(self.MAX_BUCKETS, len(lengths) // self.BUCKET))
+        states = [self._final_states(table, tokens, offsets[idx], lengths[idx])
+                  for idx in torch.chunk(order, n_buckets)]
+        final = torch.empty(len(lengths), 2 * self.hidden, dtype=table.dtype, device=table.device)
+        final = final.index_copy(0, order, torch.cat(states))
+        return self.out(final)
+
+    def _final_states(self, table, tokens, offsets, lengths) -> torch.Tensor:
+        """[forward state after the last token; backward state after the first] per sentence.
+        An empty sentence reads one padding row (never its neighbour's first token)."""
+        read = lengths.clamp(min=1)
+        batch, longest = len(lengths), int(read.max())
         rows = torch.arange(longest, device=tokens.device).expand(batch, longest)
-        mask = rows < lengths[:, None]
-        index = torch.zeros(batch, longest, dtype=torch.long, device=tokens.device)  # <pad> = 0
-        flat = offsets[:, None] + rows
-        valid = mask & (flat < len(tokens))
-        index[valid] = tokens[flat[valid]]
-        packed = nn.utils.rnn.pack_padded_sequence(F.embedding(index, table, sparse=True), lengths.cpu(),
-                                                   batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)
-        return self.out(torch.cat([h[0], h[1]], dim=1))
+        inside = rows < lengths[:, None]
+        reverse = torch.where(inside, lengths[:, None] - 1 - rows, rows)
+        flat_fwd, flat_bwd = offsets[:, None] + rows, offsets[:, None] + reverse
+        index_fwd = torch.zeros(batch, longest, dtype=torch.long, device=tokens.device)  # <pad> = 0
+        index_bwd = torch.zeros_like(index_fwd)
+        valid = inside & (flat_fwd < len(tokens))
+        index_fwd[valid] = tokens[flat_fwd[valid]]
+        index_bwd[valid] = tokens[flat_bwd[valid]]
+        out_fwd, _ = self.forward_lstm(F.embedding(index_fwd, table, sparse=True))
+        out_bwd, _ = self.backward_lstm(F.embedding(index_bwd, table, sparse=True))
+        last = (read - 1)[:, None, None].expand(-1, 1, self.hidden)
+        return torch.cat([out_fwd.gather(1, last)[:, 0], out_bwd.gather(1, last)[:, 0]], dim=1)
 
     def flops_per_token(self, dim: int) -> float:
         return 2 * 2 * 4 * self.hidden * (dim + self.hidden)  # two directions, four gates
