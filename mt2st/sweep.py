@@ -18,7 +18,7 @@ from mt2st.config import TrainConfig, read_toml
 from mt2st.errors import ConfigError, check_keys
 from mt2st.results import ResultsStore
 
-SWEEP_TABLES = ("sweep", "base", "grid", "extra", "report")
+SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report")
 SWEEP_KEYS = ("name", "seeds", "estimate")
 REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors")
 
@@ -26,8 +26,11 @@ REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors")
 @dataclass
 class SweepSpec:
     """``[base]`` keys for every run, ``[grid]`` lists crossed with each other and ``seeds``,
-    ``[[extra]]`` single cells added to the grid (also crossed with the seeds), ``[report]``
-    options for the report. STL runs are normalised to setting S0 (no auxiliary work)."""
+    ``[[regime]]`` bundles of keys that belong together (a dataset with its training size and
+    epochs), each crossed with the grid (a list under a grid key replaces the grid's list for
+    that regime), ``[[extra]]`` single cells added to the grid (also
+    crossed with the seeds), ``[report]`` options for the report. STL runs are normalised to
+    setting S0 (no auxiliary work)."""
 
     name: str
     base: dict
@@ -36,6 +39,7 @@ class SweepSpec:
     extra: list[dict] = field(default_factory=list)
     report: dict = field(default_factory=dict)
     estimate: str = ""
+    regimes: list[dict] = field(default_factory=list)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SweepSpec:
@@ -52,16 +56,26 @@ class SweepSpec:
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{path}: [grid] {key} must be a non-empty list")
+        regimes = raw.get("regime", [])
+        if not isinstance(regimes, list) or not all(isinstance(r, dict) and r for r in regimes):
+            raise ConfigError(f"{path}: regimes are written [[regime]], each a table of keys")
+        for i, regime in enumerate(regimes, 1):
+            for key in set(regime) & set(grid):
+                if not isinstance(regime[key], list) or not regime[key]:
+                    raise ConfigError(f"{path}: [[regime]] {i}: {key} is a [grid] key, so it must "
+                                      f"be a non-empty list (it replaces the grid's list there)")
         spec = cls(sweep.get("name", path.stem), raw.get("base", {}), grid, list(seeds),
-                   raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""))
+                   raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""),
+                   regimes)
         spec.configs(source=str(path))  # validate every cell now, not mid-sweep
         return spec
 
     def configs(self, source: str = "sweep") -> list[TrainConfig]:
         """Every run of the sweep, deduplicated by configuration, in a stable order."""
         keys = list(self.grid)
-        cells = [dict(zip(keys, combo, strict=True))
-                 for combo in itertools.product(*(self.grid[k] for k in keys))]
+        cells = [{**regime, **dict(zip(keys, combo, strict=True))}
+                 for regime in (self.regimes or [{}])
+                 for combo in itertools.product(*(regime.get(k, self.grid[k]) for k in keys))]
         cells += [dict(e) for e in self.extra]
         out: dict[str, TrainConfig] = {}
         for cell in cells:

@@ -64,6 +64,23 @@ def test_spec_expands_grid_seeds_and_normalises_stl(tmp_path):
         SweepSpec.from_toml(bad)
 
 
+def test_regimes_are_crossed_with_the_grid(tmp_path):
+    text = _spec(tmp_path).read_text().replace(
+        "[grid]", "[[regime]]\nepochs = 1\nlr = 0.01\n[[regime]]\nepochs = 3\nlr = 0.03\n"
+                  "strategy = [\"stl\", \"switch\"]\n[grid]")
+    path = tmp_path / "regimes.toml"
+    path.write_text(text)
+    configs = SweepSpec.from_toml(path).configs()
+    grid = [c for c in configs if c.aux_grad == "real"]
+    assert len(grid) == (3 + 2) * 2  # (3 + 2 strategies) × seeds; extras are not crossed
+    assert {(c.epochs, c.lr, c.strategy) for c in grid} == {
+        (1, 0.01, "stl"), (1, 0.01, "mtl"), (1, 0.01, "switch"), (3, 0.03, "stl"), (3, 0.03, "switch")}
+    assert {(c.epochs, c.lr) for c in configs if c.aux_grad == "detached"} == {(2, 0.02)}
+    path.write_text(text.replace("[[regime]]\nepochs = 1", "[[regime]]\nstrategy = \"stl\""))
+    with pytest.raises(Exception, match="must be a non-empty list"):
+        SweepSpec.from_toml(path)
+
+
 def test_sweep_runs_skips_done_and_records_failures(tmp_path):
     spec = SweepSpec.from_toml(_spec(tmp_path))
     first = run_sweep(spec, tmp_path / "res", progress=False)
@@ -136,12 +153,12 @@ def test_report_from_a_small_stored_results_set(tmp_path):
     run_sweep(spec, tmp_path / "res", progress=False)
     info = build_report(tmp_path / "res", tmp_path / "rep", init="random", setting="S3")
     md = (tmp_path / "rep" / "report.md").read_text()
-    for part in ("Claim check", "Performance profile", "Time to target over target levels",
+    for part in ("Findings", "Claim check", "Performance profile", "Time to target over target levels",
                  "Evaluation grain", "Table 2", "Anytime accuracy", "detached", "Traceability"):
         assert part in md
     assert (tmp_path / "rep" / "report.html").read_text().startswith("<!doctype html>")
     names = {p.name for p in info["figures"]}
-    for stem in ("time_to_accuracy", "tta_curves", "performance_profile"):
+    for stem in ("time_to_accuracy", "tta_curves", "performance_profile", "regime_map"):
         assert f"{stem}.png" in names and f"{stem}.svg" in names
     for s in ("stl", "mtl", "switch", "diminish", "adaptive-switch"):
         assert f"loss_vs_epoch_{s}.png" in names and f"accuracy_vs_epoch_{s}.png" in names
@@ -152,7 +169,8 @@ def test_report_from_a_small_stored_results_set(tmp_path):
     # two seeds: every comparison is inconclusive, whatever the estimate
     assert all("confirmed" not in c["sentence"] and "reversed" not in c["sentence"]
                for c in info["checks"])
-    for name in ("ladder.csv", "comparisons.csv", "profile.csv", "time_to_target.parquet"):
+    for name in ("ladder.csv", "comparisons.csv", "profile.csv", "time_to_target.parquet",
+                 "findings.csv", "effects.csv"):
         assert (tmp_path / "rep" / name).is_file()
 
 

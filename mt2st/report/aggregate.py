@@ -24,7 +24,7 @@ from mt2st.config import AUX_NAMES
 from mt2st.errors import ConfigError
 
 #: columns that describe a cell to a reader (the cell itself is ``cell_id``)
-DESCRIPTIVE = ["dataset", "model", "init", "strategy", "setting", "aux_grad"]
+DESCRIPTIVE = ["dataset", "n_train", "model", "init", "strategy", "setting", "aux_grad"]
 #: fractions of the training budget (primary examples) at which the anytime accuracy is read
 ANYTIME = (0.25, 0.5, 1.0)
 #: an evaluation counts as converged when its validation accuracy is within this of the best
@@ -132,10 +132,12 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
         for frac in ANYTIME:
             seen = trained[trained["epoch"] <= frac * budget + 1e-9]["val_acc"]
             rec[f"anytime_{int(frac * 100)}"] = float(seen.max()) if seen.notna().any() else np.nan
-        train_total = rec["train_s"]
+        train_total, flops_total = rec["train_s"], rec["flops_total"]
         for task in AUX_NAMES:  # a record from before a task was registered has no columns for it
             seconds = float(last.get(f"seconds_{task}", 0.0))
             rec[f"share_{task}"] = seconds / train_total if train_total else 0.0
+            flops = float(last.get(f"flops_{task}", 0.0))
+            rec[f"flop_share_{task}"] = flops / flops_total if flops_total else 0.0
             g = trained.get(f"grad_norm_{task}")
             rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g is not None and g.notna().any() else np.nan
         out.append(rec)
@@ -232,6 +234,7 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
                    "diverged": int(g["diverged"].sum())}
             for task in AUX_NAMES:
                 rec[f"share_{task}"] = g[f"share_{task}"].mean()
+                rec[f"flop_share_{task}"] = g[f"flop_share_{task}"].mean()
                 rec[f"grad_norm_{task}"] = g[f"grad_norm_{task}"].mean()
             out.append(rec)
         cells = pd.DataFrame(out)

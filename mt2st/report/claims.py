@@ -16,7 +16,7 @@ from mt2st.report.paper import CLAIM_VS_MTL, CLAIM_VS_STL_AS_REDUCTION, STRATEGY
 #: the comparisons the report makes: (strategy, baseline); the first four are the paper's
 COMPARISONS = [("switch", "stl"), ("switch", "mtl"), ("diminish", "stl"), ("adaptive-switch", "stl"),
                ("diminish", "mtl"), ("adaptive-switch", "mtl"), ("diminish-authors", "stl"),
-               ("mtl", "stl")]
+               ("mtl", "stl"), ("gcs", "stl"), ("pcgrad", "stl"), ("uw", "stl"), ("rlw", "stl")]
 #: the paper's claimed time ratio against each baseline (1 − claimed reduction)
 CLAIMED_RATIO = {"stl": 1.0 - CLAIM_VS_STL_AS_REDUCTION, "mtl": 1.0 - CLAIM_VS_MTL}
 

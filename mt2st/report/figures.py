@@ -13,6 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
@@ -205,3 +208,48 @@ def performance_profile(rho: pd.DataFrame, summary: pd.DataFrame, out: Path) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return _save(fig, out, "performance_profile")
+
+
+def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
+    """One square per regime (rows: dataset, columns: training size; one panel per model),
+    coloured by the strategy's time as a multiple of STL's at the target (blue: sooner, red:
+    later, log scale; grey: no ratio because a run missed), hatched where inconclusive."""
+    models = sorted(effects["model"].unique())
+    datasets = sorted(effects["dataset"].unique())
+    sizes = sorted(effects["n_train"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(1.9 + 1.6 * len(sizes) * len(models),
+                                                       1.5 + 1.1 * len(datasets)), squeeze=False,
+                             layout="constrained")
+    cmap, norm = plt.get_cmap("RdBu_r"), Normalize(-2.0, 2.0)  # log2 of the ratio: 0.25× to 4×
+    for ax, model in zip(axes[0], models, strict=True):
+        for _, r in effects[effects["model"] == model].iterrows():
+            x, y = sizes.index(r["n_train"]), datasets.index(r["dataset"])
+            finite = np.isfinite(r["ratio"]) and r["ratio"] > 0
+            color = cmap(norm(np.log2(r["ratio"]))) if finite else "#bbbbbb"
+            inconclusive = r["verdict"] not in ("confirmed", "reversed")
+            ax.add_patch(Rectangle(
+                (x - 0.48, y - 0.48), 0.96, 0.96, facecolor=color, edgecolor="k", lw=0.6,
+                hatch="///" if inconclusive else None))
+            ratio = f"{r['ratio']:.2f}×" if finite else "no ratio"
+            ax.text(x, y, f"{ratio}\n{r['verdict'].replace(' (', chr(10) + '(')}", ha="center",
+                    va="center", fontsize=7, bbox={"facecolor": "white", "alpha": 0.75, "lw": 0,
+                                                  "boxstyle": "round,pad=0.15"})
+        done = set(zip(effects[effects["model"] == model]["n_train"],
+                       effects[effects["model"] == model]["dataset"], strict=True))
+        for x, size in enumerate(sizes):
+            for y, dataset in enumerate(datasets):
+                if (size, dataset) not in done:
+                    ax.text(x, y, "not run", ha="center", va="center", fontsize=7, color="#999999")
+        ax.set_xlim(-0.5, len(sizes) - 0.5)
+        ax.set_ylim(-0.5, len(datasets) - 0.5)
+        ax.set_xticks(range(len(sizes)), [f"{s:,}" for s in sizes])
+        ax.set_yticks(range(len(datasets)), datasets)
+        ax.set_xlabel("training examples")
+        ax.set_title(model, fontsize=10)
+        ax.set_aspect("equal")
+    sm = ScalarMappable(norm=norm, cmap=cmap)
+    bar = fig.colorbar(sm, ax=axes[0].tolist(), shrink=0.8, ticks=[-2, -1, 0, 1, 2])
+    bar.ax.set_yticklabels(["0.25×", "0.5×", "1×", "2×", "4×"])
+    bar.set_label("time to target / STL's (hatched: inconclusive)", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, out, "regime_map")

@@ -27,9 +27,16 @@ from mt2st.report.aggregate import (
     workloads,
 )
 from mt2st.report.claims import COMPARISONS, claim_check, describe_segment, headline, segments
-from mt2st.report.figures import curves_by_strategy, time_to_accuracy, tta_curves
+from mt2st.report.figures import curves_by_strategy, regime_map, time_to_accuracy, tta_curves
 from mt2st.report.figures import performance_profile as profile_figure
-from mt2st.report.paper import STRATEGY_LABEL, STRATEGY_TO_PAPER, init_to_paper, paper_table2
+from mt2st.report.findings import effects, findings, findings_sentences
+from mt2st.report.paper import (
+    STRATEGY_LABEL,
+    STRATEGY_TO_PAPER,
+    authors_curves,
+    init_to_paper,
+    paper_table2,
+)
 from mt2st.results import ResultsStore, write_parquet_atomic
 
 STRATEGY_ORDER = ["stl", "mtl", "diminish", "diminish-authors", "switch", "adaptive-switch"]
@@ -69,11 +76,14 @@ def table2(cells: pd.DataFrame, lad: pd.DataFrame, setting: str, target: Target)
 
                 def both(ours: str, col: str, spec: str = ".1f", p=p) -> str:
                     return ours + (f" ({format(p[col], spec)})" if p is not None else "")
+                log = authors_curves(strategy, init, want)
                 rows.append({
+                    "dataset": c["dataset"], "train": int(c["n_train"]),
                     "init": init, "strategy": STRATEGY_LABEL.get(strategy, strategy),
                     "cell": c["cell_id"][:8], "seeds": int(c["n_seeds"]),
                     "test acc %": both(f"{_fmt(c['test_acc_mean'], '.1f', 100)} ± "
                                        f"{_fmt(c['test_acc_std'], '.1f', 100)}", "accuracy_pct"),
+                    "authors' log test acc %": _fmt(log["test_acc"], ".0f", 100) if log else "—",
                     f"time to {target.label}, s [IQR]": _time_cell(
                         at.loc[c["cell_id"]] if c["cell_id"] in at.index else None),
                     "train time s": both(_fmt(c["train_s_median"], ".1f"), "time_s"),
@@ -84,6 +94,48 @@ def table2(cells: pd.DataFrame, lad: pd.DataFrame, setting: str, target: Target)
                     "syntactic %": both(_fmt(c["analogy_syn"], ".1f", 100), "syntactic_pct"),
                 })
     return pd.DataFrame(rows)
+
+
+def three_way(cells: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """Test accuracy per (dataset, size, init, strategy): ours (mean over seeds), the paper's
+    Table 2 and the authors' own logged run of that init, strategy and setting."""
+    paper = paper_table2().set_index(["embedding", "strategy"])["accuracy_pct"] / 100
+    real = cells[cells["aux_grad"] == "real"]
+    rows = []
+    for _, c in real.iterrows():
+        want = "S0" if c["strategy"] == "stl" else setting
+        if c["setting"] != want or c["strategy"] not in STRATEGY_TO_PAPER:
+            continue
+        log = authors_curves(c["strategy"], c["init"], want)
+        rows.append({"dataset": c["dataset"], "n_train": int(c["n_train"]), "init": c["init"],
+                     "strategy": c["strategy"], "ours": c["test_acc_mean"],
+                     "table2": paper.get((init_to_paper(c["init"]), STRATEGY_TO_PAPER[c["strategy"]]),
+                                         np.nan),
+                     "logs": log["test_acc"] if log else np.nan})
+    return pd.DataFrame(rows, columns=["dataset", "n_train", "init", "strategy", "ours", "table2",
+                                       "logs"])
+
+
+def agreement(three: pd.DataFrame, within: float = 0.05) -> str:
+    """Which of ours, Table 2 and the authors' logs agree: the mean absolute difference in test
+    accuracy of each pair over the cells that have both; "agree" within ``within``."""
+    names = {"ours": "ours", "table2": "Table 2", "logs": "the authors' logs"}
+    parts = []
+    for a, b in (("ours", "logs"), ("ours", "table2"), ("logs", "table2")):
+        both = three[[a, b]].dropna()
+        if both.empty:
+            continue
+        gap = float((both[a] - both[b]).abs().mean())
+        signed = float((both[b] - both[a]).mean())
+        word = "agree" if gap <= within else "disagree"
+        parts.append(f"{names[a]} and {names[b]} {word} (mean absolute gap {gap * 100:.1f} points "
+                     f"over {len(both)} cells; {names[b]} {abs(signed) * 100:.1f} points "
+                     f"{'higher' if signed > 0 else 'lower'} on average)")
+    if not parts:
+        return "No cell of ours matches an init and strategy of Table 2 or of the authors' logs."
+    return ("Test accuracy, ours (mean over seeds) beside Table 2 and the authors' own logged runs "
+            f"(one run each; IMDB-1k with their code): {'; '.join(parts)}. \"Agree\" means within "
+            f"{within * 100:.0f} points.")
 
 
 def anytime_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +186,27 @@ def comparison_table(comparisons: pd.DataFrame) -> pd.DataFrame:
                      "by target range": "; ".join(describe_segment(sg, strategy, baseline).replace("**", "")
                                                   for sg in segments(g))})
     return pd.DataFrame(rows)
+
+
+def cost_table(cells: pd.DataFrame, limit: float = 1.5) -> pd.DataFrame:
+    """Per cell with auxiliary work: each task's share of the training time beside its share
+    of the FLOPs, and the ratio; "(over)" where the time share exceeds ``limit`` × the FLOP
+    share (the task costs more than what it computes)."""
+    rows = []
+    for _, c in cells.iterrows():
+        tasks = [t for t in AUX_NAMES if c[f"share_{t}"] > 0 or c[f"flop_share_{t}"] > 0]
+        if not tasks:
+            continue
+        row = {"dataset": c["dataset"], "train": int(c["n_train"]), "model": c["model"],
+               "init": c["init"], "strategy": variant_label(c["strategy"], c["aux_grad"]),
+               "setting": c["setting"]}
+        for t in tasks:
+            time_share, flop_share = c[f"share_{t}"], c[f"flop_share_{t}"]
+            ratio = time_share / flop_share if flop_share > 0 else np.inf
+            row[t] = (f"{time_share:.1%} / {flop_share:.1%} "
+                      f"({_fmt(ratio, '.1f')}×{' over' if ratio > limit else ''})")
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("—")
 
 
 def detached_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.DataFrame:
@@ -199,6 +272,9 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     comparisons = compare_cells(tta, cells, COMPARISONS)
     rho, profile = performance_profile(lad, cells)
     init = init or (rows["init"].mode().iloc[0])
+    found = findings(cells, lad, comparisons)
+    effect = effects(cells, comparisons, "switch", main_target.label)
+    main_effect = effect[(effect["init"] == init) & (effect["setting"] == setting)]
     write_parquet_atomic(runs, out / "runs_summary.parquet")
     write_parquet_atomic(cells, out / "cells.parquet")
     write_parquet_atomic(tta, out / "time_to_target.parquet")
@@ -206,12 +282,17 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     lad.to_csv(out / "ladder.csv", index=False, float_format="%.6g")
     comparisons.to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
     profile.to_csv(out / "profile.csv", index=False, float_format="%.6g")
+    found.to_csv(out / "findings.csv", index=False)
+    effect.to_csv(out / "effects.csv", index=False, float_format="%.6g")
 
     main = _main_workload(cells, init, setting)
     ref = lad[(lad["cell_id"] == main.get("STL", "")) & (lad["target"] == main_target.label)]
     target_acc = float(ref["target_acc"].iloc[0]) if len(ref) else np.nan
     figs: list[Path] = []
     if figures:  # figures=False: tables, claims and text only (a quick regeneration check)
+        if len(main_effect):
+            figs += regime_map(main_effect, figdir, f"Switch vs STL at {main_target.label} · "
+                                                    f"{init} init, {setting}")
         figs += time_to_accuracy(rows, figdir, main, target_acc,
                                  title=f"Validation accuracy against training time · {init}, {setting}")
         figs += tta_curves(lad, _workload_panels(cells), figdir)
@@ -239,6 +320,22 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               f"bootstrap interval; **confirmed** (sooner) or **reversed** (later) only where the "
               f"interval excludes 1× and at least {MIN_SEEDS} seed pairs reached the target, "
               f"otherwise **inconclusive**, with the reason."),
+        ("h2", "Findings"),
+        ("p", "Per regime (dataset, training examples, model; init and setting as named), the "
+              "strategy with the smallest median time to each target level (levels merged where "
+              "the same strategy leads), its time as a multiple of STL's (seed-paired geometric "
+              "mean, 95 % interval, verdict) and the misses (runs that never reached the level, of "
+              "the seeds paired). \"none\": at least half of every strategy's seeds missed."),
+        *[("li", sentence) for sentence in findings_sentences(found)],
+        ("p", "" if len(found) else "No workload with an STL cell and another strategy."),
+        ("table", found),
+        *([("img", figdir / "regime_map.png")] if len(main_effect) else []),
+        ("p", f"Map: Switch's time to {main_target.label} as a multiple of STL's per regime "
+              f"({init} init, {setting}); hatched where the verdict is inconclusive. "
+              + "; ".join(f"{r['dataset']} {r['n_train']:,} {r['model']}: {r['ratio']:.2f}× "
+                          f"[{r['lo']:.2f}, {r['hi']:.2f}], {r['verdict']}"
+                          for _, r in main_effect.iterrows()) + "."
+              if len(main_effect) else "No Switch cell with an STL cell at this init and setting."),
         ("h2", f"Claim check · init {init}, setting {setting}"),
         *[("li", c["sentence"]) for c in checks],
         ("p", "" if checks else "No Switch or Diminish cell with a matching baseline to check."),
@@ -265,6 +362,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               "the orderings are). Time to target is ours only: the paper gives total times. "
               "Compression = 1 − FLOPs / FLOPs of STL over the same budget."),
         ("table", table2(cells, lad, setting, main_target)),
+        ("p", agreement(three_way(cells, setting))),
         ("h2", "Anytime accuracy"),
         ("table", anytime_table(cells)),
         ("h2", "Every comparison, by target range"),
@@ -275,6 +373,11 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               "curves (IMDB, BiLSTM, their code; training accuracy, and a total loss that includes "
               "their auxiliary terms), on their own axes."),
         *[("img", p) for p in figs if p.suffix == ".png" and "_vs_epoch_" in p.name],
+        ("h2", "What the auxiliary work costs"),
+        ("p", "Per task: share of the training time / share of the FLOPs (ratio; \"over\" where "
+              "the time share exceeds 1.5× the FLOP share, i.e. the task costs more than what it "
+              "computes). FLOPs are counted per task by the trainer (work × FLOPs per unit)."),
+        ("table", cost_table(cells)),
         ("h2", "The authors' formulation (detached auxiliary losses)"),
         ("p", "In detached mode the auxiliary terms are computed from a detached copy of the "
               "embeddings, as in the authors' code: their gradient on the shared table is zero, "
