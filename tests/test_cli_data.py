@@ -12,6 +12,20 @@ def test_data_list(data_dir, capsys):
     assert "imdb" in out and "download from https://ai.stanford.edu/" in out
 
 
+def test_data_list_on_a_fresh_offline_machine_names_every_source(tmp_path, monkeypatch, capsys):
+    """No data folder, an empty HOME and cache, offline: every dataset still names where it
+    would come from (SST-2: GLUE's archive and the treebank's trees)."""
+    monkeypatch.delenv("MT2ST_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("MT2ST_OFFLINE", "1")
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert ("download from https://dl.fbaipublicfiles.com/glue/data/SST-2.zip and "
+            "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip") in out
+    assert "local copy" not in out and out.count("download from") == 6  # all but synthetic
+
+
 def test_data_info_sst2(data_dir, capsys):
     assert main(["--data-dir", str(data_dir), "data", "info", "sst2", "--min-count", "5",
                  "--json"]) == 0

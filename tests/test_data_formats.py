@@ -185,3 +185,31 @@ def test_synthetic_is_seeded_and_balanced():
     assert 0.4 < a.dataset.train.labels.mean() < 0.6
     assert a.analogy.semantic.any() and (~a.analogy.semantic).any()
     assert all(w in " ".join(a.corpus).split() for w in a.similarity.words())
+
+
+def test_sst_tree_sentence_and_binary_test_rows(tmp_path):
+    from mt2st.data.sst import binary_test_rows, tree_sentence
+
+    tree = ("(3 (2 It) (4 (4 (2 's) (4 (3 (2 a) (4 (3 lovely) (2 film))) (2 -LRB-) (2 really) "
+            "(2 -RRB-))) (2 .)))")
+    assert tree_sentence(tree) == (3, "it 's a lovely film -lrb- really -rrb- .")
+    path = tmp_path / "test.txt"
+    path.write_text("(0 (1 Bad) (1 .))\n(2 (2 So) (2 so))\n(4 (4 Great))\n\n(1 (1 Dull))\n")
+    assert binary_test_rows(path) == [(0, "bad ."), (1, "great"), (0, "dull")]  # neutral dropped
+    path.write_text("(0 (1 Bad) (1 .))\n(3 (2 unbalanced)\n")
+    with pytest.raises(DataFormatError, match=r"test\.txt, line 2: not a sentiment tree"):
+        binary_test_rows(path)
+
+
+def test_sst_glue_rows_need_glue_layout(tmp_path):
+    from mt2st.data.sst import glue_rows
+
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\na fine film \t1\ndull \t0\n")
+    assert glue_rows(path) == [(1, "a fine film"), (0, "dull")]
+    path.write_text("label\tsentence\n1\ta fine film\n")
+    with pytest.raises(DataFormatError, match=r"train\.tsv, line 1: header"):
+        glue_rows(path)
+    path.write_text("sentence\tlabel\na fine film \t2\n")
+    with pytest.raises(DataFormatError, match=r"train\.tsv, line 2"):
+        glue_rows(path)

@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pooch
 
+from mt2st.data import sst
 from mt2st.errors import DataNotFoundError
 
 ENV_VAR = "MT2ST_DATA_DIR"
@@ -35,23 +37,26 @@ def source_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class Remote:
-    """A download: a URL, the archive's sha256 (None for single files, whose hash is in
-    ``Resource.files``), and for archives the member path of each file inside it."""
+    """A download: a URL, the archive's pinned hash in pooch's form ("<sha256>" or "md5:<md5>";
+    None for single files, whose sha256 is in ``Resource.files``), and for archives the member
+    path of each file we keep (our name → path inside the archive)."""
 
     url: str
-    sha256: str | None = None
+    known_hash: str | None = None
     members: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Resource:
-    """A folder of files, known by name, with the sha256 of each file we read."""
+    """A folder of files, known by name, with the sha256 of each file we read (None where the
+    file is built from verified archives, so a pin on it would only pin one copy's layout)."""
 
     name: str
     description: str
     files: dict[str, str | None]
     remotes: tuple[Remote, ...] = ()
     note: str = ""
+    build: Callable[[Path], None] | None = None  # writes ``files`` from the downloaded members
 
     def missing(self, folder: Path) -> list[str]:
         return [f for f in self.files if not (folder / f).is_file()]
@@ -83,11 +88,20 @@ RESOURCES: dict[str, Resource] = {
     for r in (
         Resource(
             "sst2", "Stanford Sentiment Treebank, binary (train/dev/test TSVs with labels)",
-            {"train.tsv": "e981ceb4fe6c9acd1c79851d0d091b9e78103f1f2a399ca83dda27915d41c56c",
-             "dev.tsv": "84207e6be5873fb18db798cc6faec86871f5a426554650ff64a1c34e87665f6f",
-             "test.tsv": "fcd46f967b7b8efd8b5398481dadf873886298d092195167af907fd532e81e1c"},
-            note="no public mirror of these exact labelled files is pinned (GLUE's test split has "
-                 "no labels); place them in <data dir>/sst2/",
+            {"train.tsv": None, "dev.tsv": None, "test.tsv": None},
+            remotes=(
+                # GLUE's archive: its MD5 is the one torchtext pins (no sha256 is published)
+                Remote("https://dl.fbaipublicfiles.com/glue/data/SST-2.zip",
+                       known_hash="md5:9f81648d4199384278b86e315dac217c",
+                       members={sst.GLUE_TRAIN: "SST-2/train.tsv", sst.GLUE_DEV: "SST-2/dev.tsv"}),
+                # the treebank's trees (789,539 bytes), for the labelled binary test set
+                Remote("https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",
+                       known_hash="5c613a4f673fc74097d523a2c83f38e0cc462984d847b82c7aaf36b01cbbbfcc",
+                       members={sst.PTB_TEST: "trees/test.txt"}),
+            ),
+            note="train/dev from GLUE, test rebuilt from the treebank's PTB trees "
+                 "(mt2st/data/sst.py)",
+            build=sst.rebuild,
         ),
         Resource(
             "mr", "Movie Review sentence polarity v1.0 (Pang & Lee 2005)",
@@ -119,7 +133,7 @@ RESOURCES: dict[str, Resource] = {
             "imdb", "Large Movie Review Dataset (aclImdb v1, 50k reviews)",
             {"aclImdb/README": None},
             remotes=(Remote("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-                            sha256="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),),
+                            known_hash="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),),
             note="also accepts the 50k-review CSV as <data dir>/imdb/IMDB Dataset.csv",
         ),
     )
@@ -194,7 +208,7 @@ def _download(resource: Resource) -> Path:
     for remote in resource.remotes:
         if remote.members or remote.url.endswith((".tar.gz", ".zip")):
             processor = pooch.Unzip(extract_dir=".") if remote.url.endswith(".zip") else _untar_data
-            extracted = pooch.retrieve(source_url(remote.url), known_hash=remote.sha256,
+            extracted = pooch.retrieve(source_url(remote.url), known_hash=remote.known_hash,
                                        path=folder, processor=processor, downloader=downloader)
             for ours, member in remote.members.items():
                 src = next(Path(p) for p in extracted if Path(p).as_posix().endswith(member))
@@ -203,6 +217,8 @@ def _download(resource: Resource) -> Path:
             fname = remote.url.rsplit("/", 1)[-1]
             pooch.retrieve(source_url(remote.url), known_hash=resource.files.get(fname),
                            path=folder, fname=fname, downloader=downloader)
+    if resource.build is not None:
+        resource.build(folder)
     for fname, digest in resource.files.items():
         if digest is not None and pooch.file_hash(str(folder / fname)) != digest:
             (folder / fname).unlink()
@@ -223,5 +239,7 @@ def describe(name: str, data_dir: str | Path | None = None) -> tuple[Path | None
             return folder, "local copy (CSV)"
     where = ", ".join(str(b / name) for b in search_dirs(data_dir))
     if resource.remotes:
-        return None, f"download from {source_url(resource.remotes[0].url)} (no copy in {where})"
+        urls = [source_url(r.url) for r in resource.remotes]
+        listed = " and ".join(urls) if len(urls) <= 2 else f"{urls[0]} (+{len(urls) - 1} more files)"
+        return None, f"download from {listed} (no copy in {where})"
     return None, f"not found in {where}; {resource.note}"
