@@ -19,6 +19,17 @@ def _cmd_data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from mt2st.data.sources import RESOURCES, locate
+
+    unknown = sorted(set(args.names) - set(RESOURCES))
+    if unknown:
+        raise MT2STError(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(RESOURCES)}")
+    for name in args.names or [n for n in RESOURCES if n != "imdb"]:
+        print(f"{name:<10} {locate(name, args.data_dir)}", flush=True)
+    return 0
+
+
 def _cmd_data_info(args: argparse.Namespace) -> int:
     from mt2st.data import load_dataset
     from mt2st.data.summary import dataset_info, format_info
@@ -267,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("list", help="known datasets and where each was found")
     p.set_defaults(func=_cmd_data_list)
+    p = data_sub.add_parser("fetch", help="download and verify datasets into the cache now "
+                                          "(default: all but imdb, 80 MB)")
+    p.add_argument("names", nargs="*", help="datasets (see data list)")
+    p.set_defaults(func=_cmd_data_fetch)
     p = data_sub.add_parser("info", help="sizes, label balance, vocabulary, OOV rates")
     p.add_argument("name", help="sst2, mr, imdb, synthetic, fasttext:PATH or tsv:PATH")
     p.add_argument("--min-count", type=int, default=1)

@@ -11,9 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _data_dir() -> Path | None:
+    """$MT2ST_DATA_DIR, ../shared/data, or the download cache once ``mt2st data fetch`` filled
+    it (tests themselves never download)."""
+    from mt2st.data.sources import RESOURCES, cache_dir
+
     env = os.environ.get("MT2ST_DATA_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (cand / "sst2" / "train.tsv").is_file():
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data", cache_dir()]:
+        if not any(r.missing(cand / name) for name, r in RESOURCES.items() if name != "imdb"):
             return cand
     return None
 
@@ -22,7 +26,8 @@ def _data_dir() -> Path | None:
 def data_dir() -> Path:
     found = _data_dir()
     if found is None:
-        pytest.skip("real data not found: set MT2ST_DATA_DIR to ../shared/data")
+        pytest.skip("real data not found: run `mt2st data fetch` (downloads ~15 MB), or set "
+                    "MT2ST_DATA_DIR to a local copy")
     return found
 
 

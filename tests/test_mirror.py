@@ -162,3 +162,15 @@ def test_offline_without_a_copy_names_the_source_and_the_variable(tmp_path, monk
     with pytest.raises(DataNotFoundError, match=r"'mr' not found.*MT2ST_OFFLINE is set \(source: "
                                                r"https://www\.cs\.cornell\.edu/.*Set MT2ST_DATA_DIR"):
         load_dataset("mr")
+
+
+def test_data_fetch_downloads_into_the_cache(mirror, capsys):
+    from mt2st.cli import main
+
+    assert main(["data", "fetch", "sst2", "analogy"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    cache = Path(mirror).parent / "cache"
+    assert [line.split()[0] for line in out] == ["sst2", "analogy"]
+    assert all(line.split()[1].startswith(str(cache)) for line in out)
+    assert main(["data", "list"]) == 0
+    assert f"local copy at {cache / 'mt2st' / 'sst2'}" in capsys.readouterr().out
