@@ -56,3 +56,19 @@ def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     metrics = ["step", "examples", "epoch", "val_acc", "test_acc", "loss_primary", "steps_analogy",
                "steps_similarity", "analogy_sem", "analogy_syn", "sim_mean", "flops_total"]
     pd.testing.assert_frame_equal(rows[metrics], stored[metrics])
+
+
+def test_readme_headline_table_is_generated_from_the_committed_reports(monkeypatch):
+    """README's headline table is what ``python -m mt2st.report.headline`` writes from the
+    reports it names (regenerate it with that command, never by hand)."""
+    import re
+
+    from mt2st.report.headline import MARKER, headline_table
+
+    readme = (DOCS.parent / "README.md").read_text()
+    block = re.search(f"<!-- {MARKER} -->\n(.*?)\n<!-- /{MARKER} -->", readme, re.S)
+    assert block, f"README has no {MARKER} markers"
+    folders = list(dict.fromkeys(re.findall(r"\]\((docs/[^)/]+)/report\.md\)", block.group(1))))
+    assert folders, "the headline table names no report"
+    monkeypatch.chdir(DOCS.parent)
+    assert block.group(1) == headline_table([Path(f) for f in folders])

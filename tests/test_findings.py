@@ -10,8 +10,8 @@ from mt2st.report.findings import effects, findings, findings_sentences
 
 
 def _cells() -> pd.DataFrame:
-    base = {"dataset": "mr", "n_train": 750, "model": "bilstm", "init": "sg", "aux_grad": "real",
-            "stl_cell_id": "stl", "mtl_cell_id": "mtl"}
+    base = {"dataset": "mr", "data_options": "subsample=1000", "n_train": 750, "model": "bilstm",
+            "init": "sg", "aux_grad": "real", "stl_cell_id": "stl", "mtl_cell_id": "mtl"}
     return pd.DataFrame([{**base, "cell_id": "stl", "strategy": "stl", "setting": "S0"},
                          {**base, "cell_id": "mtl", "strategy": "mtl", "setting": "S3"},
                          {**base, "cell_id": "sw", "strategy": "switch", "setting": "S3"}])
@@ -58,7 +58,7 @@ def test_findings_segments_by_fastest_strategy():
     assert table.iloc[2]["verdict"] == "the others missed"
     assert table.iloc[2]["misses"] == "others ≤0/5, STL ≤3/5"
     sentence = findings_sentences(table)[0]
-    assert sentence.startswith("**mr, 750 training examples, bilstm, sg init, S3**")
+    assert sentence.startswith("**mr (subsample=1000), 750 training examples, bilstm, sg init, S3**")
     assert "at 0.92·STL-best Switch is fastest; 0.80× STL's time" in sentence
     assert "no strategy reaches the target in half its seeds" in sentence
 

@@ -11,6 +11,7 @@ pooled. Comparisons pair runs by seed and bootstrap the mean log time ratio.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from mt2st.config import AUX_NAMES
 from mt2st.errors import ConfigError
 
 #: columns that describe a cell to a reader (the cell itself is ``cell_id``)
-DESCRIPTIVE = ["dataset", "n_train", "model", "init", "strategy", "setting", "aux_grad"]
+DESCRIPTIVE = ["dataset", "data_options", "n_train", "model", "init", "strategy", "setting", "aux_grad"]
 #: fractions of the training budget (primary examples) at which the anytime accuracy is read
 ANYTIME = (0.25, 0.5, 1.0)
 #: an evaluation counts as converged when its validation accuracy is within this of the best
@@ -100,10 +101,22 @@ def olympic_mean(values) -> float:
 
 
 # -- runs ------------------------------------------------------------------------------------
+def data_options(config_json: str) -> str:
+    """A run's dataset options in a few words ("" for the dataset as shipped), e.g.
+    "subsample=1000" or "subsample=1000 fractions=0.75/0.125/0.125"."""
+    options = json.loads(config_json).get("dataset_options") or {}
+    return " ".join(f"{k}={'/'.join(f'{x:g}' for x in v) if isinstance(v, list) else v}"
+                    for k, v in sorted(options.items()))
+
+
 def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per run: best and final accuracies, anytime accuracy, area under the
     validation curve, convergence, clocks, work, time shares and gradient-audit norms."""
     out = []
+    if "data_options" not in rows:  # parsed once per distinct configuration
+        configs = rows["config_json"] if "config_json" in rows else pd.Series("{}", index=rows.index)
+        words = {c: data_options(c) for c in configs.unique()}
+        rows = rows.assign(data_options=configs.map(words))
     for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
         trained = run[run["step"] > 0]
         val = trained["val_acc"].to_numpy(dtype=float)

@@ -79,15 +79,23 @@ def describe_segment(seg: dict, strategy: str, baseline: str, relative: bool = T
     return f"at {where}: " + ", ".join(clauses) + f": **{v}**" if clauses else f"at {where}: **{v}**"
 
 
-def claim_check(comparisons: pd.DataFrame, init: str, setting: str) -> list[dict]:
-    """One entry per comparison for the report's main workload (init, setting), over the
-    relative ladder: the segments and a sentence."""
+def claim_check(comparisons: pd.DataFrame, init: str, setting: str,
+                cells: pd.DataFrame | None = None) -> list[dict]:
+    """One entry per comparison and workload of the report's main (init, setting), over the
+    relative ladder: the segments and a sentence. With ``cells``, each entry names its regime
+    (dataset, training examples, model), so workloads are never merged."""
     out = []
     if comparisons.empty:
         return out
     main = comparisons[(comparisons["init"] == init) & (comparisons["setting"] == setting)
-                       & comparisons["relative"]]
-    for (strategy, baseline), g in main.groupby(["strategy", "baseline"], sort=False):
+                       & comparisons["relative"]].copy()
+    regime = {}
+    if cells is not None:
+        info = cells.set_index("cell_id")
+        regime = {cid: (info.at[cid, "dataset"], int(info.at[cid, "n_train"]), info.at[cid, "model"])
+                  for cid in main["baseline_cell_id"].unique() if cid in info.index}
+    main["regime"] = [regime.get(c, ("", 0, "")) for c in main["baseline_cell_id"]]
+    for (strategy, baseline, where), g in main.groupby(["strategy", "baseline", "regime"], sort=False):
         segs = segments(g)
         n = int(g["n_paired"].max())
         claim = CLAIMED_RATIO.get(baseline)
@@ -96,15 +104,21 @@ def claim_check(comparisons: pd.DataFrame, init: str, setting: str) -> list[dict
             said = ("67 % less time, which Table 2 makes T_STL/T_Switch − 1: 40 % as a reduction"
                     if baseline == "stl" else "13 % less time")
             claim_text = f" Paper: {claim:.2f}× ({said})."
-        sentence = (f"{_label(strategy)} vs {baseline.upper()} ({n} seeds paired): "
+        dataset, n_train, model = where
+        place = f"{dataset}, {n_train:,} training examples, {model}; " if dataset else ""
+        sentence = (f"{_label(strategy)} vs {baseline.upper()} ({place}{n} seeds paired): "
                     + "; ".join(describe_segment(s, strategy, baseline) for s in segs) + "."
                     + claim_text)
-        out.append({"strategy": strategy, "baseline": baseline, "init": init, "setting": setting,
-                    "seeds": n, "sentence": sentence,
-                    "verdicts": {f"{min(s['levels']):.2f}-{max(s['levels']):.2f}": s["verdict"]
-                                 for s in segs}})
+        entry = {"strategy": strategy, "baseline": baseline, "init": init, "setting": setting,
+                 "seeds": n, "sentence": sentence,
+                 "verdicts": {f"{min(s['levels']):.2f}-{max(s['levels']):.2f}": s["verdict"]
+                              for s in segs}}
+        if dataset:
+            entry.update(dataset=dataset, n_train=n_train, model=model)
+        out.append(entry)
     order = {c: i for i, c in enumerate(COMPARISONS)}
-    return sorted(out, key=lambda c: order.get((c["strategy"], c["baseline"]), 99))
+    return sorted(out, key=lambda c: (order.get((c["strategy"], c["baseline"]), 99),
+                                      c.get("dataset", ""), c.get("n_train", 0), c.get("model", "")))
 
 
 def headline(checks: list[dict]) -> str:

@@ -214,8 +214,12 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
     """One square per regime (rows: dataset, columns: training size; one panel per model),
     coloured by the strategy's time as a multiple of STL's at the target (blue: sooner, red:
     later, log scale; grey: no ratio because a run missed), hatched where inconclusive."""
+    effects = effects.assign(row=[d if not (isinstance(o, str) and "fractions" in o)
+                                  else f"{d} ({o.split('fractions=')[1].split()[0]} split)"
+                                  for d, o in zip(effects["dataset"], effects["data_options"],
+                                                  strict=True)])
     models = sorted(effects["model"].unique())
-    datasets = sorted(effects["dataset"].unique())
+    datasets = sorted(effects["row"].unique())
     sizes = sorted(effects["n_train"].unique())
     fig, axes = plt.subplots(1, len(models), figsize=(1.9 + 1.6 * len(sizes) * len(models),
                                                        1.5 + 1.1 * len(datasets)), squeeze=False,
@@ -223,7 +227,7 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
     cmap, norm = plt.get_cmap("RdBu_r"), Normalize(-2.0, 2.0)  # log2 of the ratio: 0.25× to 4×
     for ax, model in zip(axes[0], models, strict=True):
         for _, r in effects[effects["model"] == model].iterrows():
-            x, y = sizes.index(r["n_train"]), datasets.index(r["dataset"])
+            x, y = sizes.index(r["n_train"]), datasets.index(r["row"])
             finite = np.isfinite(r["ratio"]) and r["ratio"] > 0
             color = cmap(norm(np.log2(r["ratio"]))) if finite else "#bbbbbb"
             inconclusive = r["verdict"] not in ("confirmed", "reversed")
@@ -235,7 +239,7 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
                     va="center", fontsize=7, bbox={"facecolor": "white", "alpha": 0.75, "lw": 0,
                                                   "boxstyle": "round,pad=0.15"})
         done = set(zip(effects[effects["model"] == model]["n_train"],
-                       effects[effects["model"] == model]["dataset"], strict=True))
+                       effects[effects["model"] == model]["row"], strict=True))
         for x, size in enumerate(sizes):
             for y, dataset in enumerate(datasets):
                 if (size, dataset) not in done:

@@ -14,9 +14,9 @@ import pandas as pd
 from mt2st.report.aggregate import workloads
 from mt2st.report.paper import STRATEGY_LABEL
 
-FINDING_COLUMNS = ["dataset", "n_train", "model", "init", "setting", "levels", "fastest",
+FINDING_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "levels", "fastest",
                    "median_s", "rival", "rival_vs_stl", "ci", "verdict", "misses"]
-EFFECT_COLUMNS = ["dataset", "n_train", "model", "init", "setting", "strategy", "target",
+EFFECT_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "strategy", "target",
                   "ratio", "lo", "hi", "verdict", "misses", "baseline_misses", "n_paired"]
 
 
@@ -51,7 +51,7 @@ def findings(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
     geometric mean; the 95 % intervals' extremes; verdicts counted over the levels), and the
     most misses at any of those levels."""
     real = cells[cells["aux_grad"] == "real"]
-    lad = lad[lad["relative"]] if relative_only else lad
+    lad = lad[lad["relative"].astype(bool)] if relative_only else lad
     med = lad.set_index(["cell_id", "target"])["ttt_median_s"]
     stl_misses = lad.set_index(["cell_id", "target"])[["misses", "n_seeds"]]
     vs_stl = comparisons[comparisons["baseline"] == "stl"].set_index(["cell_id", "target"])
@@ -86,7 +86,8 @@ def findings(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
             lows = [r["lo"] for r in rows if np.isfinite(r["lo"])]
             highs = [r["hi"] for r in rows if np.isfinite(r["hi"])]
             counts = pd.Series([r["verdict"] for r in rows]).value_counts(sort=False)
-            out.append({"dataset": stl["dataset"], "n_train": int(stl["n_train"]),
+            out.append({"dataset": stl["dataset"], "data_options": stl["data_options"],
+                        "n_train": int(stl["n_train"]),
                         "model": stl["model"], "init": stl["init"], "setting": setting,
                         "levels": _span([r["level"] for r in rows]), "fastest": _label(fastest),
                         "median_s": _span([r["median_s"] for r in rows], "{:.1f}"),
@@ -110,7 +111,8 @@ def effects(cells: pd.DataFrame, comparisons: pd.DataFrame, strategy: str = "swi
     out = []
     for _, r in c.iterrows():
         stl = info.loc[r["baseline_cell_id"]]
-        out.append({"dataset": stl["dataset"], "n_train": int(stl["n_train"]), "model": stl["model"],
+        out.append({"dataset": stl["dataset"], "data_options": stl["data_options"],
+                    "n_train": int(stl["n_train"]), "model": stl["model"],
                     "init": r["init"], "setting": r["setting"], "strategy": strategy,
                     "target": target, "ratio": 1 - r["reduction"], "lo": 1 - r["hi"],
                     "hi": 1 - r["lo"], "verdict": r["verdict"], "misses": int(r["misses"]),
@@ -118,12 +120,17 @@ def effects(cells: pd.DataFrame, comparisons: pd.DataFrame, strategy: str = "swi
     return pd.DataFrame(out, columns=EFFECT_COLUMNS)
 
 
+def regime_label(dataset: str, data_options: str, n_train: int, model: str) -> str:
+    options = f" ({data_options})" if isinstance(data_options, str) and data_options else ""
+    return f"{dataset}{options}, {n_train:,} training examples, {model}"
+
+
 def findings_sentences(table: pd.DataFrame) -> list[str]:
     """One sentence per regime from the findings table, for the top of the report."""
     out = []
-    keys = ["dataset", "n_train", "model", "init", "setting"]
-    for key, g in table.groupby(keys, sort=False):
-        dataset, n_train, model, init, setting = key
+    keys = ["dataset", "data_options", "n_train", "model", "init", "setting"]
+    for key, g in table.groupby(keys, sort=False, dropna=False):
+        dataset, options, n_train, model, init, setting = key
         parts = []
         for _, r in g.iterrows():
             where = f"at {r['levels']}·STL-best"
@@ -131,13 +138,16 @@ def findings_sentences(table: pd.DataFrame) -> list[str]:
                 parts.append(f"{where} no strategy reaches the target in half its seeds "
                              f"(misses: {r['misses']})")
                 continue
+            paired = r["rival_vs_stl"] != "—"
             if r["fastest"] == "STL":
                 other = (f"the fastest other ({r['rival']}) takes {r['rival_vs_stl']} its time "
-                         f"(95 % CIs within {r['ci']}; {r['verdict']})")
+                         f"(95 % CIs within {r['ci']}; {r['verdict']})" if paired else
+                         f"the fastest other ({r['rival']}) has no paired ratio ({r['verdict']})")
             else:
                 other = (f"{r['rival_vs_stl']} STL's time (95 % CIs within {r['ci']}; "
-                         f"{r['verdict']})")
+                         f"{r['verdict']})" if paired else
+                         f"by median time only, no paired ratio ({r['verdict']})")
             parts.append(f"{where} {r['fastest']} is fastest; {other}; misses {r['misses']}")
-        out.append(f"**{dataset}, {n_train:,} training examples, {model}, {init} init, "
+        out.append(f"**{regime_label(dataset, options, n_train, model)}, {init} init, "
                    f"{setting}**: " + "; ".join(parts) + ".")
     return out

@@ -29,7 +29,7 @@ from mt2st.report.aggregate import (
 from mt2st.report.claims import COMPARISONS, claim_check, describe_segment, headline, segments
 from mt2st.report.figures import curves_by_strategy, regime_map, time_to_accuracy, tta_curves
 from mt2st.report.figures import performance_profile as profile_figure
-from mt2st.report.findings import effects, findings, findings_sentences
+from mt2st.report.findings import effects, findings, findings_sentences, regime_label
 from mt2st.report.paper import (
     STRATEGY_LABEL,
     STRATEGY_TO_PAPER,
@@ -298,7 +298,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         figs += tta_curves(lad, _workload_panels(cells), figdir)
         figs += profile_figure(rho, profile, figdir)
         figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
-    checks = claim_check(comparisons, init, setting)
+    checks = claim_check(comparisons, init, setting, cells)
     prov = _provenance_summary(rows)
     failures = store.failed()
     interval = runs["eval_interval"].median()
@@ -332,8 +332,9 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         *([("img", figdir / "regime_map.png")] if len(main_effect) else []),
         ("p", f"Map: Switch's time to {main_target.label} as a multiple of STL's per regime "
               f"({init} init, {setting}); hatched where the verdict is inconclusive. "
-              + "; ".join(f"{r['dataset']} {r['n_train']:,} {r['model']}: {r['ratio']:.2f}× "
-                          f"[{r['lo']:.2f}, {r['hi']:.2f}], {r['verdict']}"
+              + "; ".join(f"{regime_label(r['dataset'], r['data_options'], r['n_train'], r['model'])}: "
+                          + (f"{r['ratio']:.2f}× [{r['lo']:.2f}, {r['hi']:.2f}], "
+                             if np.isfinite(r["ratio"]) else "no ratio, ") + r["verdict"]
                           for _, r in main_effect.iterrows()) + "."
               if len(main_effect) else "No Switch cell with an STL cell at this init and setting."),
         ("h2", f"Claim check · init {init}, setting {setting}"),

@@ -1,0 +1,83 @@
+"""README's headline table, taken from committed reports (never typed by hand):
+
+    python -m mt2st.report.headline docs/paper-protocol docs/regimes [--readme README.md]
+
+One row per regime of each report's main init and setting: Switch's time to 0.99·STL-best as a
+multiple of STL's (effects.csv), the verdict, and the fastest strategy at that level
+(findings.csv). With ``--readme`` the table replaces the text between the
+``<!-- headline-table -->`` and ``<!-- /headline-table -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+MARKER = "headline-table"
+
+
+def _covers(levels: str, level: float) -> bool:
+    """Does a findings span such as "0.90–0.97" (or "0.99") include ``level``?"""
+    ends = [float(x) for x in levels.split("–")]
+    return min(ends) - 1e-9 <= level <= max(ends) + 1e-9
+
+
+def headline_table(folders: list[Path], level: float = 0.99) -> str:
+    """The Markdown table for ``folders`` (report folders with effects.csv and findings.csv)."""
+    lines = ["| report | dataset | training examples | model | init · setting | Switch / STL time "
+             f"to {level:.2f}·STL-best [95 % CI] | verdict | fastest at {level:.2f} |",
+             "|---|---|---|---|---|---|---|---|"]
+    for folder in folders:
+        options = json.loads((folder / "options.json").read_text())
+        init, setting = options["init"], options["setting"]
+        effects = pd.read_csv(folder / "effects.csv", dtype={"data_options": str},
+                              keep_default_na=False, na_values={"ratio": [""], "lo": [""], "hi": [""]})
+        effects = effects[(effects["init"] == init) & (effects["setting"] == setting)
+                          & (effects["target"] == f"{level:.2f}·STL-best")]
+        found = pd.read_csv(folder / "findings.csv", dtype={"levels": str, "data_options": str},
+                            keep_default_na=False)
+        for _, e in effects.sort_values(["dataset", "model", "n_train"]).iterrows():
+            here = found[(found["dataset"] == e["dataset"]) & (found["n_train"] == e["n_train"])
+                         & (found["data_options"] == e["data_options"])
+                         & (found["model"] == e["model"]) & (found["init"] == init)
+                         & (found["setting"] == setting)]
+            fastest = next((r["fastest"] for _, r in here.iterrows() if _covers(r["levels"], level)),
+                           "—")
+            ratio = (f"{e['ratio']:.2f}× [{e['lo']:.2f}, {e['hi']:.2f}]" if pd.notna(e["ratio"])
+                     else f"— (misses: Switch {e['misses']}, STL {e['baseline_misses']} of "
+                          f"{e['n_paired']})")
+            dataset = e["dataset"] + (f" ({e['data_options']})" if e["data_options"] else "")
+            lines.append(f"| [{folder.name}]({folder.as_posix()}/report.md) | {dataset} | "
+                         f"{int(e['n_train']):,} | {e['model']} | {init} · {setting} | {ratio} | "
+                         f"{e['verdict']} | {fastest} |")
+    return "\n".join(lines)
+
+
+def replace_table(readme: str, table: str, source: str = "README") -> str:
+    """``readme`` with the text between the headline markers replaced by ``table``."""
+    start, end = f"<!-- {MARKER} -->", f"<!-- /{MARKER} -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(readme):
+        raise SystemExit(f"{source}: no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{table}\n{end}", readme)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--readme", type=Path)
+    args = parser.parse_args()
+    table = headline_table(args.folders)
+    if args.readme is None:
+        print(table)
+        return
+    args.readme.write_text(replace_table(args.readme.read_text(), table, str(args.readme)))
+    print(f"{args.readme}: {MARKER} replaced")
+
+
+if __name__ == "__main__":
+    main()
