@@ -225,7 +225,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = _check_output_folder(args.out or results / "report", "report --out")
     options = {"init": args.init, "setting": args.setting, "target": args.target,
                "ladder": args.ladder}
-    return _report(results, out, options, title=args.title or f"MT2ST report: {results.name}")
+    saved = out / "options.json"  # a report written before: its options, unless overridden
+    before = json.loads(saved.read_text()) if saved.is_file() else {}
+    before["ladder"] = before.pop("levels", None)
+    options = {k: v if v is not None else before.get(k) for k, v in options.items()}
+    options["overlay_authors"] = before.get("overlay_authors", True)
+    title = args.title or before.get("title") or f"MT2ST report: {results.name}"
+    return _report(results, out, options, title=title)
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -343,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", help="results folder (holding runs/)")
     p.add_argument("--out", help="report folder (default RESULTS/report)")
     p.add_argument("--init", help="init of the claim check and time-to-accuracy figure")
-    p.add_argument("--setting", default="S3", help="setting of Table 2 and the claim check")
-    p.add_argument("--target", default="stl:0.99",
-                   help="Table 2's target: a number (0.8) or stl:FRACTION (of STL's median best)")
+    p.add_argument("--setting", help="setting of Table 2 and the claim check (default S3, or "
+                                     "the folder's earlier report's)")
+    p.add_argument("--target", help="Table 2's target: a number (0.8) or stl:FRACTION (of STL's "
+                                    "median best; default stl:0.99, or the earlier report's)")
     p.add_argument("--ladder", type=float, nargs=3, metavar=("START", "STOP", "STEP"),
                    default=None, help="target levels scanned, as fractions of STL's median best "
                                       "(default 0.90 1.00 0.01)")

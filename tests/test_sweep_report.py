@@ -172,6 +172,15 @@ def test_report_from_a_small_stored_results_set(tmp_path):
     for name in ("ladder.csv", "comparisons.csv", "profile.csv", "time_to_target.parquet",
                  "findings.csv", "effects.csv"):
         assert (tmp_path / "rep" / name).is_file()
+    # `mt2st report` again on a report folder keeps the options it was written with
+    import json
+
+    from mt2st.cli import main
+    again = ["report", str(tmp_path / "res"), "--out", str(tmp_path / "rep2")]
+    assert main([*again, "--target", "stl:0.95", "--init", "random", "--title", "T"]) == 0
+    assert main(again) == 0
+    options = json.loads((tmp_path / "rep2" / "options.json").read_text())
+    assert (options["target"], options["init"], options["title"]) == ("stl:0.95", "random", "T")
 
 
 def test_dask_executor_on_a_local_cluster(tmp_path):
