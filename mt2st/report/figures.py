@@ -18,12 +18,14 @@ from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from mt2st.report.aggregate import data_options  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
 
 COLORS = {"stl": "#444444", "mtl": "#1f77b4", "diminish": "#2ca02c", "diminish-authors": "#98df8a",
           "switch": "#d62728", "adaptive-switch": "#ff7f0e", "gcs": "#9467bd", "pcgrad": "#8c564b",
           "uw": "#e377c2", "rlw": "#17becf"}
 INIT_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
+LINESTYLES = ["-", "--", ":", "-."]
 
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
@@ -36,9 +38,9 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _band(ax, group: pd.DataFrame, column: str, color: str, label: str) -> None:
+def _band(ax, group: pd.DataFrame, column: str, color: str, label: str, ls: str = "-") -> None:
     stats = group.groupby("epoch")[column].agg(["mean", "min", "max"])
-    ax.plot(stats.index, stats["mean"], color=color, lw=2, label=label)
+    ax.plot(stats.index, stats["mean"], color=color, lw=2, label=label, ls=ls)
     if group["seed"].nunique() > 1:
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.18, lw=0)
 
@@ -80,10 +82,16 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
             for col, setting in enumerate(settings):
                 ax = axes[0][col]
                 panel = srows[srows["setting"] == setting]
-                for _, g in panel.groupby(["init", "cell_id"]):  # never pool cells
-                    init = g["init"].iloc[0]
+                data = {cid: f"{g['dataset'].iloc[0]}"
+                        + (f" ({data_options(g['config_json'].iloc[0])})"
+                           if "config_json" in g and data_options(g["config_json"].iloc[0]) else "")
+                        for cid, g in panel.groupby("cell_id")}
+                kinds = sorted(set(data.values()))
+                for (init, cid), g in panel.groupby(["init", "cell_id"]):  # never pool cells
+                    where = f" · {data[cid]}" if len(kinds) > 1 else ""
                     _band(ax, g, column, INIT_COLORS[inits.index(init) % len(INIT_COLORS)],
-                          f"{init} (n={g['seed'].nunique()} seeds)")
+                          f"{init}{where} (n={g['seed'].nunique()} seeds)",
+                          ls=LINESTYLES[kinds.index(data[cid]) % len(LINESTYLES)])
                 _switch_marks(ax, panel, strategy)
                 ax.set_title(f"ours · {setting}", fontsize=10)
                 ax.set_xlabel("epoch")
