@@ -92,9 +92,10 @@ def claim_check(comparisons: pd.DataFrame, init: str, setting: str,
     regime = {}
     if cells is not None:
         info = cells.set_index("cell_id")
-        regime = {cid: (info.at[cid, "dataset"], int(info.at[cid, "n_train"]), info.at[cid, "model"])
+        regime = {cid: (info.at[cid, "dataset"], info.at[cid, "data_options"] or "",
+                        int(info.at[cid, "n_train"]), info.at[cid, "model"])
                   for cid in main["baseline_cell_id"].unique() if cid in info.index}
-    main["regime"] = [regime.get(c, ("", 0, "")) for c in main["baseline_cell_id"]]
+    main["regime"] = [regime.get(c, ("", "", 0, "")) for c in main["baseline_cell_id"]]
     for (strategy, baseline, where), g in main.groupby(["strategy", "baseline", "regime"], sort=False):
         segs = segments(g)
         n = int(g["n_paired"].max())
@@ -104,8 +105,9 @@ def claim_check(comparisons: pd.DataFrame, init: str, setting: str,
             said = ("67 % less time, which Table 2 makes T_STL/T_Switch − 1: 40 % as a reduction"
                     if baseline == "stl" else "13 % less time")
             claim_text = f" Paper: {claim:.2f}× ({said})."
-        dataset, n_train, model = where
-        place = f"{dataset}, {n_train:,} training examples, {model}; " if dataset else ""
+        dataset, options, n_train, model = where
+        split = f" ({options})" if options else ""
+        place = f"{dataset}{split}, {n_train:,} training examples, {model}; " if dataset else ""
         sentence = (f"{_label(strategy)} vs {baseline.upper()} ({place}{n} seeds paired): "
                     + "; ".join(describe_segment(s, strategy, baseline) for s in segs) + "."
                     + claim_text)
@@ -114,11 +116,12 @@ def claim_check(comparisons: pd.DataFrame, init: str, setting: str,
                  "verdicts": {f"{min(s['levels']):.2f}-{max(s['levels']):.2f}": s["verdict"]
                               for s in segs}}
         if dataset:
-            entry.update(dataset=dataset, n_train=n_train, model=model)
+            entry.update(dataset=dataset, data_options=options, n_train=n_train, model=model)
         out.append(entry)
     order = {c: i for i, c in enumerate(COMPARISONS)}
     return sorted(out, key=lambda c: (order.get((c["strategy"], c["baseline"]), 99),
-                                      c.get("dataset", ""), c.get("n_train", 0), c.get("model", "")))
+                                      c.get("dataset", ""), c.get("data_options", ""),
+                                      c.get("n_train", 0), c.get("model", "")))
 
 
 def headline(checks: list[dict]) -> str:

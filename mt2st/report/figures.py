@@ -97,7 +97,8 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.grid(alpha=0.3)
-                ax.legend(fontsize=7, loc="best")
+                crowded = len(ax.lines) > 4  # many cells: a smaller legend that lets curves through
+                ax.legend(fontsize=5.5 if crowded else 7, loc="best", framealpha=0.5 if crowded else 0.8)
                 if with_authors:
                     ax2 = axes[1][col]
                     for k, init in enumerate(inits):
@@ -149,7 +150,7 @@ def time_to_accuracy(rows: pd.DataFrame, out: Path, cell_ids: dict[str, str],
     ax.set_ylabel("validation accuracy (median over seeds)")
     ax.set_title(title or "Validation accuracy against training time", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, out, "time_to_accuracy")
 
 

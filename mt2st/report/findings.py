@@ -28,8 +28,8 @@ def _span(values, fmt: str = "{:.2f}") -> str:
     v = [x for x in values if np.isfinite(x)]
     if not v:
         return "—"
-    lo, hi = min(v), max(v)
-    return fmt.format(lo) if np.isclose(lo, hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
+    lo, hi = fmt.format(min(v)), fmt.format(max(v))
+    return lo if lo == hi else f"{lo}–{hi}"
 
 
 def _fastest(members: pd.DataFrame, med: pd.Series, target: str) -> tuple[str, str, float]:
@@ -69,6 +69,10 @@ def findings(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
                    "rival": rival or "none", "ratio": np.nan, "lo": np.nan, "hi": np.nan,
                    "verdict": "—" if rival else "the others missed", "misses": 0,
                    "stl_misses": int(stl_row["misses"]), "n": int(stl_row["n_seeds"])}
+            if not rival:  # nobody else reached it in half the seeds: the fewest misses of any
+                row["misses"] = min((int(stl_misses.loc[(c, target), "misses"])
+                                     for c in others["cell_id"] if (c, target) in stl_misses.index),
+                                    default=0)
             if rival and (rival_id, target) in vs_stl.index:
                 c = vs_stl.loc[(rival_id, target)]
                 row.update(ratio=1 - c["reduction"], lo=1 - c["hi"], hi=1 - c["lo"],
@@ -98,7 +102,9 @@ def findings(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
                                              for v, k in counts.items()),
                         "misses": f"others ≤{max(r['misses'] for r in rows)}/{n}, "
                                   f"STL ≤{max(r['stl_misses'] for r in rows)}/{n}"})
-    return pd.DataFrame(out, columns=FINDING_COLUMNS)
+    table = pd.DataFrame(out, columns=FINDING_COLUMNS)
+    keys = ["dataset", "data_options", "n_train", "model", "init", "setting"]
+    return table.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def effects(cells: pd.DataFrame, comparisons: pd.DataFrame, strategy: str = "switch",

@@ -304,7 +304,8 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
             figs += regime_map(main_effect, figdir, f"Switch vs STL at {main_target.label} · "
                                                     f"{init} init, {setting}")
         figs += time_to_accuracy(rows, figdir, main, target_acc,
-                                 title=f"Validation accuracy against training time · {init}, {setting}")
+                                 title=f"Validation accuracy against training time · {init}, "
+                                       f"{setting} · {_main_regime(cells, main)}")
         figs += tta_curves(lad, _workload_panels(cells), figdir)
         figs += profile_figure(rho, profile, figdir)
         figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
@@ -458,12 +459,24 @@ def _main_workload(cells: pd.DataFrame, init: str, setting: str) -> dict[str, st
             for _, r in mine.iterrows()}
 
 
+def _main_regime(cells: pd.DataFrame, main: dict[str, str]) -> str:
+    """The main workload's dataset (and split), training size and model, for figure titles."""
+    stl = cells[cells["cell_id"] == main.get("STL", "")]
+    if stl.empty:
+        return ""
+    r = stl.iloc[0]
+    split = f" ({r['data_options']})" if r["data_options"] else ""
+    return f"{r['dataset']}{split}, {int(r['n_train']):,} training examples, {r['model']}"
+
+
 def _workload_panels(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
     """One panel per workload (STL cell × setting): label → cell_id."""
     panels: dict[str, dict[str, str]] = {}
     for (_, setting), members in workloads(cells).items():
         first = members.iloc[-1]
-        title = f"{first['dataset']} · {first['model']} · {first['init']} · {setting}"
+        split = f" ({first['data_options']})" if first["data_options"] else ""
+        title = (f"{first['dataset']}{split} · {int(first['n_train']):,} · {first['model']} · "
+                 f"{first['init']} · {setting}")
         panels[title] = {variant_label(r["strategy"], r["aux_grad"]): r["cell_id"]
                          for _, r in members.iterrows()}
     return panels
