@@ -215,7 +215,7 @@ def performance_profile(rho: pd.DataFrame, summary: pd.DataFrame, out: Path) -> 
     ax.set_xlim(1, 4)
     ax.set_title(f"Performance profile over {n} problems (workload × target level)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, out, "performance_profile")
 
 
