@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
+
+from mt2st.report.headline import replace_table
 
 IMPLS = {"gensim": "gensim", "numba": "mt2st pairs", "numba-hogbatch": "mt2st HogBatch"}
 
@@ -86,11 +87,7 @@ def main() -> None:
         return
     readme = args.readme.read_text()
     for name, text in found.items():
-        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-        if not pattern.search(readme):
-            raise SystemExit(f"{args.readme}: no {start} ... {end} markers")
-        readme = pattern.sub(lambda _, s=start, e=end, t=text: f"{s}\n{t}\n{e}", readme)
+        readme = replace_table(readme, text, str(args.readme), marker=name)
         print(f"{args.readme}: {name} replaced")
     args.readme.write_text(readme)
 

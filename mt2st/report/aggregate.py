@@ -101,6 +101,11 @@ def olympic_mean(values) -> float:
 
 
 # -- runs ------------------------------------------------------------------------------------
+def split_label(dataset: str, options: str) -> str:
+    """A dataset with its options, for readers: "mr" or "mr (subsample=1000)"."""
+    return f"{dataset} ({options})" if isinstance(options, str) and options else dataset
+
+
 def data_options(config_json: str) -> str:
     """A run's dataset options in a few words ("" for the dataset as shipped), e.g.
     "subsample=1000" or "subsample=1000 fractions=0.75/0.125/0.125"."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mt2st.report.aggregate import split_label
 from mt2st.report.paper import CLAIM_VS_MTL, CLAIM_VS_STL_AS_REDUCTION, STRATEGY_LABEL
 
 #: the comparisons the report makes: (strategy, baseline); the first four are the paper's
@@ -106,8 +107,8 @@ def claim_check(comparisons: pd.DataFrame, init: str, setting: str,
                     if baseline == "stl" else "13 % less time")
             claim_text = f" Paper: {claim:.2f}× ({said})."
         dataset, options, n_train, model = where
-        split = f" ({options})" if options else ""
-        place = f"{dataset}{split}, {n_train:,} training examples, {model}; " if dataset else ""
+        place = (f"{split_label(dataset, options)}, {n_train:,} training examples, {model}; "
+                 if dataset else "")
         sentence = (f"{_label(strategy)} vs {baseline.upper()} ({place}{n} seeds paired): "
                     + "; ".join(describe_segment(s, strategy, baseline) for s in segs) + "."
                     + claim_text)

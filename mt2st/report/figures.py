@@ -18,7 +18,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from mt2st.report.aggregate import data_options  # noqa: E402
+from mt2st.report.aggregate import data_options, split_label  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
 
 COLORS = {"stl": "#444444", "mtl": "#1f77b4", "diminish": "#2ca02c", "diminish-authors": "#98df8a",
@@ -82,9 +82,8 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
             for col, setting in enumerate(settings):
                 ax = axes[0][col]
                 panel = srows[srows["setting"] == setting]
-                data = {cid: f"{g['dataset'].iloc[0]}"
-                        + (f" ({data_options(g['config_json'].iloc[0])})"
-                           if "config_json" in g and data_options(g["config_json"].iloc[0]) else "")
+                data = {cid: split_label(g["dataset"].iloc[0], data_options(g["config_json"].iloc[0])
+                                         if "config_json" in g else "")
                         for cid, g in panel.groupby("cell_id")}
                 kinds = sorted(set(data.values()))
                 for (init, cid), g in panel.groupby(["init", "cell_id"]):  # never pool cells

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mt2st.report.aggregate import workloads
+from mt2st.report.aggregate import split_label, workloads
 from mt2st.report.paper import STRATEGY_LABEL
 
 FINDING_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "levels", "fastest",
@@ -127,8 +127,7 @@ def effects(cells: pd.DataFrame, comparisons: pd.DataFrame, strategy: str = "swi
 
 
 def regime_label(dataset: str, data_options: str, n_train: int, model: str) -> str:
-    options = f" ({data_options})" if isinstance(data_options, str) and data_options else ""
-    return f"{dataset}{options}, {n_train:,} training examples, {model}"
+    return f"{split_label(dataset, data_options)}, {n_train:,} training examples, {model}"
 
 
 def findings_sentences(table: pd.DataFrame) -> list[str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mt2st.report.aggregate import split_label
+
 MARKER = "headline-table"
 
 
@@ -50,16 +52,17 @@ def headline_table(folders: list[Path], level: float = 0.99) -> str:
             ratio = (f"{e['ratio']:.2f}× [{e['lo']:.2f}, {e['hi']:.2f}]" if pd.notna(e["ratio"])
                      else f"— (misses: Switch {e['misses']}, STL {e['baseline_misses']} of "
                           f"{e['n_paired']})")
-            dataset = e["dataset"] + (f" ({e['data_options']})" if e["data_options"] else "")
+            dataset = split_label(e["dataset"], e["data_options"])
             lines.append(f"| [{folder.name}]({folder.as_posix()}/report.md) | {dataset} | "
                          f"{int(e['n_train']):,} | {e['model']} | {init} · {setting} | {ratio} | "
                          f"{e['verdict']} | {fastest} |")
     return "\n".join(lines)
 
 
-def replace_table(readme: str, table: str, source: str = "README") -> str:
-    """``readme`` with the text between the headline markers replaced by ``table``."""
-    start, end = f"<!-- {MARKER} -->", f"<!-- /{MARKER} -->"
+def replace_table(readme: str, table: str, source: str = "README", marker: str = MARKER) -> str:
+    """``readme`` with the text between the ``<!-- marker -->`` and ``<!-- /marker -->`` lines
+    replaced by ``table`` (README's generated tables: this one, bench/kernel_table.py's)."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(readme):
         raise SystemExit(f"{source}: no {start} ... {end} markers")

@@ -20,6 +20,7 @@ from mt2st.report.aggregate import (
     compare_cells,
     ladder,
     performance_profile,
+    split_label,
     summarize_cells,
     summarize_runs,
     time_to_targets,
@@ -465,8 +466,7 @@ def _main_regime(cells: pd.DataFrame, main: dict[str, str]) -> str:
     if stl.empty:
         return ""
     r = stl.iloc[0]
-    split = f" ({r['data_options']})" if r["data_options"] else ""
-    return f"{r['dataset']}{split}, {int(r['n_train']):,} training examples, {r['model']}"
+    return regime_label(r["dataset"], r["data_options"], int(r["n_train"]), r["model"])
 
 
 def _workload_panels(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
@@ -474,8 +474,8 @@ def _workload_panels(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
     panels: dict[str, dict[str, str]] = {}
     for (_, setting), members in workloads(cells).items():
         first = members.iloc[-1]
-        split = f" ({first['data_options']})" if first["data_options"] else ""
-        title = (f"{first['dataset']}{split} · {int(first['n_train']):,} · {first['model']} · "
+        title = (f"{split_label(first['dataset'], first['data_options'])} · "
+                 f"{int(first['n_train']):,} · {first['model']} · "
                  f"{first['init']} · {setting}")
         panels[title] = {variant_label(r["strategy"], r["aux_grad"]): r["cell_id"]
                          for _, r in members.iterrows()}
