@@ -26,6 +26,7 @@ COLORS = {"stl": "#444444", "mtl": "#1f77b4", "diminish": "#2ca02c", "diminish-a
           "uw": "#e377c2", "rlw": "#17becf"}
 INIT_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
 LINESTYLES = ["-", "--", ":", "-."]
+REGIME_COLORS = [plt.get_cmap("tab10")(i) for i in range(10)]
 
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
@@ -83,14 +84,17 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                 ax = axes[0][col]
                 panel = srows[srows["setting"] == setting]
                 data = {cid: split_label(g["dataset"].iloc[0], data_options(g["config_json"].iloc[0])
-                                         if "config_json" in g else "")
+                                         if "config_json" in g else "") + f" · {g['model'].iloc[0]}"
                         for cid, g in panel.groupby("cell_id")}
                 kinds = sorted(set(data.values()))
                 for (init, cid), g in panel.groupby(["init", "cell_id"]):  # never pool cells
                     where = f" · {data[cid]}" if len(kinds) > 1 else ""
-                    _band(ax, g, column, INIT_COLORS[inits.index(init) % len(INIT_COLORS)],
-                          f"{init}{where} (n={g['seed'].nunique()} seeds)",
-                          ls=LINESTYLES[kinds.index(data[cid]) % len(LINESTYLES)])
+                    k = kinds.index(data[cid])
+                    # one init: colours tell the regimes apart; several: colours are the inits
+                    color = (REGIME_COLORS[k % len(REGIME_COLORS)] if len(inits) == 1
+                             else INIT_COLORS[inits.index(init) % len(INIT_COLORS)])
+                    _band(ax, g, column, color, f"{init}{where} (n={g['seed'].nunique()} seeds)",
+                          ls=LINESTYLES[k % len(LINESTYLES)])
                 _switch_marks(ax, panel, strategy)
                 ax.set_title(f"ours · {setting}", fontsize=10)
                 ax.set_xlabel("epoch")
