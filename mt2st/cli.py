@@ -194,6 +194,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     n = len(spec.configs())
     print(f"sweep {spec.name} ({path}): {n} runs into {out / 'runs'}"
           + (f"; expected time: {spec.estimate}" if spec.estimate else ""))
+    if args.prune:
+        from mt2st.results import ResultsStore
+
+        moved = ResultsStore(out).prune({c.run_id for c in spec.configs()})
+        if moved:
+            print(f"{len(moved)} records of runs no longer in the sweep moved to {out / 'stale'}")
     result = run_sweep(spec, out, jobs=args.jobs, executor=args.executor,
                        scheduler=args.scheduler, data_dir=args.data_dir, progress=not args.quiet)
     for note in result.moved_aside:
@@ -203,6 +209,31 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     for f in result.failed:
         print(f"  failed {f['run_id']}: {f['error']}")
     return _report(out, out / "report", spec.report, title=f"MT2ST reproduction: {spec.name}")
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mt2st.report.tuning import write_tuning_report
+    from mt2st.sweep import SweepSpec
+    from mt2st.tune import run_tuning
+
+    path = Path(args.config)
+    spec = SweepSpec.from_toml(path, tuned=False)  # the tuned file may not exist yet
+    out = Path(args.out or Path("results") / f"{spec.name}-tuning")
+    chosen = Path(args.chosen) if args.chosen else (spec.tuned_path or out / "tuned.toml")
+    command = f"mt2st tune --config {path} --out {out}" + (f" --chosen {args.chosen}"
+                                                            if args.chosen else "")
+    print(f"tuning {spec.name} ({path}): regimes {', '.join(spec.tune.regimes) if spec.tune else '-'}"
+          f" on seeds {spec.tune.seeds if spec.tune else '-'}, into {out / 'runs'}")
+    result = run_tuning(spec, out, chosen, command, jobs=args.jobs, data_dir=args.data_dir,
+                        progress=not args.quiet)
+    print(f"{result.ran} runs ran, {len(result.failed)} failed; chosen knobs: {result.chosen_path}")
+    for f in result.failed:
+        print(f"  failed {f['run_id']}: {f['error']}")
+    report = write_tuning_report(result.scores, spec, out, command)
+    print(f"report: {report}")
+    return 1 if result.failed else 0
 
 
 def _report(results, out, options: dict, title: str) -> int:
@@ -342,8 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="local worker processes")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
+    p.add_argument("--prune", action="store_true",
+                   help="move records of runs the sweep no longer has (a changed or newly tuned "
+                        "config) to OUT/stale/, so the report reads only this sweep's runs")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("tune", help="tune every strategy's knobs on unreported seeds (the "
+                                    "sweep TOML's [tune] table) and write the chosen values")
+    p.add_argument("--config", required=True, help="a sweep TOML with a [tune] table")
+    p.add_argument("--out", help="folder of the tuning runs and report "
+                                 "(default results/<sweep name>-tuning)")
+    p.add_argument("--chosen", help="file for the chosen values (default: the sweep's "
+                                    "[sweep] tuned file, else OUT/tuned.toml)")
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("report", help="only write the report from a results folder")
     p.add_argument("results", help="results folder (holding runs/)")

@@ -91,3 +91,24 @@ def time_to_target(val_acc, train_seconds, target: float,
     if not len(hits):
         return float("inf"), None
     return float(secs[hits[0]]), int(hits[0])
+
+
+#: stands in for a miss (inf) inside quantiles, so that no inf arithmetic happens
+_MISS = 1e300
+
+
+def quantile(values, q: float) -> float:
+    """Quantile that treats inf (misses) as larger than everything, without inf arithmetic."""
+    x = np.where(np.isinf(values), _MISS, np.asarray(values, dtype=float))
+    if not len(x):
+        return np.nan
+    v = float(np.quantile(x, q))
+    return np.inf if v >= _MISS / 10 else v
+
+
+def olympic_mean(values) -> float:
+    """MLPerf style: drop the fastest and the slowest, average the rest (inf if a miss stays)."""
+    x = np.sort(np.asarray(values, dtype=float))
+    if len(x) >= 3:
+        x = x[1:-1]
+    return float(np.mean(x)) if np.isfinite(x).all() else np.inf

@@ -84,6 +84,24 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, meta: dict | None =
     return path
 
 
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (UTF-8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask_mode(tmp)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def read_meta(path: str | Path) -> dict:
     """The provenance dictionary stored in a record's Parquet metadata."""
     raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
@@ -128,6 +146,17 @@ class ResultsStore:
 
     def run_ids(self) -> list[str]:
         return sorted(p.stem for p in self.runs.glob("*.parquet")) if self.runs.is_dir() else []
+
+    def prune(self, keep: set[str]) -> list[str]:
+        """Move the records whose run is not in ``keep`` to ``stale/`` (kept, never read
+        again), so that the store holds exactly one sweep's runs; returns their ids."""
+        stale = [rid for rid in self.run_ids() if rid not in keep]
+        if stale:
+            folder = self.root / "stale"
+            folder.mkdir(parents=True, exist_ok=True)
+            for rid in stale:
+                os.replace(self.run_path(rid), folder / f"{rid}.parquet")
+        return stale
 
     def record_failure(self, config, error: str) -> Path:
         self.failures.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,10 @@ from tqdm.auto import tqdm
 from mt2st.config import TrainConfig, read_toml
 from mt2st.errors import ConfigError, check_keys
 from mt2st.results import ResultsStore
+from mt2st.tune import TuneSpec, knob_values, read_chosen
 
-SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report")
-SWEEP_KEYS = ("name", "seeds", "estimate")
+SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report", "tune")
+SWEEP_KEYS = ("name", "seeds", "estimate", "tuned")
 REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors")
 
 
@@ -28,9 +29,11 @@ class SweepSpec:
     """``[base]`` keys for every run, ``[grid]`` lists crossed with each other and ``seeds``,
     ``[[regime]]`` bundles of keys that belong together (a dataset with its training size and
     epochs), each crossed with the grid (a list under a grid key replaces the grid's list for
-    that regime), ``[[extra]]`` single cells added to the grid (also
-    crossed with the seeds), ``[report]`` options for the report. STL runs are normalised to
-    setting S0 (no auxiliary work)."""
+    that regime; ``label`` names a regime), ``[[extra]]`` single cells added to the grid (also
+    crossed with the seeds), ``[report]`` options for the report, ``[tune]`` how the knobs
+    are tuned (:class:`mt2st.tune.TuneSpec`) and ``[sweep] tuned`` the file (next to the TOML)
+    of tuned knobs, which override a regime's values for each strategy. STL runs are
+    normalised to setting S0 (no auxiliary work)."""
 
     name: str
     base: dict
@@ -40,9 +43,19 @@ class SweepSpec:
     report: dict = field(default_factory=dict)
     estimate: str = ""
     regimes: list[dict] = field(default_factory=list)
+    tune: TuneSpec | None = None
+    tuned: dict[tuple[str, str], dict] = field(default_factory=dict)  # (label, strategy) -> knobs
+    tuned_path: Path | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        """Each regime's label (``regime N`` where none is given)."""
+        return [r.get("label", f"regime {i}") for i, r in enumerate(self.regimes, 1)]
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> SweepSpec:
+    def from_toml(cls, path: str | Path, tuned: bool = True) -> SweepSpec:
+        """Read and validate a sweep TOML; ``tuned=False`` leaves its tuned values out (and
+        does not need their file), as the tuning itself does."""
         path = Path(path)
         raw = read_toml(path)
         sweep = raw.get("sweep", {})
@@ -67,23 +80,60 @@ class SweepSpec:
         spec = cls(sweep.get("name", path.stem), raw.get("base", {}), grid, list(seeds),
                    raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""),
                    regimes)
+        labels = spec.labels
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"{path}: two [[regime]] tables have the same label")
+        if "tune" in raw:
+            spec.tune = TuneSpec.from_table(raw["tune"], path, labels, spec.seeds)
+        if "tuned" in sweep:
+            if spec.tune is None:
+                raise ConfigError(f"{path}: [sweep] tuned needs a [tune] table (how they were tuned)")
+            spec.tuned_path = path.parent / sweep["tuned"]
+        if spec.tuned_path is not None and tuned:
+            spec.tuned = read_chosen(spec.tuned_path)
+            unknown = sorted({label for label, _ in spec.tuned} - set(spec.tune.regimes))
+            if unknown:
+                raise ConfigError(f"{spec.tuned_path}: regimes {unknown} are not tuned by "
+                                  f"[tune] regimes; run `mt2st tune` again")
         spec.configs(source=str(path))  # validate every cell now, not mid-sweep
         return spec
 
+    def regime_cells(self, label: str | None = None, tuned: bool = True) -> list[dict]:
+        """The grid's cells (keys beyond [base]) of every regime, or of the one labelled
+        ``label``, with the tuned knobs of their strategy applied unless ``tuned`` is false
+        (seeds not included)."""
+        keys = list(self.grid)
+        out = []
+        for name, regime in zip(self.labels or [None], self.regimes or [{}], strict=True):
+            if label is not None and name != label:
+                continue
+            regime = {k: v for k, v in regime.items() if k != "label"}
+            source = self.tune.transfer.get(name, name) if self.tune else name
+            for combo in itertools.product(*(regime.get(k, self.grid[k]) for k in keys)):
+                cell = {**regime, **dict(zip(keys, combo, strict=True))}
+                strategy = cell.get("strategy", self.base.get("strategy", TrainConfig.strategy))
+                knobs = self.tuned.get((source, strategy)) if tuned else None
+                if knobs:
+                    epochs = cell.get("epochs", self.base.get("epochs", TrainConfig.epochs))
+                    cell.update(knob_values(knobs, epochs))
+                out.append(cell)
+        return out
+
     def configs(self, source: str = "sweep") -> list[TrainConfig]:
         """Every run of the sweep, deduplicated by configuration, in a stable order."""
-        keys = list(self.grid)
-        cells = [{**regime, **dict(zip(keys, combo, strict=True))}
-                 for regime in (self.regimes or [{}])
-                 for combo in itertools.product(*(regime.get(k, self.grid[k]) for k in keys))]
-        cells += [dict(e) for e in self.extra]
-        out: dict[str, TrainConfig] = {}
-        for cell in cells:
-            for seed in self.seeds:
-                raw = {**self.base, **cell, "seed": seed}
-                cfg = TrainConfig.from_dict(raw, source=source)  # STL is normalised to S0
-                out.setdefault(cfg.run_id, cfg)
-        return list(out.values())
+        cells = self.regime_cells() + [dict(e) for e in self.extra]
+        return expand_seeds(self.base, cells, self.seeds, source)
+
+
+def expand_seeds(base: dict, cells: list[dict], seeds: list[int],
+                 source: str = "sweep") -> list[TrainConfig]:
+    """``base`` with each cell and seed, as configurations, deduplicated, in a stable order."""
+    out: dict[str, TrainConfig] = {}
+    for cell in cells:
+        for seed in seeds:
+            cfg = TrainConfig.from_dict({**base, **cell, "seed": seed}, source=source)
+            out.setdefault(cfg.run_id, cfg)  # STL is normalised to S0
+    return list(out.values())
 
 
 def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dict:
@@ -122,15 +172,23 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, executor: str = "
               scheduler: str | None = None, data_dir: str | None = None,
               progress: bool | None = None) -> SweepResult:
     """Run every configuration of ``spec`` whose record is not yet in the store at ``out``."""
+    return run_configs(spec.configs(), out, spec.name, jobs, executor, scheduler, data_dir,
+                       progress)
+
+
+def run_configs(configs: list[TrainConfig], out: str | Path, name: str, jobs: int = 1,
+                executor: str = "local", scheduler: str | None = None,
+                data_dir: str | None = None, progress: bool | None = None) -> SweepResult:
+    """Run every configuration whose record is not yet in the store at ``out`` (each once)."""
     store = ResultsStore(out)
-    configs = spec.configs()
+    configs = list({c.run_id: c for c in configs}.values())
     todo = [c for c in configs if not store.has_valid(c.run_id)]  # bad records: redone
     preflight(todo, data_dir)
     # absolute paths: a worker (a Dask worker above all) may run in another folder
     root = str(store.root.resolve())
     data = None if data_dir is None else str(Path(data_dir).resolve())
     args = [(c.to_dict(), root, data) for c in todo]
-    bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="run",
+    bar = tqdm(total=len(todo), desc=f"sweep {name}", unit="run",
                disable=(not progress) if progress is not None else None)
     ran: list[dict] = []
 

@@ -157,6 +157,9 @@ def test_report_from_a_small_stored_results_set(tmp_path):
                  "Evaluation grain", "Table 2", "Anytime accuracy", "detached", "Traceability"):
         assert part in md
     assert (tmp_path / "rep" / "report.html").read_text().startswith("<!doctype html>")
+    knobs = md.split("## Knobs each cell ran with")[1].split("## ")[0]  # what each cell ran with
+    assert "| switch | lr=0.02, gamma0=1, t_switch=1 |" in knobs
+    assert "| stl | lr=0.02 |" in knobs and "eta=0.5, nu=1" in knobs
     names = {p.name for p in info["figures"]}
     for stem in ("time_to_accuracy", "tta_curves", "performance_profile", "regime_map"):
         assert f"{stem}.png" in names and f"{stem}.svg" in names
@@ -192,3 +195,15 @@ def test_dask_executor_on_a_local_cluster(tmp_path):
                            progress=False)
     assert not result.failed and len(result.ran) == 6
     assert len(ResultsStore(tmp_path / "res").run_ids()) == 6
+
+
+def test_prune_moves_records_of_runs_the_sweep_no_longer_has(tmp_path):
+    store = ResultsStore(tmp_path / "res")
+    store.runs.mkdir(parents=True)
+    for rid in ("aaaa", "bbbb", "cccc"):
+        store.run_path(rid).write_bytes(b"not read")
+    assert store.prune({"bbbb"}) == ["aaaa", "cccc"]
+    assert store.run_ids() == ["bbbb"]
+    assert sorted(p.name for p in (tmp_path / "res" / "stale").iterdir()) == ["aaaa.parquet",
+                                                                              "cccc.parquet"]
+    assert store.prune({"bbbb"}) == []

@@ -23,6 +23,7 @@ from scipy.stats import bootstrap
 
 from mt2st.config import AUX_NAMES
 from mt2st.errors import ConfigError
+from mt2st.metrics import olympic_mean, quantile  # noqa: F401 (part of this module's API)
 
 #: columns that describe a cell to a reader (the cell itself is ``cell_id``)
 DESCRIPTIVE = ["dataset", "data_options", "n_train", "model", "init", "strategy", "setting", "aux_grad"]
@@ -34,7 +35,6 @@ CONVERGENCE_TOLERANCE = 0.005
 MIN_SEEDS = 5
 #: τ range of the performance profile
 PROFILE_TAUS = np.linspace(1.0, 4.0, 301)
-_BIG = 1e300
 TTA_COLUMNS = ["run_id", "cell_id", "stl_cell_id", "mtl_cell_id", "strategy", "aux_grad", "setting",
                "seed", "target", "level", "relative", "target_acc", "ttt_s", "ttt_wall_s", "reached",
                "evaluation"]
@@ -81,23 +81,6 @@ def ladder(start: float = 0.90, stop: float = 1.00, step: float = 0.01) -> list[
         raise ConfigError(f"ladder [{start}, {stop}, {step}]: expected 0 < start <= stop, step > 0")
     n = int(math.floor((stop - start) / step + 1e-9)) + 1
     return [Target(round(start + i * step, 6), True) for i in range(n)]
-
-
-def quantile(values, q: float) -> float:
-    """Quantile that treats inf (misses) as larger than everything, without inf arithmetic."""
-    x = np.where(np.isinf(values), _BIG, np.asarray(values, dtype=float))
-    if not len(x):
-        return np.nan
-    v = float(np.quantile(x, q))
-    return np.inf if v >= _BIG / 10 else v
-
-
-def olympic_mean(values) -> float:
-    """MLPerf style: drop the fastest and the slowest, average the rest (inf if a miss stays)."""
-    x = np.sort(np.asarray(values, dtype=float))
-    if len(x) >= 3:
-        x = x[1:-1]
-    return float(np.mean(x)) if np.isfinite(x).all() else np.inf
 
 
 # -- runs ------------------------------------------------------------------------------------

@@ -46,9 +46,9 @@ def _band(ax, group: pd.DataFrame, column: str, color: str, label: str, ls: str 
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.18, lw=0)
 
 
-def _switch_marks(ax, runs: pd.DataFrame, strategy: str) -> None:
-    """Vertical line where auxiliary work stops (median over runs): the last evaluation
-    interval in which the cumulative auxiliary step count still grew."""
+def _switch_marks(ax, runs: pd.DataFrame, strategy: str, color="k", annotate: bool = True) -> None:
+    """Vertical line where auxiliary work stops in one cell (median over its runs): the last
+    evaluation interval in which the cumulative auxiliary step count still grew."""
     if strategy not in ("switch", "adaptive-switch"):
         return
     ends = []
@@ -59,9 +59,10 @@ def _switch_marks(ax, runs: pd.DataFrame, strategy: str) -> None:
             ends.append(run["epoch"].to_numpy()[np.flatnonzero(grew)[-1] + 1])
     if ends:
         x = float(np.median(ends))
-        ax.axvline(x, color="k", ls=":", lw=1.2)
-        ax.annotate("switch", (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=8)
+        ax.axvline(x, color=color, ls=":", lw=1.2)
+        if annotate:
+            ax.annotate("switch", (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                        textcoords="offset points", fontsize=8)
 
 
 def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = True) -> list[Path]:
@@ -95,7 +96,8 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                              else INIT_COLORS[inits.index(init) % len(INIT_COLORS)])
                     _band(ax, g, column, color, f"{init}{where} (n={g['seed'].nunique()} seeds)",
                           ls=LINESTYLES[k % len(LINESTYLES)])
-                _switch_marks(ax, panel, strategy)
+                    # each cell its own switch mark, in its colour (cells switch at different times)
+                    _switch_marks(ax, g, strategy, color, annotate=panel["cell_id"].nunique() == 1)
                 ax.set_title(f"ours · {setting}", fontsize=10)
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -123,7 +125,7 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                         ax2.text(0.5, 0.5, "no matching log", ha="center", va="center",
                                  transform=ax2.transAxes, color="gray")
             axes[0][0].set_ylabel(ylabel)
-            marks = "; dotted = switch" if strategy in ("switch", "adaptive-switch") else ""
+            marks = "; dotted = switch, per cell" if strategy in ("switch", "adaptive-switch") else ""
             fig.suptitle(f"{STRATEGY_LABEL.get(strategy, strategy)}: {ylabel} versus epoch "
                          f"(line = mean, band = min–max over seeds{marks})", fontsize=10)
             fig.tight_layout()

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from mt2st.config import AUX_NAMES
+from mt2st.config import AUX_NAMES, TrainConfig
 from mt2st.report.aggregate import (
     DESCRIPTIVE,
     MIN_SEEDS,
@@ -39,6 +39,7 @@ from mt2st.report.paper import (
     paper_table2,
 )
 from mt2st.results import ResultsStore, write_parquet_atomic
+from mt2st.schedules import strategy_parameters
 
 STRATEGY_ORDER = ["stl", "mtl", "diminish", "diminish-authors", "switch", "adaptive-switch"]
 
@@ -218,6 +219,23 @@ def cost_table(cells: pd.DataFrame, limit: float = 1.5) -> pd.DataFrame:
             if stl is not None and c["train_s_median"] > 0 and c["flops_total_median"] > 0 else "—")
         rows.append(row)
     return pd.DataFrame(rows).fillna("—")
+
+
+def knob_table(rows: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the knobs it ran with (lr, γ0 and its strategy's own parameters, those that
+    change its runs), so that tuned values can be read beside the results."""
+    first = rows.drop_duplicates("cell_id").set_index("cell_id")["config_json"]
+    out = []
+    for _, c in cells.iterrows():
+        config = TrainConfig.from_dict(json.loads(first[c["cell_id"]]))
+        identity = config.identity()
+        knobs = [k for k in ("lr", "gamma0", *strategy_parameters(config.strategy)) if k in identity]
+        out.append({"regime": regime_label(c["dataset"], c["data_options"], c["n_train"], c["model"]),
+                    "init": c["init"], "setting": c["setting"],
+                    "strategy": variant_label(c["strategy"], c["aux_grad"]),
+                    "knobs": ", ".join(f"{k}={identity[k]:g}" if isinstance(identity[k], float)
+                                       else f"{k}={identity[k]}" for k in knobs)})
+    return pd.DataFrame(out).sort_values(["regime", "init", "setting", "strategy"])
 
 
 def detached_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.DataFrame:
@@ -400,6 +418,11 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               "embeddings, as in the authors' code: their gradient on the shared table is zero, "
               "so the run optimises the STL objective while still paying for the auxiliary work."),
         ("table", detached_table(cells, lad, main_target)),
+        ("h2", "Knobs each cell ran with"),
+        ("p", "The learning rate, auxiliary weight γ0 and the strategy's own parameters of every "
+              "cell, as its runs were configured (tuned values where the sweep was tuned with "
+              "`mt2st tune`, which records its trials and choice beside its own runs)."),
+        ("table", knob_table(rows, cells)),
         ("h2", "All cells"),
         ("table", _cells_view(cells, lad, main_target)),
         ("h2", "Traceability"),

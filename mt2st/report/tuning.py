@@ -1,0 +1,137 @@
+"""The tuning report: each strategy's trials and choice per regime, and the sensitivity figure
+(time to the target against a scanned knob, relative to tuned STL's time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mt2st.report.figures import REGIME_COLORS, _save, plt
+from mt2st.report.render import _md_table
+from mt2st.results import write_text_atomic
+from mt2st.tune import RELATIVE_KNOBS
+
+#: how a scanned knob is named on the figure's axis
+KNOB_AXIS = {"t_switch_fraction": "T_switch / epoch budget (Switch)",
+             "eta_decay": "η · epochs (Diminish: weight e^-x at the end)"}
+
+
+def _knobs_text(knobs: str) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in json.loads(knobs).items()) or "(none)"
+
+
+def _seconds(median: float, lo: float, hi: float) -> str:
+    if not np.isfinite(median):
+        return "miss"
+    hi_text = f"{hi:.2f}" if np.isfinite(hi) else "miss"
+    return f"{median:.2f} [{lo:.2f}, {hi_text}]"
+
+
+def relative_to_stl(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores with ``vs_stl``: median seconds over the chosen STL trial's in the same regime."""
+    stl = scores[scores["chosen"] & (scores["strategy"] == "stl")].set_index("regime")["ttt_median_s"]
+    return scores.assign(vs_stl=scores["ttt_median_s"] / scores["regime"].map(stl))
+
+
+def choice_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One line per (regime, strategy): trials, the chosen knobs and their time to target."""
+    scores = relative_to_stl(scores)
+    drawn = scores[scores["phase"] == "trial"]
+    out = []
+    for (regime, strategy), g in drawn.groupby(["regime", "strategy"], sort=False):
+        c = g[g["chosen"]].iloc[0]
+        out.append({"regime": regime, "strategy": strategy, "trials": len(g),
+                    "chosen knobs": _knobs_text(c["knobs"]),
+                    "target acc": f"{c['target_acc']:.3f}",
+                    "seconds to target, median [q25, q75]": _seconds(c["ttt_median_s"], c["ttt_q25_s"],
+                                                                     c["ttt_q75_s"]),
+                    "× tuned STL": f"{c['vs_stl']:.2f}" if np.isfinite(c["vs_stl"]) else "miss",
+                    "misses": f"{c['misses']}/{c['n_seeds']}",
+                    "best val (median)": f"{c['best_median']:.3f}"})
+    return pd.DataFrame(out)
+
+
+def sensitivity_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
+    """One panel per scanned knob: median time to target over tuned STL's, per regime (bars:
+    quartiles; a cross on the top edge: the median is a miss; a filled dot: the choice)."""
+    scores = relative_to_stl(scores)
+    scans = sorted(p for p in scores["phase"].unique() if p.startswith("scan "))
+    if not scans:
+        return []
+    fig, axes = plt.subplots(1, len(scans), figsize=(5.2 * len(scans), 3.8), squeeze=False)
+    regimes = list(dict.fromkeys(scores["regime"]))
+    chosen = scores[scores["chosen"]].set_index(["regime", "strategy"])["knobs"]
+    for ax, phase in zip(axes[0], scans, strict=True):
+        knob = phase.split(" ", 1)[1]
+        part = scores[scores["phase"] == phase]
+        finite = part["vs_stl"][np.isfinite(part["vs_stl"])]
+        top = max(2.0, float(finite.max()) * 1.3) if len(finite) else 2.0
+        for i, regime in enumerate(regimes):
+            g = part[part["regime"] == regime]
+            if g.empty:
+                continue
+            x = np.array([json.loads(k)[knob] for k in g["knobs"]], dtype=float)
+            order = np.argsort(x)
+            g, x = g.iloc[order], x[order]
+            stl = g["ttt_median_s"] / g["vs_stl"]
+            y, lo, hi = g["vs_stl"], g["ttt_q25_s"] / stl, g["ttt_q75_s"] / stl
+            color = REGIME_COLORS[i % len(REGIME_COLORS)]
+            ok = np.isfinite(y.to_numpy())
+            ax.errorbar(x[ok], y[ok], yerr=[(y - lo)[ok], (np.minimum(hi, top) - y)[ok]],
+                        color=color, marker="o", ms=4, capsize=2, label=regime)
+            ax.plot(x[~ok], np.full((~ok).sum(), top), "x", color=color, ms=8)
+            pick = json.loads(chosen.get((regime, g["strategy"].iloc[0]), "{}")).get(knob)
+            if pick is not None and np.isfinite(y[x == pick]).any():
+                ax.plot([pick], y[x == pick].iloc[:1], "o", color=color, ms=9, mfc=color,
+                        mec="black")
+        ax.axhline(1.0, color="#444444", lw=1, ls="--")
+        ax.set_ylim(0, top * 1.05)
+        ax.set_xlabel(KNOB_AXIS.get(knob, knob))
+        ax.set_ylabel("time to target / tuned STL's")
+        ax.set_title(f"sensitivity to {knob}")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Tuning seeds: time to target (median, quartile bars; × = median misses; "
+                 "big dot = chosen), dashed = tuned STL", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out / "figures", "sensitivity")
+
+
+def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: str) -> Path:
+    """``out/tuning.md``: how the knobs were tuned, the choice per regime and strategy, the
+    regimes that take another's choice, and the sensitivity figure."""
+    out = Path(out)
+    tune = spec.tune
+    sensitivity_figure(scores, out)
+    relative = {k: v[0] for k, v in RELATIVE_KNOBS.items()}
+    space = "; ".join(f"{k} ∈ {{{', '.join(f'{v:g}' for v in values)}}}"
+                      + (f" (sets {relative[k]})" if k in relative else "")
+                      for k, values in tune.space.items())
+    lines = [f"# Tuning: {spec.name}", "",
+             f"Written by `{command}`. Every strategy gets at most {tune.trials} trials drawn "
+             f"from one search space (its whole grid when that is smaller), each run on the "
+             f"tuning seeds {tune.seeds}, which the reported sweep never uses. A trial's score "
+             f"is its median training seconds to the target, {tune.target:g} × the best STL "
+             f"trial's median best validation accuracy in that regime (a miss counts as "
+             f"infinitely slow); the fastest trial is chosen (ties: fewer misses, then higher "
+             f"accuracy). A knob counts for a strategy when it changes that strategy's runs.", "",
+             f"Search space: {space}.", ""]
+    if tune.transfer:
+        lines += ["Regimes not tuned take another regime's choice (relative knobs scale with "
+                  "their epoch budget): "
+                  + "; ".join(f"{dst} ← {src}" for dst, src in tune.transfer.items()) + ".", ""]
+    untuned = [label for label in spec.labels if label not in tune.regimes
+               and label not in tune.transfer]
+    if untuned:
+        lines += ["Regimes run with their TOML values, untuned: " + "; ".join(untuned) + ".", ""]
+    lines += ["## Choice per regime and strategy", "", _md_table(choice_table(scores)), ""]
+    if (out / "figures" / "sensitivity.png").is_file():
+        lines += ["## Sensitivity", "",
+                  "Each scanned knob varied over its values with the strategy's other knobs at "
+                  "their choice; time to target relative to the tuned STL's in the same regime "
+                  "(below the dashed line: sooner than STL).", "",
+                  "![sensitivity](figures/sensitivity.png)", ""]
+    return write_text_atomic(out / "tuning.md", "\n".join(lines))

@@ -1,0 +1,147 @@
+"""Tuning: the same trial budget for every strategy, on unreported seeds; scores with known
+answers; the chosen values reach the reported sweep (scaled by each regime's epochs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mt2st.cli import main
+from mt2st.config import TrainConfig
+from mt2st.errors import ConfigError
+from mt2st.sweep import SweepSpec
+from mt2st.tune import read_chosen, trial_scores, write_chosen
+
+SPEC = """
+[sweep]
+name = "tiny"
+seeds = [0, 1]
+{tuned}
+
+[base]
+dataset = "synthetic"
+dataset_options = {{ n_train = 400, n_validation = 200, n_test = 200, n_corpus = 10 }}
+model = "bow"
+init = "random"
+dim = 16
+setting = "S1"
+eval_every_epochs = 0.5
+
+[grid]
+strategy = ["stl", "mtl", "switch", "diminish"]
+
+[[regime]]
+label = "short"
+epochs = 2
+
+[[regime]]
+label = "long"
+epochs = 4
+
+[tune]
+seeds = [100, 101]
+trials = 2
+space = {{ lr = [0.01, 0.03], gamma0 = [0.5, 1.0], t_switch_fraction = [0.25, 0.5], eta_decay = [1.0, 3.0] }}
+regimes = ["short"]
+transfer = {{ long = "short" }}
+scan = {{ t_switch_fraction = [0.25, 0.75] }}
+"""
+
+
+def _write(tmp_path: Path, tuned: str = "") -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(SPEC.format(tuned=tuned))
+    return path
+
+
+def test_every_strategy_gets_the_same_budget_from_its_own_knobs(tmp_path):
+    spec = SweepSpec.from_toml(_write(tmp_path))
+    tune = spec.tune
+
+    def probe(strategy):
+        return TrainConfig.from_dict({**spec.base, "epochs": 2, "strategy": strategy})
+
+    assert tune.strategy_knobs(probe("stl")) == ["lr"]  # STL has no auxiliary weight
+    assert tune.strategy_knobs(probe("switch")) == ["lr", "gamma0", "t_switch_fraction"]
+    assert tune.strategy_knobs(probe("diminish")) == ["lr", "gamma0", "eta_decay"]
+    assert tune.trials_for(probe("stl")) == [{"lr": 0.01}, {"lr": 0.03}]  # whole grid
+    drawn = tune.trials_for(probe("switch"))
+    assert len(drawn) == 2 and len({json.dumps(d, sort_keys=True) for d in drawn}) == 2
+    for knob in ("lr", "gamma0", "t_switch_fraction"):  # Latin hypercube: each value once
+        assert sorted(d[knob] for d in drawn) == sorted(tune.space[knob])
+    assert tune.trials_for(probe("switch")) == drawn  # the same draw every time
+    assert len(tune.trials_for(probe("mtl"))) == 2
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("seeds = [100, 101]", "seeds = [1, 100]", "also reported seeds"),
+    ("eta_decay =", "etaa =", "unknown knob"),
+    ('transfer = { long = "short" }', 'transfer = { long = "nowhere" }', r"no \[\[regime\]\] has label"),
+    ('regimes = ["short"]', 'regimes = ["long"]', "not tuned"),
+])
+def test_bad_tune_tables_are_refused_with_the_reason(tmp_path, old, new, message):
+    path = _write(tmp_path)
+    path.write_text(path.read_text().replace(old, new))
+    with pytest.raises(ConfigError, match=message):
+        SweepSpec.from_toml(path)
+
+
+def test_scores_pick_the_fastest_trial_to_a_target_set_by_the_best_stl(tmp_path):
+    # two STL trials (best 0.80 and 0.70 over both seeds), two MTL trials: one reaches
+    # 0.99 × 0.80 = 0.792 at 2 s on both seeds, the other at 1 s on one seed and never on the other
+    def run(rid, accs):
+        return pd.DataFrame({"run_id": rid, "step": range(len(accs)), "val_acc": accs,
+                             "train_seconds": np.arange(len(accs), dtype=float)})
+
+    rows = pd.concat([run("s1a", [0.5, 0.6, 0.80]), run("s1b", [0.5, 0.79, 0.80]),
+                      run("s2a", [0.5, 0.7, 0.7]), run("s2b", [0.5, 0.7, 0.7]),
+                      run("m1a", [0.5, 0.7, 0.795]), run("m1b", [0.5, 0.6, 0.80]),
+                      run("m2a", [0.5, 0.9, 0.9]), run("m2b", [0.5, 0.6, 0.6])])
+    trials = pd.DataFrame([
+        {"regime": "r", "strategy": s, "trial": t, "phase": "trial", "knobs": json.dumps({"lr": lr}),
+         "is_stl": s == "stl", "run_id": f"{p}{k}", "seed": i}
+        for s, t, lr, p in [("stl", "trial 0", 0.1, "s1"), ("stl", "trial 1", 0.2, "s2"),
+                            ("mtl", "trial 0", 0.1, "m1"), ("mtl", "trial 1", 0.2, "m2")]
+        for i, k in enumerate("ab")])
+    scores = trial_scores(rows, trials, 0.99).set_index(["strategy", "trial"])
+    assert scores["target_acc"].unique() == pytest.approx([0.792])
+    assert scores.loc[("stl", "trial 0"), "ttt_median_s"] == 2.0  # 2 s and 2 s (0.79 < 0.792)
+    assert scores.loc[("stl", "trial 1"), "ttt_median_s"] == np.inf
+    assert scores.loc[("mtl", "trial 0"), "ttt_median_s"] == 2.0
+    assert scores.loc[("mtl", "trial 1"), "misses"] == 1
+    assert scores.loc[("mtl", "trial 1"), "ttt_median_s"] == np.inf  # median of {1, miss}
+    assert scores.loc[("mtl", "trial 0"), "chosen"] and scores.loc[("stl", "trial 0"), "chosen"]
+    assert not scores.loc[("mtl", "trial 1"), "chosen"]
+    path = write_chosen(scores.reset_index(), tmp_path / "chosen.toml", "mt2st tune --config x")
+    assert read_chosen(path) == {("r", "mtl"): {"lr": 0.1}, ("r", "stl"): {"lr": 0.1}}
+
+
+def test_tuning_end_to_end_and_the_sweep_takes_the_choice(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path, tuned='tuned = "tiny.tuned.toml"')
+    with pytest.raises(ConfigError, match="mt2st tune"):  # the choice is not written yet
+        SweepSpec.from_toml(path)
+    assert main(["tune", "--config", str(path), "--out", "tuning", "--quiet"]) == 0
+    chosen = read_chosen(tmp_path / "tiny.tuned.toml")
+    assert {s for _, s in chosen} == {"stl", "mtl", "switch", "diminish"}
+    trials = pd.read_csv(tmp_path / "tuning" / "trials.csv")
+    assert set(trials["phase"]) == {"trial", "scan t_switch_fraction"}
+    assert (trials[trials["phase"] == "trial"].groupby("strategy").size() <= 2).all()
+    assert (tmp_path / "tuning" / "figures" / "sensitivity.png").is_file()
+    assert "Choice per regime and strategy" in (tmp_path / "tuning" / "tuning.md").read_text()
+    # every tuning run used tuning seeds only
+    rows = pd.read_parquet(tmp_path / "tuning" / "runs", columns=["seed"])
+    assert set(rows["seed"]) == {100, 101}
+
+    spec = SweepSpec.from_toml(path)
+    switch = chosen[("short", "switch")]
+    by_regime = {c.epochs: c for c in spec.configs() if c.strategy == "switch" and c.seed == 0}
+    for epochs, cfg in by_regime.items():  # the fraction scales with each regime's budget
+        assert cfg.t_switch == pytest.approx(switch["t_switch_fraction"] * epochs)
+        assert cfg.lr == switch["lr"] and cfg.gamma0 == switch["gamma0"]
+    stl = [c for c in spec.configs() if c.strategy == "stl"]
+    assert {c.lr for c in stl} == {chosen[("short", "stl")]["lr"]}
