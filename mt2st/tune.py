@@ -178,72 +178,85 @@ class TuningResult:
     failed: list[dict]
 
 
-def _trial_rows(spec, tune: TuneSpec, label: str, knob_sets) -> tuple[list, list[dict]]:
-    """Configurations and bookkeeping rows for ``knob_sets(probe)`` -> [(trial, phase, knobs)]
-    of every strategy of regime ``label``, over the tuning seeds."""
+def _trial_rows(spec, knob_sets) -> tuple[list, list[dict]]:
+    """Configurations and bookkeeping rows of every tuned regime's strategies, over the tuning
+    seeds, for ``knob_sets(label, probe)`` -> [(trial, phase, knobs)]."""
     from mt2st.sweep import expand_seeds
 
+    tune = spec.tune
     configs, rows = [], []
-    for cell in spec.regime_cells(label, tuned=False):
-        probe = TrainConfig.from_dict({**spec.base, **cell, "seed": tune.seeds[0]})
-        for trial, phase, knobs in knob_sets(probe):
-            for cfg in expand_seeds(spec.base, [{**cell, **knob_values(knobs, probe.epochs)}],
-                                    tune.seeds):
-                configs.append(cfg)
-                rows.append({"regime": label, "strategy": probe.strategy, "trial": trial,
-                             "phase": phase, "knobs": json.dumps(knobs, sort_keys=True),
-                             "is_stl": probe.strategy == "stl", "run_id": cfg.run_id,
-                             "seed": cfg.seed})
+    for label in tune.regimes:
+        for cell in spec.regime_cells(label, tuned=False):
+            probe = TrainConfig.from_dict({**spec.base, **cell, "seed": tune.seeds[0]})
+            for trial, phase, knobs in knob_sets(label, probe):
+                cells = [{**cell, **knob_values(knobs, probe.epochs)}]
+                for cfg in expand_seeds(spec.base, cells, tune.seeds):
+                    configs.append(cfg)
+                    rows.append({"regime": label, "strategy": probe.strategy, "trial": trial,
+                                 "phase": phase, "knobs": json.dumps(knobs, sort_keys=True),
+                                 "is_stl": probe.strategy == "stl", "run_id": cfg.run_id,
+                                 "seed": cfg.seed})
     return configs, rows
+
+
+def plan_trials(spec) -> tuple[list, list[dict]]:
+    """The drawn trials of every tuned regime and strategy (phase "trial")."""
+    tune = spec.tune
+    if tune is None:
+        raise ConfigError("this sweep has no [tune] table: nothing to tune")
+    if set(spec.grid) - {"strategy"}:
+        raise ConfigError(f"tuning needs a [grid] of strategies only, got keys {sorted(spec.grid)}")
+    return _trial_rows(spec, lambda label, probe: [
+        (f"trial {i}", "trial", k) for i, k in enumerate(tune.trials_for(probe))])
+
+
+def plan_scans(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
+    """Each scanned knob over its values around the chosen trial (phase "scan KNOB"), for
+    the strategies that have the knob."""
+    tune = spec.tune
+    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
+              for r in scores[scores["chosen"]].itertuples()}
+
+    def scanned(label, probe):
+        base = chosen.get((label, probe.strategy))
+        knobs = [k for k in tune.scan if base is not None and k in base]
+        return [(f"{k}={v}", f"scan {k}", {**base, k: v}) for k in knobs for v in tune.scan[k]]
+    return _trial_rows(spec, scanned)
+
+
+def rescore(spec, out: str | Path) -> pd.DataFrame:
+    """The scores of a finished tuning from its store alone (no run): trials, choice, scans."""
+    from mt2st.results import ResultsStore
+
+    rows = ResultsStore(out).load()
+    _, planned = plan_trials(spec)
+    scores = trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
+    _, scans = plan_scans(spec, scores)
+    return trial_scores(rows, pd.DataFrame(planned + scans), spec.tune.target)
 
 
 def run_tuning(spec, out: str | Path, chosen_path: str | Path, command: str, jobs: int = 1,
                data_dir: str | None = None, progress: bool | None = None) -> TuningResult:
     """Run the trials of every tuned regime on the tuning seeds (resumable, into ``out``),
     choose each strategy's fastest, write the choice to ``chosen_path``, then run the scans
-    around the choice. Writes ``out/trials.csv``."""
+    around the choice. Writes ``out/trials.csv``; records of runs no longer planned (an
+    earlier search space) are moved to ``out/stale/``."""
     from mt2st.results import ResultsStore, write_text_atomic
     from mt2st.sweep import run_configs
 
-    tune = spec.tune
-    if tune is None:
-        raise ConfigError("this sweep has no [tune] table: nothing to tune")
-    if set(spec.grid) - {"strategy"}:
-        raise ConfigError(f"tuning needs a [grid] of strategies only, got keys {sorted(spec.grid)}")
-
-    def drawn(probe):
-        return [(f"trial {i}", "trial", k) for i, k in enumerate(tune.trials_for(probe))]
+    store = ResultsStore(out)
 
     def run(configs) -> list[dict]:
-        result = run_configs(configs, out, f"tune {spec.name}", jobs, data_dir=data_dir,
-                             progress=progress)
-        return result.ran
+        return run_configs(configs, out, f"tune {spec.name}", jobs, data_dir=data_dir,
+                           progress=progress).ran
 
-    configs, rows = [], []
-    for label in tune.regimes:
-        c, r = _trial_rows(spec, tune, label, drawn)
-        configs += c
-        rows += r
+    configs, rows = plan_trials(spec)
     ran = run(configs)
-    store_rows = ResultsStore(out).load()
-    scores = trial_scores(store_rows, pd.DataFrame(rows), tune.target)
-    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
-              for r in scores[scores["chosen"]].itertuples()}
-
-    def scanned(probe):
-        base = chosen.get((label, probe.strategy))
-        knobs = [k for k in tune.scan if base is not None and k in base]
-        return [(f"{k}={v}", f"scan {k}", {**base, k: v}) for k in knobs for v in tune.scan[k]]
-
-    scan_configs = []
-    for label in tune.regimes:
-        c, r = _trial_rows(spec, tune, label, scanned)
-        scan_configs += c
-        rows += r
+    scores = trial_scores(store.load(), pd.DataFrame(rows), spec.tune.target)
+    scan_configs, scans = plan_scans(spec, scores)
     ran += run(scan_configs)
-    store = ResultsStore(out)
-    store.prune({r["run_id"] for r in rows})  # trials of an earlier space: to stale/
-    scores = trial_scores(store.load(), pd.DataFrame(rows), tune.target)
+    store.prune({r["run_id"] for r in rows + scans})
+    scores = trial_scores(store.load(), pd.DataFrame(rows + scans), spec.tune.target)
     path = write_chosen(scores, chosen_path, command)
     write_text_atomic(Path(out) / "trials.csv", scores.to_csv(index=False))
     return TuningResult(scores, path, len(ran), [r for r in ran if r["status"] != "ok"])
