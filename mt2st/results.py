@@ -60,21 +60,15 @@ def provenance(threads: int, device: str) -> dict:
             "hostname": platform.node()}
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: str | Path, meta: dict | None = None) -> Path:
-    """Write ``df`` to ``path`` through a temporary file and ``os.replace``: readers see the
-    old file or the whole new one, never a partial one."""
-    path = Path(path)
+def _replace_atomically(path: Path, write) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, fsync it, then ``os.replace``:
+    readers see the old file or the whole new one, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    if meta is not None:
-        merged = dict(table.schema.metadata or {})
-        merged[META_KEY] = json.dumps(meta, default=str).encode()
-        table = table.replace_schema_metadata(merged)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         umask_mode(tmp)
-        pq.write_table(table, tmp)
+        write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -84,22 +78,19 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, meta: dict | None =
     return path
 
 
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path, meta: dict | None = None) -> Path:
+    """Write ``df`` to ``path`` as Parquet, atomically (``meta``: provenance in the footer)."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if meta is not None:
+        merged = dict(table.schema.metadata or {})
+        merged[META_KEY] = json.dumps(meta, default=str).encode()
+        table = table.replace_schema_metadata(merged)
+    return _replace_atomically(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (UTF-8)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask_mode(tmp)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write ``text`` to ``path`` (UTF-8), atomically."""
+    return _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_meta(path: str | Path) -> dict:
