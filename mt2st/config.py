@@ -26,6 +26,14 @@ AUX_NAMES = tuple(AUX_TASKS)
 AUX_OPTIONS = {name: spec.options for name, spec in AUX_TASKS.items()}
 #: options that only matter to runs with auxiliary tasks (left out of an STL run's identity)
 MULTI_TASK_OPTIONS = ("gamma0", "epsilon", "schedule_unit", "aux_grad")
+#: options that may differ between the strategies compared on one workload, because each
+#: strategy is tuned on them (``mt2st tune``): the optimizer's step size, besides the strategies'
+#: own parameters and the multi-task options
+TUNABLE_OPTIONS = ("lr",)
+#: every option that may differ between the strategies of one workload (see workload_id)
+PER_STRATEGY_OPTIONS = frozenset(
+    (*TUNABLE_OPTIONS, *MULTI_TASK_OPTIONS, *(p for s in STRATEGIES for p in strategy_parameters(s)),
+     *(o for names in AUX_OPTIONS.values() for o in names)))
 #: evaluations per epoch when neither eval_every nor eval_every_epochs is given
 DEFAULT_EVAL_EVERY_EPOCHS = 0.05
 
@@ -220,6 +228,17 @@ class TrainConfig:
     def cell_id(self) -> str:
         """16-hex id of the cell: the run's identity minus the seed."""
         return _hash(self.identity(with_seed=False))
+
+    @property
+    def workload_id(self) -> str:
+        """16-hex id of the primary problem the run solves: its cell without the strategy, the
+        auxiliary setting and the options each strategy is tuned on (lr, schedule parameters,
+        multi-task and auxiliary options). Tuned strategies of one workload are compared with
+        its STL cell (and, setting by setting, with its MTL cell)."""
+        d = self.identity(with_seed=False)
+        for name in ("strategy", "setting", *PER_STRATEGY_OPTIONS):
+            d.pop(name, None)
+        return _hash(d)
 
     def baseline_cell_id(self, strategy: str) -> str:
         """The cell this run is compared with: the same configuration under ``strategy``

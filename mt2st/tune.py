@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mt2st.config import TrainConfig, read_toml
+from mt2st.config import PER_STRATEGY_OPTIONS, TrainConfig, read_toml
 from mt2st.errors import ConfigError, check_keys
 from mt2st.metrics import quantile, time_to_target
 
@@ -86,6 +86,10 @@ class TuneSpec:
                                       f"or one of {sorted(RELATIVE_KNOBS)}")
         if not space:
             raise ConfigError(f"{where}.space is empty: nothing to tune")
+        fixed = sorted(k for k in space if config_key(k) not in PER_STRATEGY_OPTIONS)
+        if fixed:
+            raise ConfigError(f"{where}.space: {fixed} define the workload, so every strategy "
+                              f"must share them; tune only {sorted(PER_STRATEGY_OPTIONS)}")
         regimes, transfer = table.get("regimes", []), table.get("transfer", {})
         for label in [*regimes, *transfer, *transfer.values()]:
             if label not in labels:

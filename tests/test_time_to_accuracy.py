@@ -3,6 +3,7 @@ ladder, seed-paired verdicts, performance profiles, cell identity and old record
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -96,6 +97,46 @@ def test_relative_target_is_derived_from_the_matching_stl_cell():
     # the initial evaluation (before training) never counts, even when it reaches the target
     low = time_to_targets(rows, runs, [Target.parse(0.5)]).set_index("run_id")["ttt_s"]
     assert low["stl-0"] == 2.0
+
+
+def _configured(config: TrainConfig, seed: int, curve) -> list[dict]:
+    """A hand-made run whose record carries ``config`` as a real one does."""
+    rows = _run_rows(config.cell_id, config.strategy, seed, curve, setting=config.setting)
+    for r in rows:
+        r.update(stl_cell_id=config.baseline_cell_id("stl"), mtl_cell_id=config.baseline_cell_id("mtl"),
+                 config_json=json.dumps(config.to_dict()), run_id=f"{config.cell_id}-{seed}")
+    return rows
+
+
+def test_tuned_strategies_are_paired_with_the_stl_cell_of_their_workload():
+    # each strategy tuned to its own lr: no STL cell has Switch's lr, yet Switch is compared
+    # with the workload's STL (the old pairing by equal config left it without a baseline)
+    stl, mtl = TrainConfig(strategy="stl", lr=0.01), TrainConfig(strategy="mtl", lr=0.003, gamma0=3.0)
+    switch = TrainConfig(strategy="switch", lr=0.03, t_switch=1.0, gamma0=0.3)
+    other = TrainConfig(strategy="stl", dataset="mr", lr=0.03)  # another workload, same lr
+    rows = pd.DataFrame([r for c in (stl, mtl, switch, other) for seed in range(3)
+                         for r in _configured(c, seed, _curve(4 if c is stl else 2))])
+    runs, cells, tta, lad = _analyse(rows, [Target.parse("stl:0.99")])
+    by_cell = runs.groupby("cell_id")[["stl_cell_id", "mtl_cell_id"]].first()
+    assert by_cell.loc[switch.cell_id, "stl_cell_id"] == stl.cell_id != switch.baseline_cell_id("stl")
+    assert by_cell.loc[switch.cell_id, "mtl_cell_id"] == mtl.cell_id
+    assert by_cell.loc[other.cell_id, "stl_cell_id"] == other.cell_id
+    assert set(tta["cell_id"]) == {stl.cell_id, mtl.cell_id, switch.cell_id, other.cell_id}
+    comp = compare_cells(tta, cells, [("switch", "stl")])
+    row = comp[(comp["strategy"] == "switch") & (comp["baseline"] == "stl")].iloc[0]
+    assert row["baseline_cell_id"] == stl.cell_id and row["reduction"] == pytest.approx(0.5)
+    # a workload holding an lr grid of STL cells pairs by equal knobs, and warns for the rest
+    grid = TrainConfig(strategy="stl", lr=0.03)
+    grid_rows = [r for seed in range(3) for r in _configured(grid, seed, _curve(3))]
+    rows = pd.concat([rows, pd.DataFrame(grid_rows)])
+    with pytest.warns(UserWarning, match="no STL baseline"):
+        runs = summarize_runs(rows)
+    assert runs.groupby("cell_id")["stl_cell_id"].first()[switch.cell_id] == switch.baseline_cell_id("stl")
+    with pytest.warns(UserWarning, match="no STL baseline"):
+        runs = summarize_runs(rows[rows["cell_id"] != switch.cell_id].assign(
+            config_json=lambda d: d["config_json"].where(d["cell_id"] != mtl.cell_id,
+                                                         json.dumps(mtl.replace(lr=0.001).to_dict()))))
+    assert runs.groupby("cell_id")["stl_cell_id"].first()[mtl.cell_id] == mtl.baseline_cell_id("stl")
 
 
 def test_ladder_medians_and_misses_on_a_known_table():

@@ -82,6 +82,7 @@ def test_every_strategy_gets_the_same_budget_from_its_own_knobs(tmp_path):
     ("eta_decay =", "etaa =", "unknown knob"),
     ('transfer = { long = "short" }', 'transfer = { long = "nowhere" }', r"no \[\[regime\]\] has label"),
     ('regimes = ["short"]', 'regimes = ["long"]', "not tuned"),
+    ("lr = [0.01, 0.03]", "dim = [8, 16]", r"\['dim'\] define the workload"),
 ])
 def test_bad_tune_tables_are_refused_with_the_reason(tmp_path, old, new, message):
     path = _write(tmp_path)

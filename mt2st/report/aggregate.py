@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.integrate import trapezoid
 from scipy.stats import bootstrap
 
-from mt2st.config import AUX_NAMES
+from mt2st.config import AUX_NAMES, TrainConfig
 from mt2st.errors import ConfigError
 from mt2st.metrics import olympic_mean, quantile  # noqa: F401 (part of this module's API)
 
@@ -97,14 +97,55 @@ def data_options(config_json: str) -> str:
                     for k, v in sorted(options.items()))
 
 
+def workload_of(config_json: str) -> str | float:
+    """The run's workload id (TrainConfig.workload_id), NaN for a configuration this version
+    cannot read (such a run keeps the baselines its record names)."""
+    try:
+        return TrainConfig.from_dict(json.loads(config_json)).workload_id
+    except (ConfigError, ValueError, TypeError):
+        return np.nan
+
+
+def pair_baselines(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each run's STL cell (and MTL cell of its setting) within its workload. A workload with
+    one such cell is paired with it whatever knobs each strategy was tuned to; one with several
+    (a grid over lr, say) keeps the cell with the run's own knobs, the one its record names,
+    and a run for which none has them is left unpaired, with a warning."""
+    runs = runs.copy()
+    for column, strategy, key in (("stl_cell_id", "stl", ["workload_id"]),
+                                  ("mtl_cell_id", "mtl", ["workload_id", "setting"])):
+        base = runs[(runs["strategy"] == strategy) & (runs["aux_grad"] != "detached")
+                    & runs["workload_id"].notna()]
+        options = base.groupby(key)["cell_id"].agg(lambda c: sorted(set(c)))
+        unpaired = set()
+        for i, r in runs.iterrows():
+            k = tuple(r[key]) if len(key) > 1 else r[key[0]]
+            cells = options.get(k) if isinstance(r["workload_id"], str) else None
+            if not cells:
+                continue
+            if len(cells) == 1:
+                runs.at[i, column] = cells[0]
+            elif r[column] not in cells and r["cell_id"] not in unpaired:
+                unpaired.add(r["cell_id"])
+        if unpaired:
+            warnings.warn(f"{len(unpaired)} cell(s) have no {strategy.upper()} baseline: their "
+                          f"workloads hold several {strategy.upper()} cells and none with their "
+                          f"knobs (cells {sorted(unpaired)[:3]}); keep one {strategy.upper()} "
+                          f"cell per workload (mt2st reproduce --prune) to pair them", stacklevel=2)
+    return runs
+
+
 def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per run: best and final accuracies, anytime accuracy, area under the
-    validation curve, convergence, clocks, work, time shares and gradient-audit norms."""
+    validation curve, convergence, clocks, work, time shares and gradient-audit norms; its
+    STL and MTL baselines are paired within its workload (:func:`pair_baselines`)."""
     out = []
-    if "data_options" not in rows:  # parsed once per distinct configuration
-        configs = rows["config_json"] if "config_json" in rows else pd.Series("{}", index=rows.index)
-        words = {c: data_options(c) for c in configs.unique()}
-        rows = rows.assign(data_options=configs.map(words))
+    configs = rows["config_json"] if "config_json" in rows else pd.Series("{}", index=rows.index)
+    distinct = configs.unique()  # parsed once per distinct configuration
+    if "data_options" not in rows:
+        rows = rows.assign(data_options=configs.map({c: data_options(c) for c in distinct}))
+    rows = rows.assign(workload_id=configs.map({c: workload_of(c) for c in distinct})
+                       if "config_json" in rows else np.nan)
     for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
         trained = run[run["step"] > 0]
         val = trained["val_acc"].to_numpy(dtype=float)
@@ -113,7 +154,8 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
         best = float(np.nanmax(val)) if finite.any() else np.nan
         budget = float(run["epoch"].max()) if len(run) else np.nan
         last = run.iloc[-1]
-        rec = {"run_id": rid, "cell_id": last["cell_id"], "stl_cell_id": last["stl_cell_id"],
+        rec = {"run_id": rid, "cell_id": last["cell_id"], "workload_id": last["workload_id"],
+               "stl_cell_id": last["stl_cell_id"],
                "mtl_cell_id": last["mtl_cell_id"], **{k: last[k] for k in DESCRIPTIVE},
                "seed": int(last["seed"]), "evaluations": len(run),
                "eval_interval": int(last["eval_interval"]),
@@ -142,7 +184,7 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
             g = trained.get(f"grad_norm_{task}")
             rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g is not None and g.notna().any() else np.nan
         out.append(rec)
-    return pd.DataFrame(out)
+    return pair_baselines(pd.DataFrame(out))
 
 
 def _area_under(run: pd.DataFrame) -> float:
