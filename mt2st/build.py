@@ -29,6 +29,7 @@ from mt2st.data.resample import RESAMPLE_OPTIONS
 from mt2st.data.text import PAD, UNK
 from mt2st.errors import ConfigError
 from mt2st.init import initial_table
+from mt2st.kernels.lazy_adam import LazyAdam
 from mt2st.schedules import Schedule, make_schedule
 from mt2st.tasks import AUX_TASKS, ClassificationData, TaskContext, make_classifier, task_class
 from mt2st.tasks.base import AuxTask
@@ -135,10 +136,10 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     initial, init_info = initial_table(config, vocab, tokens["train"], data_dir)
     table = torch.nn.Parameter(torch.from_numpy(initial).to(device))
     model = make_classifier(config.model, config.dim, n_classes).to(device)
-    # the table gets sparse gradients (rows of the batch only): SparseAdam (lazy Adam) or
-    # SGD for it, Adam or SGD for the dense model parameters
+    # the table gets sparse gradients (rows of the batch only): lazy Adam (SparseAdam's rule,
+    # fused) or SGD for it, Adam or SGD for the dense model parameters
     if config.optimizer == "adam":
-        optimizers = [torch.optim.SparseAdam([table], lr=config.lr),
+        optimizers = [LazyAdam([table], lr=config.lr),
                       torch.optim.Adam(model.parameters(), lr=config.lr)]
     else:
         optimizers = [torch.optim.SGD([table, *model.parameters()], lr=config.lr)]

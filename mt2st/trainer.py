@@ -55,9 +55,10 @@ class Trainer:
         loss0 = F.cross_entropy(logits, labels)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss0):
+        value = loss0.item()  # one read of each loss: the finiteness check and the record
+        if not math.isfinite(value):
             return False
-        rec.primary(loss0.item(), len(idx), int((logits.argmax(1) == labels).sum()),
+        rec.primary(value, len(idx), int((logits.argmax(1) == labels).sum()),
                     train.n_tokens(idx, c.max_len))
         rec.seconds("primary", time.perf_counter() - t0)
         aux_losses = {}
@@ -66,10 +67,11 @@ class Trainer:
                 continue
             t1 = time.perf_counter()
             loss_k, items = task.loss(self._aux_table(), self.rng)
-            if not torch.isfinite(loss_k):
+            value = loss_k.item()
+            if not math.isfinite(value):
                 return False
             aux_losses[name] = loss_k
-            rec.auxiliary(name, loss_k.item(), items, time.perf_counter() - t1)
+            rec.auxiliary(name, value, items, time.perf_counter() - t1)
         t2 = time.perf_counter()
         # the weighting turns the losses into gradients (a schedule: L0 + Σ γ_k L_k; a gradient
         # weighting: its own rule); the backward passes count as primary seconds

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from mt2st.data.lexical import AnalogySet
 from mt2st.data.text import Vocabulary
-from mt2st.tasks.base import AuxTask, TaskContext
+from mt2st.kernels.lexical import analogy_loss_grad, compile_for
+from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
 
 
 class AnalogyTask(AuxTask):
@@ -17,11 +18,12 @@ class AnalogyTask(AuxTask):
 
     @classmethod
     def build(cls, ctx: TaskContext) -> AnalogyTask:
-        return cls(ctx.lexicon.analogy_train, ctx.vocab, ctx.config.analogy_batch, device=ctx.device)
+        return cls(ctx.lexicon.analogy_train, ctx.vocab, ctx.config.analogy_batch, device=ctx.device,
+                   fused=ctx.config.backend == "numba")
 
     def __init__(self, questions: AnalogySet, vocab: Vocabulary, batch_size: int = 32,
                  negatives: int = 10, temperature: float = 0.1,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", fused: bool = True) -> None:
         r = questions.restrict(vocab)
         self.q = torch.tensor([[vocab.index(w) for w in q] for q in r.questions],
                               dtype=torch.long, device=device).reshape(-1, 4)
@@ -29,6 +31,10 @@ class AnalogyTask(AuxTask):
         self.n_words = len(vocab)
         self.batch_size, self.negatives, self.temperature = batch_size, negatives, temperature
         self.sparse = True  # sparse gradient rows on the table (dense only for gradcheck)
+        self.fused = fused  # the numba kernel on a CPU table; the torch formula otherwise
+        self.q_rows = self.q.cpu().numpy()
+        if fused:
+            compile_for(np.float32)
 
     def __len__(self) -> int:
         return len(self.q)
@@ -39,12 +45,22 @@ class AnalogyTask(AuxTask):
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """Cross-entropy of d against ``negatives`` uniform noise words, cosine / temperature."""
         pick = rng.integers(0, len(self), min(self.batch_size, len(self)))
-        q = self.q[torch.from_numpy(pick).to(self.q.device)]
+        noise = rng.integers(self.n_specials, self.n_words, (len(pick), self.negatives))
+        if not (self.fused and table.device.type == "cpu"):
+            q = self.q[torch.from_numpy(pick).to(self.q.device)]
+            return self._torch_loss(table, q, torch.from_numpy(noise).to(q.device)), len(pick)
+        rows = np.concatenate([self.q_rows[pick], noise], axis=1)  # a, b, c, d, then noise
+        grad = np.empty((rows.size, table.shape[1]), dtype=self.numpy_dtype(table))
+        value = analogy_loss_grad(table.detach().numpy(), rows, self.temperature,
+                                  grad.reshape(*rows.shape, -1))
+        return (RowGradientLoss.apply(table, value, torch.from_numpy(rows.reshape(-1)),
+                                      torch.from_numpy(grad), self.sparse), len(pick))
+
+    def _torch_loss(self, table: torch.Tensor, q: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The reference formula through autograd (and the path off the CPU)."""
         unit = lambda rows: F.normalize(F.embedding(rows, table, sparse=self.sparse), dim=-1)  # noqa: E731
         query = F.normalize(unit(q[:, 1]) - unit(q[:, 0]) + unit(q[:, 2]), dim=-1)
-        noise = torch.from_numpy(rng.integers(self.n_specials, self.n_words,
-                                              (len(pick), self.negatives))).to(self.q.device)
         candidates = torch.cat([q[:, 3:4], noise], dim=1)
         logits = torch.einsum("bd,bkd->bk", query, unit(candidates)) / self.temperature
-        target = torch.zeros(len(pick), dtype=torch.long, device=self.q.device)
-        return F.cross_entropy(logits, target), len(pick)
+        target = torch.zeros(len(q), dtype=torch.long, device=self.q.device)
+        return F.cross_entropy(logits, target)

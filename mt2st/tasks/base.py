@@ -53,6 +53,29 @@ class AuxTask(ABC):
         thrown away); returns (loss per item, items). In-place tasks only."""
         raise TypeError(f"auxiliary task {self.name!r} trains through its loss, not in place")
 
+    @staticmethod
+    def numpy_dtype(table: torch.Tensor) -> np.dtype:
+        """The numpy dtype of a (CPU) table, for the gradients a fused kernel writes."""
+        return torch.empty(0, dtype=table.dtype).numpy().dtype
+
     def audit(self, table: torch.nn.Parameter, detached: bool) -> float:
         """Gradient norm of an in-place task's update on the table, per item; in-place only."""
         raise TypeError(f"auxiliary task {self.name!r} is audited through its loss's gradient")
+
+
+class RowGradientLoss(torch.autograd.Function):
+    """A loss whose value and row gradients a fused kernel computed together: on the backward
+    pass the stored gradients of the rows it read, times the incoming gradient, go to the table
+    as one row-sparse gradient (dense when ``sparse`` is False, as gradcheck needs)."""
+
+    @staticmethod
+    def forward(ctx, table, loss: float, rows: torch.Tensor, values: torch.Tensor, sparse: bool):
+        ctx.rows, ctx.values, ctx.sparse, ctx.shape = rows, values, sparse, table.shape
+        return torch.tensor(loss, dtype=table.dtype, device=table.device)
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad = torch.sparse_coo_tensor(ctx.rows[None], ctx.values * grad_loss, ctx.shape,
+                                       check_invariants=False)
+        return (grad if ctx.sparse else grad.to_dense()), None, None, None, None
+

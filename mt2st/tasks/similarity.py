@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from mt2st.data.lexical import SimilaritySet
 from mt2st.data.text import Vocabulary
-from mt2st.tasks.base import AuxTask, TaskContext
+from mt2st.kernels.lexical import compile_for, similarity_loss_grad
+from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
 
 
 class SimilarityTask(AuxTask):
@@ -17,10 +18,11 @@ class SimilarityTask(AuxTask):
 
     @classmethod
     def build(cls, ctx: TaskContext) -> SimilarityTask:
-        return cls(ctx.lexicon.sim_train, ctx.vocab, ctx.config.similarity_batch, device=ctx.device)
+        return cls(ctx.lexicon.sim_train, ctx.vocab, ctx.config.similarity_batch, device=ctx.device,
+                   fused=ctx.config.backend == "numba")
 
     def __init__(self, sets: list[SimilaritySet], vocab: Vocabulary, batch_size: int = 64,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", fused: bool = True) -> None:
         i1, i2, target = [], [], []
         for s in sets:
             r = s.restrict(vocab)
@@ -35,6 +37,11 @@ class SimilarityTask(AuxTask):
         self.target = torch.tensor(target, dtype=torch.float32, device=device)
         self.batch_size = batch_size
         self.sparse = True  # sparse gradient rows on the table (dense only for gradcheck)
+        self.fused = fused  # the numba kernel on a CPU table; the torch formula otherwise
+        self.pairs = np.stack([self.i1.cpu().numpy(), self.i2.cpu().numpy()])
+        self.scores = self.target.cpu().numpy()
+        if fused:
+            compile_for(np.float32)
 
     def __len__(self) -> int:
         return len(self.target)
@@ -44,8 +51,18 @@ class SimilarityTask(AuxTask):
 
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """Mean squared error between cosine and scaled score over a random batch of pairs."""
-        pick = torch.from_numpy(rng.integers(0, len(self), min(self.batch_size, len(self))))
-        pick = pick.to(self.target.device)
+        pick = rng.integers(0, len(self), min(self.batch_size, len(self)))
+        if not (self.fused and table.device.type == "cpu"):
+            return self._torch_loss(table, torch.from_numpy(pick).to(self.target.device))
+        rows = np.concatenate([self.pairs[0, pick], self.pairs[1, pick]])  # word 1s, word 2s
+        grad = np.empty((len(rows), table.shape[1]), dtype=self.numpy_dtype(table))
+        value = similarity_loss_grad(table.detach().numpy(), rows[:len(pick)], rows[len(pick):],
+                                     self.scores[pick], grad)
+        return (RowGradientLoss.apply(table, value, torch.from_numpy(rows), torch.from_numpy(grad),
+                                      self.sparse), len(pick))
+
+    def _torch_loss(self, table: torch.Tensor, pick: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The reference formula through autograd (and the path off the CPU)."""
         a = F.embedding(self.i1[pick], table, sparse=self.sparse)
         b = F.embedding(self.i2[pick], table, sparse=self.sparse)
         cos = F.cosine_similarity(a, b, dim=1)

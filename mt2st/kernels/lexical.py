@@ -1,0 +1,132 @@
+"""Fused forward and backward of the lexical auxiliary losses (similarity, analogy) in numba.
+
+Through autograd each of these losses is some thirty small tensor operations a step, forward
+and backward, on a few hundred rows: the per-operation overhead, not the arithmetic, was most
+of the auxiliary tasks' time. Here one pass over the batch computes the loss and the gradient
+of every row it read; the tasks hand both to autograd as a row-sparse gradient
+(tasks.base.RowGradientLoss). The torch formulas in the tasks stay the reference these are
+tested against (same draws, same loss, same gradients within float tolerance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+#: F.normalize's and F.cosine_similarity's floors under a norm
+NORMALIZE_EPS = 1e-12
+COSINE_EPS = 1e-8
+#: sums may be reordered (vectorised dot products and norms; they differ from a sequential
+#: sum by rounding only, as torch's own reductions do); NaN and inf keep their meaning, so a
+#: diverging run is still seen as one
+FAST = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def _norm(x) -> float:
+    s = 0.0
+    for k in range(x.shape[0]):
+        s += x[k] * x[k]
+    return math.sqrt(s)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def _dot(x, y) -> float:
+    s = 0.0
+    for k in range(x.shape[0]):
+        s += x[k] * y[k]
+    return s
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def _through_unit(g, y, n, out) -> None:
+    """out = the gradient on x of y = x / n (n = |x|, floored) given the gradient g on y."""
+    gy = _dot(g, y)
+    for k in range(g.shape[0]):
+        out[k] = (g[k] - gy * y[k]) / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def similarity_loss_grad(table, i1, i2, target, grad) -> float:
+    """mean_b (cos(table[i1_b], table[i2_b]) − target_b)²; ``grad`` (2B × d) receives the
+    gradient on the rows i1 (first B) and i2 (last B)."""
+    n_pairs, dim = i1.shape[0], table.shape[1]
+    ua = np.empty(dim)
+    ub = np.empty(dim)
+    loss = 0.0
+    for b in range(n_pairs):
+        a, c = table[i1[b]], table[i2[b]]
+        na, nb = max(_norm(a), COSINE_EPS), max(_norm(c), COSINE_EPS)
+        for k in range(dim):
+            ua[k] = a[k] / na
+            ub[k] = c[k] / nb
+        cos = _dot(ua, ub)
+        r = cos - target[b]
+        loss += r * r
+        g = 2.0 * r / n_pairs
+        for k in range(dim):  # d cos / d a = (ub − cos · ua) / |a|, and symmetrically
+            grad[b, k] = g * (ub[k] - cos * ua[k]) / na
+            grad[n_pairs + b, k] = g * (ua[k] - cos * ub[k]) / nb
+    return loss / n_pairs
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def analogy_loss_grad(table, rows, temperature, grad) -> float:
+    """Negative-sampled 3CosAdd: per question, ``rows`` holds a, b, c, d then the noise words;
+    the query unit(unit(b) − unit(a) + unit(c)) scores each candidate (d, noise) by cosine /
+    temperature, and the loss is the mean cross-entropy of d. ``grad`` (B × rows × d) receives
+    the gradient on every row read."""
+    n_q, width, dim = rows.shape[0], rows.shape[1], table.shape[1]
+    n_cand = width - 3
+    units = np.empty((width, dim))
+    norms = np.empty(width)
+    query = np.empty(dim)
+    g_query = np.empty(dim)
+    g_unit = np.empty(dim)
+    g_sum = np.empty(dim)
+    logits = np.empty(n_cand)
+    loss = 0.0
+    for q in range(n_q):
+        for j in range(width):
+            row = table[rows[q, j]]
+            norms[j] = max(_norm(row), NORMALIZE_EPS)
+            for k in range(dim):
+                units[j, k] = row[k] / norms[j]
+        for k in range(dim):
+            query[k] = units[1, k] - units[0, k] + units[2, k]
+        n_s = max(_norm(query), NORMALIZE_EPS)
+        for k in range(dim):
+            query[k] /= n_s
+        top = -np.inf
+        for j in range(n_cand):
+            logits[j] = _dot(query, units[3 + j]) / temperature
+            top = max(top, logits[j])
+        total = 0.0
+        for j in range(n_cand):
+            total += math.exp(logits[j] - top)
+        lse = top + math.log(total)
+        loss += lse - logits[0]
+        g_query[:] = 0.0
+        for j in range(n_cand):  # d loss / d logit_j = softmax_j − [j = 0], over the batch
+            gl = (math.exp(logits[j] - lse) - (1.0 if j == 0 else 0.0)) / n_q / temperature
+            for k in range(dim):
+                g_query[k] += gl * units[3 + j, k]
+                g_unit[k] = gl * query[k]
+            _through_unit(g_unit, units[3 + j], norms[3 + j], grad[q, 3 + j])
+        _through_unit(g_query, query, n_s, g_sum)  # the gradient on unit(b) − unit(a) + unit(c)
+        for j, sign in ((0, -1.0), (1, 1.0), (2, 1.0)):
+            for k in range(dim):
+                g_unit[k] = sign * g_sum[k]
+            _through_unit(g_unit, units[j], norms[j], grad[q, j])
+    return loss / n_q
+
+
+def compile_for(dtype: np.dtype) -> None:
+    """Compile (or load from the cache) both kernels for a table of ``dtype``, so that the
+    compilation never lands in a timed training step."""
+    table = np.ones((4, 2), dtype=dtype)
+    similarity_loss_grad(table, np.zeros(1, np.int64), np.ones(1, np.int64),
+                         np.zeros(1, np.float32), np.empty((2, 2), dtype))
+    analogy_loss_grad(table, np.zeros((1, 5), np.int64), 0.1, np.empty((1, 5, 2), dtype))
