@@ -43,7 +43,12 @@ def ratio_table():
 
 
 def pytest_terminal_summary(terminalreporter):
+    from bench import test_bench_aux_cost as aux_cost
     from bench import test_bench_schedules as schedules
+
+    if aux_cost.RATIOS:
+        terminalreporter.write_sep("=", "auxiliary work: time share / FLOP share (goal <= 1.5x)")
+        aux_cost.pytest_terminal_summary(terminalreporter)
 
     if schedules.TTT.get("stl"):
         terminalreporter.write_sep("=", "time to target (median of rounds) and ratio strategy / STL")
