@@ -102,8 +102,10 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.grid(alpha=0.3)
-                crowded = len(ax.lines) > 4  # many cells: a smaller legend that lets curves through
-                ax.legend(fontsize=5.5 if crowded else 7, loc="best", framealpha=0.5 if crowded else 0.8)
+                if len(ax.get_legend_handles_labels()[1]) > 4:  # many cells: the legend goes
+                    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3))  # below
+                else:
+                    ax.legend(fontsize=7, loc="best", framealpha=0.8)
                 if with_authors:
                     ax2 = axes[1][col]
                     for k, init in enumerate(inits):
