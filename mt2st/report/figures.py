@@ -65,6 +65,10 @@ def _switch_marks(ax, runs: pd.DataFrame, strategy: str, color="k", annotate: bo
                         textcoords="offset points", fontsize=8)
 
 
+#: at most this many cells in a panel keep their legend inside it
+LEGEND_INSIDE = 4
+
+
 def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = True) -> list[Path]:
     """For each strategy, two figures (loss, accuracy) with one panel per setting: our runs on
     top; below, when ``overlay_authors`` and a matching log exists, the authors' logged curves
@@ -79,8 +83,10 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
         n_rows = 2 if with_authors else 1
         for kind, column, ylabel in (("loss", "loss_primary", "primary training loss"),
                                      ("accuracy", "val_acc", "validation accuracy")):
-            fig, axes = plt.subplots(n_rows, len(settings), figsize=(4.4 * len(settings), 3.3 * n_rows),
-                                     squeeze=False)
+            # a panel of more than LEGEND_INSIDE cells gets its legend below it, and the room
+            crowded = srows.groupby("setting")["cell_id"].nunique().max() > LEGEND_INSIDE
+            fig, axes = plt.subplots(n_rows, len(settings), squeeze=False,
+                                     figsize=(4.4 * len(settings), 3.3 * n_rows + 1.6 * crowded))
             for col, setting in enumerate(settings):
                 ax = axes[0][col]
                 panel = srows[srows["setting"] == setting]
@@ -102,8 +108,8 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.grid(alpha=0.3)
-                if len(ax.get_legend_handles_labels()[1]) > 4:  # many cells: the legend goes
-                    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3))  # below
+                if len(ax.get_legend_handles_labels()[1]) > LEGEND_INSIDE:  # below the panel
+                    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
                 else:
                     ax.legend(fontsize=7, loc="best", framealpha=0.8)
                 if with_authors:
