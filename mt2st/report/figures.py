@@ -84,7 +84,8 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
         for kind, column, ylabel in (("loss", "loss_primary", "primary training loss"),
                                      ("accuracy", "val_acc", "validation accuracy")):
             # a panel of more than LEGEND_INSIDE cells gets its legend below it, and the room
-            crowded = srows.groupby("setting")["cell_id"].nunique().max() > LEGEND_INSIDE
+            cells_per_panel = srows.groupby("setting")["cell_id"].nunique()
+            crowded = cells_per_panel.max() > LEGEND_INSIDE
             fig, axes = plt.subplots(n_rows, len(settings), squeeze=False,
                                      figsize=(4.4 * len(settings), 3.3 * n_rows + 1.6 * crowded))
             for col, setting in enumerate(settings):
@@ -108,7 +109,7 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.grid(alpha=0.3)
-                if len(ax.get_legend_handles_labels()[1]) > LEGEND_INSIDE:  # below the panel
+                if cells_per_panel[setting] > LEGEND_INSIDE:  # one legend line per cell
                     ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
                 else:
                     ax.legend(fontsize=7, loc="best", framealpha=0.8)

@@ -50,9 +50,9 @@ class AnalogyTask(AuxTask):
             q = self.q[torch.from_numpy(pick).to(self.q.device)]
             return self._torch_loss(table, q, torch.from_numpy(noise).to(q.device)), len(pick)
         rows = np.concatenate([self.q_rows[pick], noise], axis=1)  # a, b, c, d, then noise
-        grad = np.empty((rows.size, table.shape[1]), dtype=self.numpy_dtype(table))
-        value = analogy_loss_grad(table.detach().numpy(), rows, self.temperature,
-                                  grad.reshape(*rows.shape, -1))
+        array = table.detach().numpy()
+        grad = np.empty((rows.size, array.shape[1]), dtype=array.dtype)
+        value = analogy_loss_grad(array, rows, self.temperature, grad.reshape(*rows.shape, -1))
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows.reshape(-1)),
                                       torch.from_numpy(grad), self.sparse), len(pick))
 

@@ -53,11 +53,6 @@ class AuxTask(ABC):
         thrown away); returns (loss per item, items). In-place tasks only."""
         raise TypeError(f"auxiliary task {self.name!r} trains through its loss, not in place")
 
-    @staticmethod
-    def numpy_dtype(table: torch.Tensor) -> np.dtype:
-        """The numpy dtype of a (CPU) table, for the gradients a fused kernel writes."""
-        return torch.empty(0, dtype=table.dtype).numpy().dtype
-
     def audit(self, table: torch.nn.Parameter, detached: bool) -> float:
         """Gradient norm of an in-place task's update on the table, per item; in-place only."""
         raise TypeError(f"auxiliary task {self.name!r} is audited through its loss's gradient")

@@ -55,9 +55,10 @@ class SimilarityTask(AuxTask):
         if not (self.fused and table.device.type == "cpu"):
             return self._torch_loss(table, torch.from_numpy(pick).to(self.target.device))
         rows = np.concatenate([self.pairs[0, pick], self.pairs[1, pick]])  # word 1s, word 2s
-        grad = np.empty((len(rows), table.shape[1]), dtype=self.numpy_dtype(table))
-        value = similarity_loss_grad(table.detach().numpy(), rows[:len(pick)], rows[len(pick):],
-                                     self.scores[pick], grad)
+        array = table.detach().numpy()
+        grad = np.empty((len(rows), array.shape[1]), dtype=array.dtype)
+        value = similarity_loss_grad(array, rows[:len(pick)], rows[len(pick):], self.scores[pick],
+                                     grad)
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows), torch.from_numpy(grad),
                                       self.sparse), len(pick))
 
