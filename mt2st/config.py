@@ -84,6 +84,7 @@ class TrainConfig:
     device: str = "cpu"
     backend: str = "numba"
     kernel: str = "auto"  # the in-place tasks' kernel: numba pairs|hogbatch, torch batched|triton
+    replica: int = 0  # > 0: a replica of the cell, identical arithmetic, its own cell (noise floor)
 
     def __post_init__(self) -> None:
         self._normalise()
@@ -116,6 +117,7 @@ class TrainConfig:
             (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
              f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
             (c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
+            (c.replica >= 0, f"replica must be >= 0 (0: the cell itself), got {c.replica}"),
             (c.kernel in KERNELS.get(c.backend, ("auto",)),
              f"kernel {c.kernel!r} is not one of the {c.backend} back end's "
              f"{KERNELS.get(c.backend)}"),
@@ -194,6 +196,8 @@ class TrainConfig:
             d.pop("target", None)
         if self.kernel == "auto":  # records written before the kernel option stay one cell
             d.pop("kernel", None)
+        if not self.replica:  # the cell itself; records from before replicas keep their ids
+            d.pop("replica", None)
         if self.init == "random" or self.init.startswith("vectors:"):
             d.pop("pretrain_epochs", None)
             d.pop("pretrain_extra", None)
@@ -236,14 +240,14 @@ class TrainConfig:
         multi-task and auxiliary options). Tuned strategies of one workload are compared with
         its STL cell (and, setting by setting, with its MTL cell)."""
         d = self.identity(with_seed=False)
-        for name in ("strategy", "setting", *PER_STRATEGY_OPTIONS):
+        for name in ("strategy", "setting", "replica", *PER_STRATEGY_OPTIONS):
             d.pop(name, None)
         return _hash(d)
 
     def baseline_cell_id(self, strategy: str) -> str:
         """The cell this run is compared with: the same configuration under ``strategy``
-        (real auxiliary gradients; STL drops the auxiliary options altogether)."""
-        return self.replace(strategy=strategy, aux_grad="real").cell_id
+        (real auxiliary gradients, not a replica; STL drops the auxiliary options altogether)."""
+        return self.replace(strategy=strategy, aux_grad="real", replica=0).cell_id
 
     @property
     def aux_tasks(self) -> tuple[str, ...]:

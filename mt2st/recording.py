@@ -4,7 +4,10 @@ evaluation, one row per evaluation, and the provenance that makes the record sel
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +47,7 @@ class Recorder:
         self.totals: dict[str, float] = defaultdict(float)  # cumulative since training began
         self.recent: dict[str, float] = defaultdict(float)  # since the last evaluation
         self.rows: list[dict] = []
+        self.started_at = time.time()  # unix time: the order a sweep ran its runs in
 
     # -- counting ----------------------------------------------------------------------------
     def primary(self, loss: float, n: int, correct: int, tokens: int) -> None:
@@ -53,16 +57,23 @@ class Recorder:
         self.recent["correct"] += correct
         self.totals["work_primary"] += tokens
 
-    def seconds(self, task: str, seconds: float) -> None:
-        self.totals[f"seconds_{task}"] += seconds
+    @contextmanager
+    def timing(self, task: str) -> Iterator[None]:
+        """Adds the block's wall and CPU seconds to ``task``'s (also when it returns early)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.totals[f"seconds_{task}"] += time.perf_counter() - wall
+            self.totals[f"cpu_seconds_{task}"] += time.process_time() - cpu
 
-    def auxiliary(self, name: str, loss: float, items: int, seconds: float) -> None:
-        """One auxiliary step of task ``name``: its loss per item, items and seconds."""
+    def auxiliary(self, name: str, loss: float, items: int) -> None:
+        """One auxiliary step of task ``name``: its loss per item and items (its seconds are
+        counted by :meth:`timing`)."""
         self.recent[f"loss_{name}"] += loss * items
         self.recent[f"n_{name}"] += items
         self.totals[f"n_{name}"] += items
         self.totals[f"steps_{name}"] += 1
-        self.totals[f"seconds_{name}"] += seconds
 
     # -- rows --------------------------------------------------------------------------------
     def row(self, position: dict, weights: dict, evaluation: dict, audit: dict,
@@ -81,6 +92,7 @@ class Recorder:
                      "train_acc": recent["correct"] / n_primary if n_primary else nan,
                      **evaluation,
                      "seconds_primary": totals["seconds_primary"],
+                     "cpu_seconds_primary": totals["cpu_seconds_primary"],
                      "work_primary_tokens": int(totals["work_primary"]),
                      "flops_primary": totals["work_primary"] * p.model.flops_per_token(dim) * 3}
         flops_total = row["flops_primary"]
@@ -92,6 +104,7 @@ class Recorder:
             row[f"loss_{name}"] = recent[f"loss_{name}"] / n_recent if n_recent else nan
             row[f"steps_{name}"] = int(totals[f"steps_{name}"])
             row[f"seconds_{name}"] = totals[f"seconds_{name}"]
+            row[f"cpu_seconds_{name}"] = totals[f"cpu_seconds_{name}"]
             row[f"work_{name}_{AUX_TASKS[name].unit}"] = n
             flops = n * task.flops_per_item(dim) if task else 0.0
             if p.config.aux_grad == "detached" and not AUX_TASKS[name].in_place:
@@ -125,6 +138,7 @@ class Recorder:
             df.insert(0, k, v)
         df["reached_target"] = df["val_acc"] >= c.target
         prov = provenance(c.threads, c.device)
+        prov["started_at"] = self.started_at
         meta = {"run_id": run_id, "cell_id": c.cell_id, "config": cfg, "identity": c.identity(),
                 "input_sha256": p.input_digests,
                 "provenance": prov, "schedule": p.schedule.describe(), "init": p.init_info,
@@ -137,6 +151,7 @@ class Recorder:
         df["cpu"] = prov["cpu"]
         df["gpu"] = prov["gpu"] or ""
         df["threads"] = c.threads
+        df["started_at"] = self.started_at  # unix time the run began: the sweep's order, measured
         df["versions"] = json.dumps({k: prov[k] for k in ("mt2st", "python", "numpy", "torch",
                                                           "numba", "pandas")}, sort_keys=True)
         df["config_json"] = json.dumps(cfg, sort_keys=True, default=str)

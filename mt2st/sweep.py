@@ -20,8 +20,8 @@ from mt2st.results import ResultsStore
 from mt2st.tune import TuneSpec, knob_values, read_chosen
 
 SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report", "tune")
-SWEEP_KEYS = ("name", "seeds", "estimate", "tuned")
-REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors")
+SWEEP_KEYS = ("name", "seeds", "estimate", "tuned", "replicas")
+REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors", "seed_sets")
 
 
 @dataclass
@@ -46,6 +46,8 @@ class SweepSpec:
     tune: TuneSpec | None = None
     tuned: dict[tuple[str, str], dict] = field(default_factory=dict)  # (label, strategy) -> knobs
     tuned_path: Path | None = None
+    replicas: int = 0  # [sweep] replicas: STL cells rerun as their own replica cells
+
 
     @property
     def labels(self) -> list[str]:
@@ -77,9 +79,13 @@ class SweepSpec:
                 if not isinstance(regime[key], list) or not regime[key]:
                     raise ConfigError(f"{path}: [[regime]] {i}: {key} is a [grid] key, so it must "
                                       f"be a non-empty list (it replaces the grid's list there)")
+        replicas = sweep.get("replicas", 0)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ConfigError(f"{path}: [sweep] replicas must be a whole number >= 0 (replica "
+                              f"cells of each STL cell), got {replicas!r}")
         spec = cls(sweep.get("name", path.stem), raw.get("base", {}), grid, list(seeds),
                    raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""),
-                   regimes)
+                   regimes, replicas=replicas)
         labels = spec.labels
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{path}: two [[regime]] tables have the same label")
@@ -120,20 +126,50 @@ class SweepSpec:
         return out
 
     def configs(self, source: str = "sweep") -> list[TrainConfig]:
-        """Every run of the sweep, deduplicated by configuration, in a stable order."""
+        """Every run of the sweep (with ``replicas`` replica cells of each STL cell),
+        deduplicated by configuration, in blocked, rotated order (:func:`blocked_order`)."""
         cells = self.regime_cells() + [dict(e) for e in self.extra]
-        return expand_seeds(self.base, cells, self.seeds, source)
+        configs = expand_seeds(self.base, cells, self.seeds, source)
+        stl = [c for c in configs if c.strategy == "stl" and not c.replica]
+        configs += [c.replace(replica=k) for k in range(1, self.replicas + 1) for c in stl]
+        return blocked_order(configs, self.seeds)
 
 
 def expand_seeds(base: dict, cells: list[dict], seeds: list[int],
                  source: str = "sweep") -> list[TrainConfig]:
-    """``base`` with each cell and seed, as configurations, deduplicated, in a stable order."""
+    """``base`` with each cell and seed, as configurations, deduplicated, in a stable order
+    (cell by cell; a sweep runs them in :func:`blocked_order`)."""
     out: dict[str, TrainConfig] = {}
     for cell in cells:
         for seed in seeds:
             cfg = TrainConfig.from_dict({**base, **cell, "seed": seed}, source=source)
             out.setdefault(cfg.run_id, cfg)  # STL is normalised to S0
     return list(out.values())
+
+
+def blocked_order(configs: list[TrainConfig], seeds: list[int] | None = None) -> list[TrainConfig]:
+    """The runs a report compares next to each other: one block per (seed, workload), every
+    cell of that workload in it, blocks seed by seed; within a block the cells' order is
+    rotated by one place from one seed to the next, so no strategy always runs first (or
+    last) and a slow spell of the machine lands on both sides of a comparison. Deterministic:
+    a resumed sweep keeps the order of the runs it has left."""
+    seeds = list(dict.fromkeys(seeds if seeds is not None else [c.seed for c in configs]))
+    seeds += sorted({c.seed for c in configs} - set(seeds))
+    cells: dict[str, list[str]] = {}  # workload -> its cells, in first-seen order
+    blocks: dict[tuple[int, str], dict[str, TrainConfig]] = {}
+    for c in configs:
+        workload, cell = c.workload_id, c.cell_id
+        members = cells.setdefault(workload, [])
+        if cell not in members:
+            members.append(cell)
+        blocks.setdefault((c.seed, workload), {})[cell] = c
+    out = []
+    for k, seed in enumerate(seeds):
+        for workload, members in cells.items():
+            block = blocks.get((seed, workload), {})
+            turn = k % len(members)
+            out += [block[m] for m in members[turn:] + members[:turn] if m in block]
+    return out
 
 
 def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dict:
@@ -260,7 +296,9 @@ def _dask_map(args: list[tuple], scheduler: str | None,
         raise ConfigError("the dask executor needs --scheduler ADDRESS (e.g. tcp://host:8786)")
     client = Client(scheduler) if client_factory is None else client_factory(scheduler)
     try:
-        futures = [client.submit(execute_run, *a, pure=False) for a in args]
+        # priorities keep the blocked order on the cluster (higher runs first)
+        futures = [client.submit(execute_run, *a, pure=False, priority=len(args) - i)
+                   for i, a in enumerate(args)]
         for f in as_completed(futures):
             yield f.result()
     finally:

@@ -1,5 +1,6 @@
 """The reference MT2ST training loop: loss = L_primary + Σ_k γ_k(t) · L_k over one shared
-embedding table, with two clocks (training seconds, evaluation excluded; wall seconds), a
+embedding table, with its clocks (training seconds on the wall and the CPU clock, evaluation
+excluded; wall seconds since the start), a
 gradient audit of every auxiliary loss, and one record row per evaluation (every
 ``eval_interval`` primary training examples, the training clock paused while it runs).
 
@@ -45,49 +46,46 @@ class Trainer:
     def _step(self, idx: np.ndarray, weights: dict[str, float]) -> bool:
         """One batch of the primary task, the auxiliary losses the weighting combines with it,
         the optimiser steps, then the in-place auxiliary steps. Returns False when a loss is
-        not finite (divergence)."""
+        not finite (divergence). Each part's seconds go to its task, on both clocks."""
         c, rec = self.config, self.recorder
         train = self.parts.splits["train"]
-        t0 = time.perf_counter()
-        tokens, offsets, lengths, labels = (x.to(self.parts.device)
-                                            for x in train.batch(idx, c.max_len))
-        logits = self.model(self.table, tokens, offsets, lengths)
-        loss0 = F.cross_entropy(logits, labels)
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=True)
-        value = loss0.item()  # one read of each loss: the finiteness check and the record
-        if not math.isfinite(value):
-            return False
-        rec.primary(value, len(idx), int((logits.argmax(1) == labels).sum()),
-                    train.n_tokens(idx, c.max_len))
-        rec.seconds("primary", time.perf_counter() - t0)
+        with rec.timing("primary"):
+            tokens, offsets, lengths, labels = (x.to(self.parts.device)
+                                                for x in train.batch(idx, c.max_len))
+            logits = self.model(self.table, tokens, offsets, lengths)
+            loss0 = F.cross_entropy(logits, labels)
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            value = loss0.item()  # one read of each loss: the finiteness check and the record
+            if not math.isfinite(value):
+                return False
+            rec.primary(value, len(idx), int((logits.argmax(1) == labels).sum()),
+                        train.n_tokens(idx, c.max_len))
         aux_losses = {}
         for name, task in self.loss_tasks.items():
             if weights[name] < c.epsilon:
                 continue
-            t1 = time.perf_counter()
-            loss_k, items = task.loss(self._aux_table(), self.rng)
-            value = loss_k.item()
-            if not math.isfinite(value):
-                return False
-            aux_losses[name] = loss_k
-            rec.auxiliary(name, value, items, time.perf_counter() - t1)
-        t2 = time.perf_counter()
+            with rec.timing(name):
+                loss_k, items = task.loss(self._aux_table(), self.rng)
+                value = loss_k.item()
+                if not math.isfinite(value):
+                    return False
+                aux_losses[name] = loss_k
+                rec.auxiliary(name, value, items)
         # the weighting turns the losses into gradients (a schedule: L0 + Σ γ_k L_k; a gradient
         # weighting: its own rule); the backward passes count as primary seconds
-        self.schedule.backward(loss0, aux_losses, weights, self.table, self.rng)
-        for opt in self.optimizers:
-            opt.step()
-        rec.seconds("primary", time.perf_counter() - t2)
+        with rec.timing("primary"):
+            self.schedule.backward(loss0, aux_losses, weights, self.table, self.rng)
+            for opt in self.optimizers:
+                opt.step()
         for name, task in self.in_place_tasks.items():
             if weights[name] < c.epsilon:
                 continue
-            t3 = time.perf_counter()
-            with torch.no_grad():
+            with rec.timing(name), torch.no_grad():
                 loss_k, items = task.step(self.table, weights[name], c.aux_grad == "detached")
-            if not math.isfinite(loss_k):
-                return False
-            rec.auxiliary(name, loss_k, items, time.perf_counter() - t3)
+                if not math.isfinite(loss_k):
+                    return False
+                rec.auxiliary(name, loss_k, items)
         return True
 
     # -- evaluation and audit ---------------------------------------------------------------
@@ -128,7 +126,7 @@ class Trainer:
         n_batches = math.ceil(n_train / batch)
         interval = c.eval_interval(n_train)
         total_steps = c.epochs * n_batches
-        clock = _TrainingClock()
+        clock = _TrainingClock(self.parts.device)
         seen, step, next_eval = 0, 0, interval
         diverged = stop = False
         weights = self.schedule.weights(0.0)
@@ -149,8 +147,9 @@ class Trainer:
             self.schedule.observe(epoch, evaluation["val_acc"])
             row = self.recorder.row(
                 {"step": step, "examples": seen, "epoch": epoch}, weights, evaluation, audit,
-                {"train_seconds": clock.seconds, "eval_seconds": time.perf_counter() - t_eval,
-                 "wall_seconds": clock.wall, "diverged": diverged})
+                {"train_seconds": clock.seconds, "train_cpu_seconds": clock.cpu_seconds,
+                 "eval_seconds": time.perf_counter() - t_eval, "wall_seconds": clock.wall,
+                 "diverged": diverged})
             bar.set_postfix_str(f"val {row['val_acc']:.3f} " + " ".join(
                 f"γ{n[:3]}={weights[n]:.2g}" for n in self.tasks) + f" {clock.seconds:.1f}s")
             clock.resume()
@@ -186,26 +185,40 @@ class Trainer:
 
 
 class _TrainingClock:
-    """Training seconds (running only between ``resume`` and ``pause``) and wall seconds."""
+    """The training clock on two time bases, running only between ``resume`` and ``pause``:
+    wall seconds (``perf_counter``) and the process's CPU seconds (``process_time``: every
+    thread of this process, none of the time it waited for the CPU, so a busy shared machine
+    does not stretch it). On a CUDA device the queue is drained before the clock is read, so
+    wall seconds hold the device's work. ``wall`` is the run's wall time since it began."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "cpu") -> None:
+        self.cuda = str(device).startswith("cuda")
         self.start = self.resumed = time.perf_counter()
-        self.total = 0.0
+        self.resumed_cpu = time.process_time()
+        self.total = self.total_cpu = 0.0
         self.running = True
 
     def pause(self) -> None:
         if self.running:
+            if self.cuda:
+                torch.cuda.synchronize()
             self.total += time.perf_counter() - self.resumed
+            self.total_cpu += time.process_time() - self.resumed_cpu
             self.running = False
 
     def resume(self) -> None:
         if not self.running:
             self.resumed = time.perf_counter()
+            self.resumed_cpu = time.process_time()
             self.running = True
 
     @property
     def seconds(self) -> float:
         return self.total + (time.perf_counter() - self.resumed if self.running else 0.0)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.total_cpu + (time.process_time() - self.resumed_cpu if self.running else 0.0)
 
     @property
     def wall(self) -> float:
