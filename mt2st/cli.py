@@ -208,7 +208,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
           f"{len(result.failed)} failed")
     for f in result.failed:
         print(f"  failed {f['run_id']}: {f['error']}")
-    return _report(out, out / "report", spec.report, title=f"MT2ST reproduction: {spec.name}")
+    code = _report(out, out / "report", spec.report, title=f"MT2ST reproduction: {spec.name}")
+    if result.failed:
+        print(f"error: {len(result.failed)} of {result.total} runs failed (their errors are in "
+              f"{out / 'failures'}); the report above leaves them out. Run the same command "
+              f"again to retry them.", file=sys.stderr)
+        return 1
+    return code
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -237,6 +243,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _report(results, out, options: dict, title: str) -> int:
+    if options.get("seed_sets"):  # a known-answer controls sweep: its own report
+        from mt2st.report.controls import write_controls_report
+
+        info = write_controls_report(results, out, options["seed_sets"],
+                                     positive_dataset=options.get("positive_dataset") or "synthetic",
+                                     levels=options.get("ladder"), title=title)
+        print(f"report: {info['report']} and {info['html']}")
+        for name, ok in info["passed"].items():
+            print(f"control {name}: {'passed' if ok else 'FAILED'}")
+        return 0 if all(info["passed"].values()) else 1
     from mt2st.report.render import build_report
 
     info = build_report(results, out, title=title, init=options.get("init"),
@@ -261,6 +277,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     before["ladder"] = before.pop("levels", None)
     options = {k: v if v is not None else before.get(k) for k, v in options.items()}
     options["overlay_authors"] = before.get("overlay_authors", True)
+    for key in ("seed_sets", "positive_dataset"):  # a controls report stays one
+        if before.get(key):
+            options[key] = before[key]
     title = args.title or before.get("title") or f"MT2ST report: {results.name}"
     return _report(results, out, options, title=title)
 

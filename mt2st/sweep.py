@@ -21,7 +21,8 @@ from mt2st.tune import TuneSpec, knob_values, read_chosen
 
 SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report", "tune")
 SWEEP_KEYS = ("name", "seeds", "estimate", "tuned", "replicas")
-REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors", "seed_sets")
+REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors", "seed_sets",
+               "positive_dataset")
 
 
 @dataclass

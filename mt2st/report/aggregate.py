@@ -11,6 +11,7 @@ pooled. Comparisons pair runs by seed and bootstrap the mean log time ratio.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -36,13 +37,11 @@ MIN_SEEDS = 5
 #: τ range of the performance profile
 PROFILE_TAUS = np.linspace(1.0, 4.0, 301)
 TTA_COLUMNS = ["run_id", "cell_id", "stl_cell_id", "mtl_cell_id", "strategy", "aux_grad", "setting",
-               "seed", "target", "level", "relative", "target_acc", "ttt_s", "ttt_wall_s", "reached",
-               "evaluation"]
+               "seed", "target", "level", "relative", "target_acc", "clock", "ttt_s", "ttt_cpu_s",
+               "ttt_wall_s", "ttt_flops", "ttt_examples", "budget_s", "budget_flops", "reached",
+               "evaluation", "trace"]
 LADDER_COLUMNS = ["cell_id", "target", "level", "relative", "target_acc", "n_seeds", "misses",
                   "ttt_median_s", "ttt_q25_s", "ttt_q75_s", "ttt_olympic_s", "ttt_wall_median_s"]
-COMPARISON_COLUMNS = ["comparison", "strategy", "baseline", "cell_id", "baseline_cell_id", "init",
-                      "setting", "target", "level", "relative", "n_paired", "misses",
-                      "baseline_misses", "reduction", "lo", "hi", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def pair_baselines(runs: pd.DataFrame) -> pd.DataFrame:
     for column, strategy, key in (("stl_cell_id", "stl", ["workload_id"]),
                                   ("mtl_cell_id", "mtl", ["workload_id", "setting"])):
         base = runs[(runs["strategy"] == strategy) & (runs["aux_grad"] != "detached")
-                    & runs["workload_id"].notna()]
+                    & runs["workload_id"].notna() & (runs["replica"] == 0)]
         options = base.groupby(key)["cell_id"].agg(lambda c: sorted(set(c)))
         unpaired = set()
         for i, r in runs.iterrows():
@@ -145,7 +144,8 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     if "data_options" not in rows:
         rows = rows.assign(data_options=configs.map({c: data_options(c) for c in distinct}))
     rows = rows.assign(workload_id=configs.map({c: workload_of(c) for c in distinct})
-                       if "config_json" in rows else np.nan)
+                       if "config_json" in rows else np.nan,
+                       replica=configs.map({c: int(json.loads(c).get("replica", 0)) for c in distinct}))
     for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
         trained = run[run["step"] > 0]
         val = trained["val_acc"].to_numpy(dtype=float)
@@ -167,17 +167,23 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
                "final_val_acc": float(last["val_acc"]), "final_test_acc": float(last["test_acc"]),
                "auc_val": _area_under(run), "analogy_sem": float(last["analogy_sem"]),
                "analogy_syn": float(last["analogy_syn"]), "sim_mean": float(last["sim_mean"]),
+               "replica": int(last["replica"]), "clock": verdict_clock(run),
                "epochs": budget, "train_s": float(last["train_seconds"]),
+               "train_cpu_s": float(last.get("train_cpu_seconds", np.nan)),
                "wall_s": float(last["wall_seconds"]), "eval_s": float(run["eval_seconds"].sum()),
                "eval_grain_s": (float(np.median(np.diff(run["train_seconds"].to_numpy())))
                                 if len(run) > 1 else np.nan),
-               "flops_total": float(last["flops_total"]), "diverged": bool(run["diverged"].any())}
+               "flops_total": float(last["flops_total"]), "diverged": bool(run["diverged"].any()),
+               **{k: last.get(k, "") for k in PROVENANCE},
+               "started_at": float(last.get("started_at", np.nan))}
+        rec["train_clock_s"] = rec["train_cpu_s"] if rec["clock"] == "cpu" else rec["train_s"]
         for frac in ANYTIME:
             seen = trained[trained["epoch"] <= frac * budget + 1e-9]["val_acc"]
             rec[f"anytime_{int(frac * 100)}"] = float(seen.max()) if seen.notna().any() else np.nan
-        train_total, flops_total = rec["train_s"], rec["flops_total"]
+        train_total, flops_total = rec["train_clock_s"], rec["flops_total"]
+        prefix = "cpu_seconds" if rec["clock"] == "cpu" else "seconds"
         for task in AUX_NAMES:  # a record from before a task was registered has no columns for it
-            seconds = float(last.get(f"seconds_{task}", 0.0))
+            seconds = float(last.get(f"{prefix}_{task}", 0.0))
             rec[f"share_{task}"] = seconds / train_total if train_total else 0.0
             flops = float(last.get(f"flops_{task}", 0.0))
             rec[f"flop_share_{task}"] = flops / flops_total if flops_total else 0.0
@@ -185,6 +191,18 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
             rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g is not None and g.notna().any() else np.nan
         out.append(rec)
     return pair_baselines(pd.DataFrame(out))
+
+
+#: provenance every run carries (a cell mixing them is flagged by the report)
+PROVENANCE = ("git_commit", "cpu", "threads")
+
+
+def verdict_clock(run: pd.DataFrame) -> str:
+    """The clock a run's times are judged on: "cpu" (the CPU seconds of the training work) on
+    CPU runs whose records have it, "wall" on CUDA runs (synchronised) and on older records."""
+    on_cpu = str(run["device"].iloc[-1]) == "cpu" if "device" in run else True
+    has_cpu = "train_cpu_seconds" in run and bool(run["train_cpu_seconds"].notna().all())
+    return "cpu" if on_cpu and has_cpu else "wall"
 
 
 def _area_under(run: pd.DataFrame) -> float:
@@ -203,11 +221,29 @@ def stl_reference(runs: pd.DataFrame) -> pd.Series:
     return stl.groupby("cell_id")["best_val_acc"].median()
 
 
+def ladder_reach(runs: pd.DataFrame) -> dict[str, float]:
+    """Per STL cell, the highest relative level worth scanning on its workload: the best
+    median best-validation accuracy of any of its real-gradient cells, as a fraction of the
+    STL cell's (at least 1.0), so levels that only some strategies reach are on its ladder."""
+    ref = stl_reference(runs)
+    real = runs[(runs["aux_grad"] == "real") & (runs["replica"] == 0)]
+    med = real.groupby("cell_id").agg(best=("best_val_acc", "median"), stl=("stl_cell_id", "first"))
+    med["share"] = med["best"] / med["stl"].map(ref)
+    med = med[np.isfinite(med["share"])]
+    return {k: max(1.0, float(v)) for k, v in med.groupby("stl")["share"].max().items()}
+
+
 # -- time to target over a ladder ------------------------------------------------------------
-def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target]) -> pd.DataFrame:
-    """One line per (run, target): the target's accuracy, training and wall seconds to it (inf:
-    a miss), and the evaluation that reached it. Relative targets need the run's STL cell;
-    runs whose STL cell is not in the store get no relative targets."""
+def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target],
+                    reach: dict[str, float] | None = None) -> pd.DataFrame:
+    """One line per (run, target): the target's accuracy, the time to it on every clock (the
+    verdict clock ``ttt_s``, CPU and wall seconds, FLOPs and primary examples; inf: a miss),
+    the run's budget on the verdict and FLOP clocks (a miss is censored there), the evaluation
+    that reached it, and a trace of the run up to it (its validation accuracies, FLOPs and
+    examples, hashed: two runs with one trace did identical arithmetic up to the level).
+    Relative targets need the run's STL cell; runs whose STL cell is not in the store get no
+    relative targets. With ``reach`` (:func:`ladder_reach`), relative levels above 1.0 stop at
+    the run's workload's reach."""
     ref = stl_reference(runs)
     info = runs.set_index("run_id")
     out = []
@@ -215,24 +251,44 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
         trained = run[run["step"] > 0]
         val = trained["val_acc"].to_numpy(dtype=float)
         best_so_far = np.fmax.accumulate(np.where(np.isfinite(val), val, -np.inf)) if len(val) else val
-        secs = trained["train_seconds"].to_numpy(dtype=float)
-        wall = trained["wall_seconds"].to_numpy(dtype=float)
         r = info.loc[rid]
+        clocks = {"wall": trained["train_seconds"].to_numpy(dtype=float),
+                  "cpu": (trained["train_cpu_seconds"].to_numpy(dtype=float)
+                          if "train_cpu_seconds" in trained else np.full(len(val), np.nan)),
+                  "flops": trained["flops_total"].to_numpy(dtype=float),
+                  "examples": trained["examples"].to_numpy(dtype=float)}
+        clocks["verdict"] = clocks[r["clock"]]
         stl_best = ref.get(r["stl_cell_id"], np.nan)
+        traces: dict[int, str] = {}
+        top = (reach or {}).get(r["stl_cell_id"], np.inf)
         for target in targets:
             acc = target.accuracy(stl_best)
-            if not np.isfinite(acc):
+            above_reach = target.relative and target.value > max(1.0, top) + 1e-9
+            if not np.isfinite(acc) or above_reach:
                 continue
             i = int(np.searchsorted(best_so_far, acc - 1e-12, side="left"))
             hit = i < len(best_so_far)
+            if hit and i not in traces:
+                traces[i] = _trace(val[:i + 1], clocks["flops"][i], clocks["examples"][i])
+            at = {k: float(v[i]) if hit else np.inf for k, v in clocks.items()}
             out.append({"run_id": rid, "cell_id": r["cell_id"], "stl_cell_id": r["stl_cell_id"],
                         "mtl_cell_id": r["mtl_cell_id"], "strategy": r["strategy"],
                         "aux_grad": r["aux_grad"], "setting": r["setting"], "seed": int(r["seed"]),
                         "target": target.label, "level": target.value, "relative": target.relative,
-                        "target_acc": acc, "ttt_s": float(secs[i]) if hit else np.inf,
-                        "ttt_wall_s": float(wall[i]) if hit else np.inf, "reached": hit,
-                        "evaluation": i + 1 if hit else np.nan})
+                        "target_acc": acc, "clock": r["clock"], "ttt_s": at["verdict"],
+                        "ttt_cpu_s": at["cpu"], "ttt_wall_s": at["wall"], "ttt_flops": at["flops"],
+                        "ttt_examples": at["examples"],
+                        "budget_s": float(clocks["verdict"][-1]) if len(val) else np.nan,
+                        "budget_flops": float(clocks["flops"][-1]) if len(val) else np.nan,
+                        "reached": hit, "evaluation": i + 1 if hit else np.nan,
+                        "trace": traces[i] if hit else ""})
     return pd.DataFrame(out, columns=TTA_COLUMNS)
+
+
+def _trace(val: np.ndarray, flops: float, examples: float) -> str:
+    """A short digest of a run up to an evaluation: equal digests, identical arithmetic."""
+    payload = np.concatenate([np.round(val, 12), [flops, examples]]).tobytes()
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
 def cell_ladder(tta: pd.DataFrame) -> pd.DataFrame:
@@ -273,6 +329,11 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
                    "convergence_epoch_median": float(np.nanmedian(g["convergence_epoch"])),
                    "analogy_sem": g["analogy_sem"].mean(), "analogy_syn": g["analogy_syn"].mean(),
                    "sim_mean": g["sim_mean"].mean(), "train_s_median": g["train_s"].median(),
+                   "replica": int(first["replica"]),
+                   "clock": "/".join(sorted(set(g["clock"]))),
+                   "train_cpu_s_median": g["train_cpu_s"].median(),
+                   "train_clock_s_median": g["train_clock_s"].median(),
+                   "mixed_provenance": _mixed(g),
                    "flops_total_median": g["flops_total"].median(),
                    "diverged": int(g["diverged"].sum())}
             for task in AUX_NAMES:
@@ -286,6 +347,17 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
                             for f, s in zip(cells["flops_total_median"], cells["stl_cell_id"],
                                             strict=True)]
     return cells.sort_values(DESCRIPTIVE).reset_index(drop=True)
+
+
+def _mixed(runs: pd.DataFrame) -> str:
+    """What a cell's runs do not share among commit, CPU model and threads ("" when all)."""
+    parts = []
+    for key in PROVENANCE:
+        values = sorted({str(v) for v in runs[key] if str(v)}) if key in runs else []
+        if len(values) > 1:
+            shown = [v[:10] if key == "git_commit" else v for v in values]
+            parts.append(f"{len(values)} {key.replace('_', ' ')}s ({', '.join(shown)})")
+    return "; ".join(parts)
 
 
 # -- seed-paired comparisons -----------------------------------------------------------------
@@ -315,57 +387,6 @@ def paired_reduction(x, base, n_resamples: int = 4000, confidence: float = 0.95,
         if np.isfinite(lo_d) and np.isfinite(hi_d):
             return point, 1.0 - math.exp(hi_d), 1.0 - math.exp(lo_d)
     return point, np.nan, np.nan
-
-
-def verdict(n: int, misses: int, lo: float, hi: float, min_seeds: int = MIN_SEEDS) -> str:
-    """confirmed (sooner: the interval lies above 0) / reversed (later: below 0) /
-    inconclusive, with the reason; never a verdict from fewer than ``min_seeds`` pairs or
-    from pairs where a run missed the target."""
-    if n < min_seeds:
-        return f"inconclusive ({n} seeds)"
-    if misses:
-        return "inconclusive (misses)"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "inconclusive (no interval)"
-    if lo > 0:
-        return "confirmed"
-    if hi < 0:
-        return "reversed"
-    return "inconclusive (CI includes 1×)"
-
-
-def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame,
-                  comparisons: list[tuple[str, str]]) -> pd.DataFrame:
-    """Each (strategy, baseline) comparison for every real-gradient cell of ``strategy``, at
-    every target: seeds paired, miss counts, reduction (how much sooner) and its interval."""
-    out = []
-    by_cell = {cid: g.set_index("seed") for cid, g in tta.groupby("cell_id")}
-    for strategy, base in comparisons:
-        mine = cells[(cells["strategy"] == strategy) & (cells["aux_grad"] == "real")]
-        for _, cell in mine.iterrows():
-            base_id = cell[f"{base}_cell_id"]
-            if cell["cell_id"] not in by_cell or base_id not in by_cell:
-                continue
-            a, b = by_cell[cell["cell_id"]], by_cell[base_id]
-            for target, ga in a.groupby("target", sort=False):
-                gb = b[b["target"] == target]
-                seeds = sorted(set(ga.index) & set(gb.index))
-                x, y = ga.loc[seeds, "ttt_s"].to_numpy(), gb.loc[seeds, "ttt_s"].to_numpy()
-                miss_x, miss_y = int((~np.isfinite(x)).sum()), int((~np.isfinite(y)).sum())
-                both = np.isfinite(x) & np.isfinite(y)
-                if miss_x or miss_y:
-                    p, lo, hi = np.nan, np.nan, np.nan
-                else:
-                    p, lo, hi = paired_reduction(x[both], y[both])
-                out.append({"comparison": f"{strategy} vs {base}", "strategy": strategy,
-                            "baseline": base, "cell_id": cell["cell_id"], "baseline_cell_id": base_id,
-                            "init": cell["init"], "setting": cell["setting"], "target": target,
-                            "level": float(ga["level"].iloc[0]),
-                            "relative": bool(ga["relative"].iloc[0]), "n_paired": len(seeds),
-                            "misses": miss_x, "baseline_misses": miss_y,
-                            "reduction": p, "lo": lo, "hi": hi,
-                            "verdict": verdict(len(seeds), miss_x + miss_y, lo, hi)})
-    return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
 # -- performance profiles --------------------------------------------------------------------

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -16,18 +14,20 @@ from mt2st.report.aggregate import (
     DESCRIPTIVE,
     MIN_SEEDS,
     Target,
-    cell_ladder,
-    compare_cells,
-    ladder,
-    performance_profile,
     split_label,
-    summarize_cells,
-    summarize_runs,
-    time_to_targets,
     variant_label,
     workloads,
 )
-from mt2st.report.claims import COMPARISONS, claim_check, describe_segment, headline, segments
+from mt2st.report.claims import (
+    COMPARISONS,
+    claim_check,
+    comparison_label,
+    describe_segment,
+    headline,
+    segments,
+)
+from mt2st.report.compute import analyse
+from mt2st.report.document import write_document
 from mt2st.report.figures import curves_by_strategy, regime_map, time_to_accuracy, tta_curves
 from mt2st.report.figures import performance_profile as profile_figure
 from mt2st.report.findings import effects, findings, findings_sentences, regime_label
@@ -38,7 +38,14 @@ from mt2st.report.paper import (
     init_to_paper,
     paper_table2,
 )
-from mt2st.results import ResultsStore, write_parquet_atomic
+from mt2st.report.verdicts import (
+    CLOCK_LABEL,
+    FLOOR_QUANTILE,
+    MIN_AA_POINTS,
+    floor_table,
+    run_order,
+)
+from mt2st.results import ResultsStore, write_parquet_atomic, write_text_atomic
 from mt2st.schedules import strategy_parameters
 
 STRATEGY_ORDER = ["stl", "mtl", "diminish", "diminish-authors", "switch", "adaptive-switch"]
@@ -73,7 +80,7 @@ def table2(cells: pd.DataFrame, lad: pd.DataFrame, setting: str, target: Target)
             want = "S0" if strategy == "stl" else setting
             match = real[(real["init"] == init) & (real["strategy"] == strategy) & (real["setting"] == want)]
             for _, c in match.iterrows():
-                key = (init_to_paper(init), STRATEGY_TO_PAPER[strategy])
+                key = (init_to_paper(init), STRATEGY_TO_PAPER.get(strategy))
                 p = paper.loc[key] if key in paper.index else None
 
                 def both(ours: str, col: str, spec: str = ".1f", p=p) -> str:
@@ -111,7 +118,7 @@ def three_way(cells: pd.DataFrame, setting: str) -> pd.DataFrame:
         log = authors_curves(c["strategy"], c["init"], want)
         rows.append({"dataset": c["dataset"], "n_train": int(c["n_train"]), "init": c["init"],
                      "strategy": c["strategy"], "ours": c["test_acc_mean"],
-                     "table2": paper.get((init_to_paper(c["init"]), STRATEGY_TO_PAPER[c["strategy"]]),
+                     "table2": paper.get((init_to_paper(c["init"]), STRATEGY_TO_PAPER.get(c["strategy"])),
                                          np.nan),
                      "logs": log["test_acc"] if log else np.nan})
     return pd.DataFrame(rows, columns=["dataset", "n_train", "init", "strategy", "ours", "table2",
@@ -162,7 +169,8 @@ def grain_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd.Da
     for _, c in cells.iterrows():
         t = at.loc[c["cell_id"], "ttt_median_s"] if c["cell_id"] in at.index else np.nan
         share = c["eval_grain_s"] / t if np.isfinite(t) and t > 0 else np.nan
-        rows.append({"init": c["init"], "strategy": variant_label(c["strategy"], c["aux_grad"]),
+        rows.append({"regime": regime_label(c["dataset"], c["data_options"], c["n_train"], c["model"]),
+                     "init": c["init"], "strategy": variant_label(c["strategy"], c["aux_grad"]),
                      "setting": c["setting"], "evaluations": _fmt(c["evaluations_median"], ".0f"),
                      "best at evaluation (median)": _fmt(c["best_evaluation_median"], ".0f"),
                      "interval s": _fmt(c["eval_grain_s"], ".3f"),
@@ -183,7 +191,7 @@ def comparison_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     for strategy, baseline, init, setting, cid in keys:
         g = rel[(rel["cell_id"] == cid) & (rel["baseline"] == baseline)]
         rows.append({"init": init, "setting": setting,
-                     "comparison": f"{STRATEGY_LABEL.get(strategy, strategy)} vs {baseline.upper()}",
+                     "comparison": comparison_label(strategy, baseline),
                      "seeds": int(g["n_paired"].max()),
                      "by target range": "; ".join(describe_segment(sg, strategy, baseline).replace("**", "")
                                                   for sg in segments(g))})
@@ -222,9 +230,10 @@ def cost_table(cells: pd.DataFrame, limit: float = 1.5) -> pd.DataFrame:
             row[f"{t} (own seconds)"] = pair(c[f"share_{t}"], c[f"flop_share_{t}"])
         stl = info.loc[c["stl_cell_id"]] if c["stl_cell_id"] in info.index else None
         row["all auxiliary work, marginal vs STL"] = (
-            pair(1 - stl["train_s_median"] / c["train_s_median"],
+            pair(1 - stl["train_clock_s_median"] / c["train_clock_s_median"],
                  1 - stl["flops_total_median"] / c["flops_total_median"])
-            if stl is not None and c["train_s_median"] > 0 and c["flops_total_median"] > 0 else "—")
+            if stl is not None and c["train_clock_s_median"] > 0 and c["flops_total_median"] > 0
+            else "—")
         rows.append(row)
     return pd.DataFrame(rows).fillna("—")
 
@@ -273,20 +282,6 @@ def detached_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd
     return pd.DataFrame(rows).drop_duplicates()
 
 
-def _md_table(df: pd.DataFrame) -> str:
-    if df.empty:
-        return "_(no rows)_"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def _html_table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, border=0, classes="t", na_rep="–") if not df.empty else "<p>(no rows)</p>"
-
-
 def build_report(results: str | Path, out: str | Path, title: str = "MT2ST reproduction",
                  init: str | None = None, setting: str = "S3", overlay_authors: bool = True,
                  target: float | str = "stl:0.99", levels: list[float] | None = None,
@@ -300,22 +295,19 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     out = Path(out)
     figdir = out / "figures"
     main_target = Target.parse(target)
-    scanned = ladder(*(levels or (0.90, 1.00, 0.01)))
-    targets = scanned + ([main_target] if main_target not in scanned else [])
-    runs = summarize_runs(rows)
-    cells = summarize_cells(runs)
-    tta = time_to_targets(rows, runs, targets)
-    lad = cell_ladder(tta)
-    comparisons = compare_cells(tta, cells, COMPARISONS)
-    rho, profile = performance_profile(lad, cells)
+    a = analyse(rows, levels, main_target)
+    runs, all_cells, cells, scanned, tta, lad = a.runs, a.all_cells, a.cells, a.scanned, a.tta, a.ladder
+    points, floor, floors, comparisons, rho, profile = (a.points, a.floor, a.floors, a.comparisons,
+                                                        a.rho, a.profile)
     init = init or (rows["init"].mode().iloc[0])
     found = findings(cells, lad, comparisons)
     effect = effects(cells, comparisons, "switch", main_target.label)
     main_effect = effect[(effect["init"] == init) & (effect["setting"] == setting)]
     write_parquet_atomic(runs, out / "runs_summary.parquet")
-    write_parquet_atomic(cells, out / "cells.parquet")
+    write_parquet_atomic(all_cells, out / "cells.parquet")
     write_parquet_atomic(tta, out / "time_to_target.parquet")
-    cells.to_csv(out / "cells.csv", index=False, float_format="%.6g")
+    all_cells.to_csv(out / "cells.csv", index=False, float_format="%.6g")
+    points.to_csv(out / "aa_pairs.csv", index=False, float_format="%.6g")
     lad.to_csv(out / "ladder.csv", index=False, float_format="%.6g")
     comparisons.to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
     profile.to_csv(out / "profile.csv", index=False, float_format="%.6g")
@@ -338,6 +330,28 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
     checks = claim_check(comparisons, init, setting, cells)
     prov = _provenance_summary(rows)
+    clock_words = ", ".join(f"{CLOCK_LABEL[c]} in {int((runs['clock'] == c).sum())} runs"
+                            for c in ("cpu", "wall") if (runs["clock"] == c).any())
+    clock_words += ("; CPU seconds of the training process on CPU runs, since a shared machine's "
+                    "wall clock counts time the process was not running" if
+                    (runs["clock"] == "cpu").any() else
+                    "; these records predate the CPU clock")
+    used = [v for v in floors.values() if np.isfinite(v)]
+    floor_words = (f"measured on A/A pairs per workload: {min(used):.3f}–{max(used):.3f}× here"
+                   if used else f"pooled over the store: {floor:.3f}×" if np.isfinite(floor)
+                   else "not measured here")
+    workload_names = {c["stl_cell_id"]: regime_label(c["dataset"], c["data_options"], c["n_train"],
+                                                      c["model"]) + f" · {c['init']}"
+                      for _, c in cells.iterrows()}
+    mixed = all_cells[all_cells["mixed_provenance"] != ""]
+    mixed_words = ("Provenance: every cell's runs share one commit, CPU model and thread count."
+                   if mixed.empty else
+                   "Provenance: **cells whose runs mix commits, machines or thread counts** "
+                   "(their times are less comparable): "
+                   + "; ".join(f"{regime_label(c['dataset'], c['data_options'], c['n_train'], c['model'])} "
+                               f"{variant_label(c['strategy'], c['aux_grad'])} {c['setting']} "
+                               f"(cell {c['cell_id'][:8]}): {c['mixed_provenance']}"
+                               for _, c in mixed.iterrows()) + ".")
     failures = store.failed()
     interval = runs["eval_interval"].median()
     n_train = rows["n_train"].median()
@@ -349,15 +363,36 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               f"({len(rows)} evaluation rows) in `{store.runs}`; {prov}."),
         ("p", f"Protocol. An evaluation every {interval:.0f} primary training examples "
               f"({interval / n_train:.3g} epoch; median over runs), the same for every strategy of a "
-              f"workload, with the training clock paused. Time to target = training seconds "
+              f"workload, with the training clock paused. Time to target = training time "
               f"(evaluation excluded) until the first evaluation whose validation accuracy reaches "
-              f"the target; a run that never does is a miss, never a time. Targets are relative: "
-              f"a fraction of the matching STL cell's median best validation accuracy, scanned over "
-              f"{scanned[0].label} to {scanned[-1].label} in {len(scanned)} levels. "
-              f"Comparisons pair runs by seed: the geometric mean of the time ratios with a 95 % "
-              f"bootstrap interval; **confirmed** (sooner) or **reversed** (later) only where the "
-              f"interval excludes 1× and at least {MIN_SEEDS} seed pairs reached the target, "
-              f"otherwise **inconclusive**, with the reason."),
+              f"the target, on the verdict clock ({clock_words}), with the FLOP clock beside it; "
+              f"a run that never gets there is a miss, right-censored at its budget (its clock at "
+              f"the last evaluation). Targets are relative: a fraction of the matching STL cell's "
+              f"median best validation accuracy, scanned over {scanned[0].label} to "
+              f"{scanned[-1].label} in {len(scanned)} levels (above 1.00 up to the best median "
+              f"any strategy reached). Comparisons pair runs by seed: the geometric mean of the "
+              f"time ratios with a 95 % bootstrap interval, each miss counted at its run's budget "
+              f"(which can only flatter the side that missed, so the interval is conservative for "
+              f"a verdict against it); **confirmed** (sooner) or **reversed** (later) only where "
+              f"the interval clears 1× and the noise floor ({floor_words}), from at least "
+              f"{MIN_SEEDS} seed pairs, and never where the side favoured missed; runs that did "
+              f"identical arithmetic up to the level read **no difference (identical "
+              f"computation)**; everything else is **inconclusive**, with the reason."),
+        ("h2", "Calibration: noise floor, run order, provenance"),
+        ("p", f"A/A pairs are two runs of one workload and seed whose validation accuracies, "
+              f"FLOPs and examples are identical at every evaluation up to the one that reaches a "
+              f"level (Switch and MTL before the switch; STL replica cells): their time ratio "
+              f"measures the machine, not the method. The noise floor is the "
+              f"{FLOOR_QUANTILE:.0%} quantile of their ratio's distance from 1×, per workload "
+              f"(a clock's noise depends on how long the times are; a workload with fewer than "
+              f"{MIN_AA_POINTS} A/A points takes the pooled floor); a time verdict must clear it. "
+              + (f"Pooled floor on the verdict clock: **{floor:.3f}×** from {len(points)} A/A "
+                 f"points (`aa_pairs.csv`)." if np.isfinite(floor) else
+                 "**No A/A pair in this store**: no floor, so no time verdict (add "
+                 "`[sweep] replicas = 1`).")),
+        ("table", floor_table(points, workload_names)),
+        ("p", run_order(runs)),
+        ("p", mixed_words),
         ("h2", "Findings"),
         ("p", "Per regime (dataset, training examples, model; init and setting as named), the "
               "strategy with the smallest median time to each target level (levels merged where "
@@ -450,13 +485,11 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
                                            for f in failures]))]
     for note in extra_notes or []:
         blocks.append(("p", note))
-    md = _render_md(blocks, out)
-    (out / "report.md").write_text(md, encoding="utf-8")
-    (out / "report.html").write_text(_render_html(blocks, out, title), encoding="utf-8")
-    (out / "claims.json").write_text(strict_json(checks) + "\n")
+    write_document(blocks, out, title)
+    write_text_atomic(out / "claims.json", strict_json(checks) + "\n")
     options = {"title": title, "init": init, "setting": setting, "overlay_authors": overlay_authors,
                "target": str(target), "levels": list(levels) if levels else None}
-    (out / "options.json").write_text(strict_json(options) + "\n")  # to regenerate it
+    write_text_atomic(out / "options.json", strict_json(options) + "\n")  # to regenerate it
     return {"checks": checks, "headline": headline(checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
 
@@ -533,52 +566,3 @@ def _provenance_summary(rows: pd.DataFrame) -> str:
     commit = rows["git_commit"].dropna().unique() if "git_commit" in rows else []
     return (f"machine: {cpu}, {meta.get('threads', '?')} thread(s) per run; "
             f"code: {', '.join(str(c)[:10] for c in commit) or 'unknown commit'}")
-
-
-def _render_md(blocks, out: Path) -> str:
-    parts = []
-    for kind, content in blocks:
-        if kind == "h1":
-            parts.append(f"# {content}\n")
-        elif kind == "h2":
-            parts.append(f"\n## {content}\n")
-        elif kind == "p":
-            parts.append(f"{content}\n")
-        elif kind == "li":
-            parts.append(f"- {content}")
-        elif kind == "table":
-            parts.append(_md_table(content) + "\n")
-        elif kind == "img" and Path(content).is_file():
-            rel = Path(content).relative_to(out)
-            parts.append(f"![{rel.stem}]({rel.as_posix()})\n")
-    return "\n".join(parts) + "\n"
-
-
-def _render_html(blocks, out: Path, title: str) -> str:
-    body = []
-    in_list = False
-    for kind, content in blocks:
-        if kind == "li" and not in_list:
-            body.append("<ul>")
-            in_list = True
-        elif kind != "li" and in_list:
-            body.append("</ul>")
-            in_list = False
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{html.escape(str(content))}</{kind}>")
-        elif kind in ("p", "li"):
-            text = html.escape(str(content)).replace("**", "")
-            body.append(f"<{kind}>{text}</{kind}>")
-        elif kind == "table":
-            body.append(_html_table(content))
-        elif kind == "img" and Path(content).is_file():
-            rel = Path(content).relative_to(out).as_posix()
-            body.append(f'<p><img src="{html.escape(quote(rel))}" alt="{html.escape(rel)}" '
-                        f'style="max-width:100%"></p>')
-    if in_list:
-        body.append("</ul>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
-             "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th{border:1px solid #ccc;"
-             "padding:3px 6px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mt2st.report.document import md_table
 from mt2st.report.figures import REGIME_COLORS, _save, plt
-from mt2st.report.render import _md_table
 from mt2st.results import write_text_atomic
 from mt2st.tune import RELATIVE_KNOBS
 
@@ -155,7 +155,7 @@ def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: st
                and label not in tune.transfer]
     if untuned:
         lines += ["Regimes run with their TOML values, untuned: " + "; ".join(untuned) + ".", ""]
-    lines += ["## Choice per regime and strategy", "", _md_table(choice_table(scores)), ""]
+    lines += ["## Choice per regime and strategy", "", md_table(choice_table(scores)), ""]
     if (out / "figures" / "sensitivity.png").is_file():
         lines += ["## Sensitivity", "",
                   "Each scanned knob varied over its values with the strategy's other knobs at "

@@ -1,0 +1,279 @@
+"""Calibrated verdicts: seed-paired comparisons on each clock, judged against a measured noise
+floor, with misses treated as right-censored times.
+
+* **Clocks.** A comparison is made on the verdict clock (CPU seconds of the training work on
+  CPU runs, synchronised wall seconds on CUDA runs; wall seconds for records that predate the
+  CPU clock) and, beside it, on the deterministic FLOP clock.
+* **A/A pairs.** Two runs of one workload and seed whose validation accuracies are identical
+  at every evaluation up to the first one that reaches a level, with equal FLOPs and examples
+  there, did identical arithmetic up to that level (Switch and MTL before the switch; an STL
+  replica cell). Their time ratios measure the machine, not the method: the **noise floor** is
+  the 95 % quantile of |log ratio| over those pairs, stated as a ratio ≥ 1. A comparison whose
+  every seed pair is an A/A pair reads "no difference (identical computation)".
+* **Censored misses.** A run that never reaches a level is right-censored at its budget (its
+  clock at the last evaluation). Replacing a baseline's miss by its budget can only make the
+  baseline look faster, so an interval computed that way is conservative for "sooner"; the
+  mirror holds for "reversed". A verdict that a side's misses would flatter is never given.
+* **The rule.** At least ``MIN_SEEDS`` seed pairs; "confirmed" (sooner) when the 95 %
+  interval of the time ratio lies below 1 / floor, "reversed" (later) when it lies above the
+  floor; otherwise "inconclusive", with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mt2st.report.aggregate import MIN_SEEDS, paired_reduction
+from mt2st.report.paper import STRATEGY_LABEL
+
+#: the quantile of the A/A pairs' |log time ratio| that sets the noise floor
+FLOOR_QUANTILE = 0.95
+#: the clocks a comparison is judged on: name → (time column, budget column) in time_to_targets
+CLOCKS = {"time": ("ttt_s", "budget_s"), "flops": ("ttt_flops", "budget_flops")}
+#: how each clock reads to a reader
+CLOCK_LABEL = {"cpu": "CPU seconds", "wall": "wall seconds", "flops": "FLOPs"}
+NO_DIFFERENCE = "no difference (identical computation)"
+COMPARISON_COLUMNS = ["comparison", "strategy", "baseline", "cell_id", "baseline_cell_id",
+                      "stl_cell_id", "init",
+                      "setting", "target", "level", "relative", "n_paired", "identical",
+                      "misses", "baseline_misses", "reduction", "lo", "hi", "verdict",
+                      "flops_reduction", "flops_lo", "flops_hi", "flops_verdict",
+                      "wall_reduction", "clock", "floor"]
+AA_COLUMNS = ["stl_cell_id", "cell_a", "cell_b", "strategy_a", "strategy_b", "seed", "target",
+              "level", "evaluation", "ratio", "ratio_cpu", "ratio_wall", "clock"]
+
+
+def aa_points(tta: pd.DataFrame) -> pd.DataFrame:
+    """Every A/A pair at every level: two runs of one workload (STL cell) and seed, real
+    gradients, whose traces up to the level's first evaluation are identical (both reached
+    it). One row per (pair, seed, level) with the time ratios on the verdict, CPU and wall
+    clocks (the later-listed cell over the earlier)."""
+    real = tta[(tta["aux_grad"] == "real") & tta["reached"]]
+    out = []
+    for (stl_id, seed, target), g in real.groupby(["stl_cell_id", "seed", "target"], sort=False):
+        if len(g) < 2:
+            continue
+        for _, same in g.groupby("trace", sort=False):
+            same = same.sort_values("cell_id")
+            rows = list(same.itertuples(index=False))
+            for i, a in enumerate(rows):
+                for b in rows[i + 1:]:
+                    out.append({"stl_cell_id": stl_id, "cell_a": a.cell_id, "cell_b": b.cell_id,
+                                "strategy_a": a.strategy, "strategy_b": b.strategy, "seed": seed,
+                                "target": target, "level": a.level, "evaluation": a.evaluation,
+                                "ratio": _ratio(b.ttt_s, a.ttt_s),
+                                "ratio_cpu": _ratio(b.ttt_cpu_s, a.ttt_cpu_s),
+                                "ratio_wall": _ratio(b.ttt_wall_s, a.ttt_wall_s),
+                                "clock": a.clock})
+    return pd.DataFrame(out, columns=AA_COLUMNS)
+
+
+def _ratio(x: float, y: float) -> float:
+    return x / y if np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0 else np.nan
+
+
+def noise_floor(points: pd.DataFrame, column: str = "ratio",
+                quantile: float = FLOOR_QUANTILE) -> float:
+    """The noise floor of a clock: exp of the ``quantile`` of |log ratio| over the A/A
+    points (a ratio ≥ 1; NaN where there are none)."""
+    r = points[column].to_numpy(dtype=float) if len(points) else np.array([])
+    r = r[np.isfinite(r) & (r > 0)]
+    if not len(r):
+        return np.nan
+    return float(math.exp(np.quantile(np.abs(np.log(r)), quantile)))
+
+
+#: fewer A/A points than this in a workload: it takes the floor pooled over the store
+MIN_AA_POINTS = 10
+
+
+def workload_floors(points: pd.DataFrame, min_points: int = MIN_AA_POINTS) -> dict[str, float]:
+    """The noise floor of each workload (STL cell) with at least ``min_points`` A/A points:
+    the noise of a clock depends on how long the times are, so each workload has its own."""
+    if points.empty:
+        return {}
+    return {k: noise_floor(g) for k, g in points.groupby("stl_cell_id")
+            if np.isfinite(g["ratio"]).sum() >= min_points}
+
+
+def judge(x, base, x_reached, base_reached, floor: float, strategy: str, baseline: str,
+          min_seeds: int = MIN_SEEDS) -> tuple[float, float, float, str]:
+    """(reduction, lo, hi, verdict) of seed-paired times ``x`` against ``base`` (misses
+    censored at the budgets the caller put in their place): how much sooner, its 95 %
+    interval, and the verdict words. ``floor`` ≥ 1 is the clock's noise floor (1: a
+    deterministic clock); NaN refuses a verdict on time."""
+    x, base = np.asarray(x, dtype=float), np.asarray(base, dtype=float)
+    x_reached, base_reached = np.asarray(x_reached, bool), np.asarray(base_reached, bool)
+    n = len(x)
+    misses, base_misses = int((~x_reached).sum()), int((~base_reached).sum())
+    if n < min_seeds:
+        return np.nan, np.nan, np.nan, f"inconclusive ({n} seeds)"
+    if misses == n and base_misses == n:
+        return np.nan, np.nan, np.nan, "inconclusive (both missed)"
+    ok = np.isfinite(x) & np.isfinite(base) & (x > 0) & (base > 0)
+    if not ok.all():
+        return np.nan, np.nan, np.nan, "inconclusive (no time)"
+    point, lo, hi = paired_reduction(x, base)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return point, lo, hi, "inconclusive (no interval)"
+    if not np.isfinite(floor):
+        return point, lo, hi, "inconclusive (no noise floor)"
+    ratio_lo, ratio_hi = 1.0 - hi, 1.0 - lo  # the time ratio's interval
+    missed = {baseline: base_misses, strategy: misses}
+    if ratio_hi < 1.0:  # sooner; conservative only if the strategy's own times are real
+        if misses:
+            return point, lo, hi, "inconclusive (misses)"
+        if ratio_hi >= 1.0 / floor:
+            return point, lo, hi, "inconclusive (within the noise floor)"
+        return point, lo, hi, "confirmed" + _missed(baseline, missed[baseline], n)
+    if ratio_lo > 1.0:  # later; conservative only if the baseline's times are real
+        if base_misses:
+            return point, lo, hi, "inconclusive (misses)"
+        if ratio_lo <= floor:
+            return point, lo, hi, "inconclusive (within the noise floor)"
+        return point, lo, hi, "reversed" + _missed(strategy, missed[strategy], n)
+    return point, lo, hi, "inconclusive (CI includes 1×)"
+
+
+def _missed(name: str, k: int, n: int) -> str:
+    return f" ({STRATEGY_LABEL.get(name, name)} missed {k} of {n})" if k else ""
+
+
+def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tuple[str, str]],
+                  floors: dict[str, float] | None = None,
+                  floor: float = np.nan) -> pd.DataFrame:
+    """Each (strategy, baseline) comparison for every real-gradient cell of ``strategy``
+    (a replica cell for ("stl", "stl")), at every target, seeds paired: on the verdict clock
+    (judged against the workload's floor in ``floors``, else the pooled ``floor``) and on the
+    FLOP clock (floor 1), misses censored at the budgets; "no difference (identical
+    computation)" where every seed pair is an A/A pair."""
+    out = []
+    by_cell = {cid: g.set_index("seed") for cid, g in tta.groupby("cell_id")}
+    replica = cells["replica"] if "replica" in cells else pd.Series(0, index=cells.index)
+    for strategy, base in comparisons:
+        mine = cells[(cells["strategy"] == strategy) & (cells["aux_grad"] == "real")
+                     & ((replica > 0) if strategy == base else (replica == 0))]
+        for _, cell in mine.iterrows():
+            base_id = cell[f"{base}_cell_id"]
+            if cell["cell_id"] not in by_cell or base_id not in by_cell or base_id == cell["cell_id"]:
+                continue
+            a, b = by_cell[cell["cell_id"]], by_cell[base_id]
+            here = (floors or {}).get(cell["stl_cell_id"], floor)
+            for target, ga in a.groupby("target", sort=False):
+                gb = b[b["target"] == target]
+                seeds = sorted(set(ga.index) & set(gb.index))
+                xa, xb = ga.loc[seeds], gb.loc[seeds]
+                identical = bool(seeds) and bool(
+                    (xa["reached"].to_numpy() & xb["reached"].to_numpy()
+                     & (xa["trace"].to_numpy() == xb["trace"].to_numpy())).all())
+                row = {"comparison": f"{strategy} vs {base}", "strategy": strategy,
+                       "baseline": base, "cell_id": cell["cell_id"], "baseline_cell_id": base_id,
+                       "stl_cell_id": cell["stl_cell_id"], "init": cell["init"],
+                       "setting": cell["setting"], "target": target,
+                       "level": float(ga["level"].iloc[0]),
+                       "relative": bool(ga["relative"].iloc[0]), "n_paired": len(seeds),
+                       "identical": identical,
+                       "misses": int((~xa["reached"]).sum()),
+                       "baseline_misses": int((~xb["reached"]).sum()),
+                       "clock": str(xa["clock"].iloc[0]) if len(xa) else "", "floor": here}
+                for name, (col, budget) in CLOCKS.items():
+                    x = np.where(xa["reached"], xa[col], xa[budget])
+                    y = np.where(xb["reached"], xb[col], xb[budget])
+                    clock_floor = here if name == "time" else 1.0
+                    p, lo, hi, v = judge(x, y, xa["reached"], xb["reached"], clock_floor,
+                                         strategy, base)
+                    if identical:
+                        v = NO_DIFFERENCE
+                    prefix = "" if name == "time" else f"{name}_"
+                    row.update({f"{prefix}reduction": p, f"{prefix}lo": lo, f"{prefix}hi": hi,
+                                f"{prefix}verdict": v})
+                both = xa["reached"].to_numpy() & xb["reached"].to_numpy()
+                row["wall_reduction"] = (
+                    paired_reduction(xa["ttt_wall_s"].to_numpy()[both],
+                                     xb["ttt_wall_s"].to_numpy()[both])[0] if both.all() else np.nan)
+                out.append(row)
+    return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
+
+
+def false_positive_share(comparisons: pd.DataFrame, tta: pd.DataFrame,
+                         floors: dict[str, float], floor: float) -> pd.DataFrame:
+    """The time-verdict rule applied to the A/A comparisons (every seed pair identical) as if
+    their arithmetic were not known to be identical, each judged against its workload's
+    floor in ``floors`` (else ``floor``): measure them on other seeds, or the rule is judged
+    by the floor its own pairs set. One row per A/A comparison with the verdict it gets."""
+    by_cell = {cid: g.set_index("seed") for cid, g in tta.groupby("cell_id")}
+    out = []
+    for _, r in comparisons[comparisons["identical"]].iterrows():
+        a, b = by_cell[r["cell_id"]], by_cell[r["baseline_cell_id"]]
+        a, b = a[a["target"] == r["target"]], b[b["target"] == r["target"]]
+        seeds = sorted(set(a.index) & set(b.index))
+        here = floors.get(r["stl_cell_id"], floor)
+        p, lo, hi, v = judge(a.loc[seeds, "ttt_s"], b.loc[seeds, "ttt_s"], a.loc[seeds, "reached"],
+                             b.loc[seeds, "reached"], here, r["strategy"], r["baseline"])
+        out.append({"comparison": r["comparison"], "stl_cell_id": r["stl_cell_id"],
+                    "target": r["target"], "level": r["level"], "n_paired": len(seeds),
+                    "ratio": 1 - p, "ratio_lo": 1 - hi, "ratio_hi": 1 - lo, "floor": here,
+                    "verdict": v, "strong": v.startswith(("confirmed", "reversed"))})
+    return pd.DataFrame(out, columns=["comparison", "stl_cell_id", "target", "level", "n_paired",
+                                      "ratio", "ratio_lo", "ratio_hi", "floor", "verdict", "strong"])
+
+
+def run_order(runs: pd.DataFrame) -> str:
+    """How the runs were ordered, measured from their start times: the spread of starts
+    within each (workload, seed) block against a run's wall time, and how many cells took
+    the first place across blocks (rotation)."""
+    start = runs["started_at"] if "started_at" in runs else pd.Series(np.nan, index=runs.index)
+    timed = runs[start.notna() & runs["workload_id"].notna()]
+    if timed.empty:
+        return ("The records predate recorded start times, so the order the runs ran in is not "
+                "known (sweeps before then ran cell by cell: every seed of one cell, then the "
+                "next cell).")
+    blocks = timed.groupby(["workload_id", "seed"])
+    sizes = blocks.size()
+    spans = blocks["started_at"].agg(lambda t: t.max() - t.min())[sizes > 1]
+    firsts = blocks.apply(lambda b: b.loc[b["started_at"].idxmin(), "cell_id"], include_groups=False)
+    run_wall = float(timed["wall_s"].median())
+    sweep = float(timed["started_at"].max() - timed["started_at"].min())
+    if spans.empty:
+        return "Every (workload, seed) block holds a single run: no order to state."
+    span, size = float(spans.median()), float(sizes[sizes > 1].median())
+    blocked = span <= 2 * size * max(run_wall, 1e-9)
+    return (f"Run order, measured from the records' start times: the runs of one workload and "
+            f"seed (a block of a median {size:.0f} runs) started within a median {span:.0f} s "
+            f"of each other, against {run_wall:.1f} s of wall time per run and {sweep / 60:.0f} "
+            f"min for the whole sweep: "
+            + ("**blocked**, so a slow spell of the machine falls on both sides of a comparison"
+               if blocked else "**not blocked** (the runs compared ran far apart in time)")
+            + f"; {firsts.nunique()} different cells ran first in the {len(firsts)} blocks "
+              f"(the order rotates from seed to seed).")
+
+
+def floor_table(points: pd.DataFrame, labels: dict[str, str] | None = None,
+                min_points: int = MIN_AA_POINTS) -> pd.DataFrame:
+    """The noise floor per workload (``labels``: STL cell → a reader's name) and pooled: A/A
+    points and pairs, the floor (``FLOOR_QUANTILE`` quantile of the ratio's distance from 1×)
+    on the verdict, CPU and wall clocks, and the verdict clock's median distance and range."""
+    rows = []
+    groups = [(labels.get(k, k[:8]) if labels else k[:8], g)
+              for k, g in points.groupby("stl_cell_id")] if len(points) else []
+    for name, g in [*groups, ("all workloads (pooled)", points)]:
+        r = g["ratio"].to_numpy(dtype=float)
+        r = r[np.isfinite(r) & (r > 0)]
+        if not len(r):
+            continue
+        pooled = name.endswith("(pooled)")
+        rows.append({"workload": name, "A/A points": len(r),
+                     "pairs (cell pairs × seeds)": int(g.groupby(["cell_a", "cell_b", "seed"]).ngroups),
+                     "kinds": ", ".join(sorted({f"{a} = {b}" for a, b in
+                                                zip(g["strategy_a"], g["strategy_b"], strict=True)})),
+                     f"floor, verdict clock ({FLOOR_QUANTILE:.0%})":
+                         f"{noise_floor(g):.3f}×" + ("" if pooled or len(r) >= min_points
+                                                     else " (too few: pooled used)"),
+                     "floor, CPU s": f"{noise_floor(g, 'ratio_cpu'):.3f}×",
+                     "floor, wall s": f"{noise_floor(g, 'ratio_wall'):.3f}×",
+                     "median distance": f"{math.exp(np.median(np.abs(np.log(r)))):.3f}×",
+                     "range": f"{r.min():.3f}–{r.max():.3f}×"})
+    return pd.DataFrame(rows).replace("nan×", "–")
