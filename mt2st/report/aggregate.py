@@ -240,7 +240,8 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
     verdict clock ``ttt_s``, CPU and wall seconds, FLOPs and primary examples; inf: a miss),
     the run's budget on the verdict and FLOP clocks (a miss is censored there), the evaluation
     that reached it, and a trace of the run up to it (its validation accuracies, FLOPs and
-    examples, hashed: two runs with one trace did identical arithmetic up to the level).
+    examples, hashed: two runs with one trace did identical arithmetic up to the level; for a
+    miss, the whole run's).
     Relative targets need the run's STL cell; runs whose STL cell is not in the store get no
     relative targets. With ``reach`` (:func:`ladder_reach`), relative levels above 1.0 stop at
     the run's workload's reach."""
@@ -268,8 +269,9 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
                 continue
             i = int(np.searchsorted(best_so_far, acc - 1e-12, side="left"))
             hit = i < len(best_so_far)
-            if hit and i not in traces:
-                traces[i] = _trace(val[:i + 1], clocks["flops"][i], clocks["examples"][i])
+            if i not in traces:  # a miss: the whole run (two runs that miss alike are one run)
+                j = i if hit else len(val) - 1
+                traces[i] = _trace(val[:j + 1], clocks["flops"][j], clocks["examples"][j])
             at = {k: float(v[i]) if hit else np.inf for k, v in clocks.items()}
             out.append({"run_id": rid, "cell_id": r["cell_id"], "stl_cell_id": r["stl_cell_id"],
                         "mtl_cell_id": r["mtl_cell_id"], "strategy": r["strategy"],
@@ -281,7 +283,7 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
                         "budget_s": float(clocks["verdict"][-1]) if len(val) else np.nan,
                         "budget_flops": float(clocks["flops"][-1]) if len(val) else np.nan,
                         "reached": hit, "evaluation": i + 1 if hit else np.nan,
-                        "trace": traces[i] if hit else ""})
+                        "trace": traces[i] if len(val) else ""})
     return pd.DataFrame(out, columns=TTA_COLUMNS)
 
 

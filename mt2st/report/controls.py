@@ -102,12 +102,16 @@ def check_controls(rows: pd.DataFrame, seed_sets: list[list[int]], positive_data
             confirmed = mine[mine["verdict"].map(verdict_word) == "confirmed"]
             missed = [stl_missed.get((r["baseline_cell_id"], r["target"]), 0) > 0
                       for _, r in confirmed.iterrows()]
+            by_flops = mine[mine["flops_verdict"].map(verdict_word) == "confirmed"]
             positive.append({"seed set": _seeds(seed_sets[k]),
                              "comparison": comparison_label(strategy, baseline),
                              "seeds": int(mine["n_paired"].max()) if len(mine) else 0,
                              "levels": len(mine), "confirmed": len(confirmed),
                              "confirmed where STL missed": int(sum(missed)),
-                             "levels confirmed": _levels(confirmed["level"])})
+                             "levels confirmed": _levels(confirmed["level"]),
+                             "FLOPs: confirmed": len(by_flops),
+                             "FLOPs: confirmed where STL missed":
+                                 int((by_flops["baseline_misses"] > 0).sum())})
     return ControlResult(analyses, [list(s) for s in seed_sets], pd.DataFrame(null),
                          pd.concat(fps, ignore_index=True), pd.DataFrame(positive),
                          _agreement(analyses, positive_dataset))

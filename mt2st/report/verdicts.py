@@ -7,7 +7,7 @@ floor, with misses treated as right-censored times.
 * **A/A pairs.** Two runs of one workload and seed whose validation accuracies are identical
   at every evaluation up to the first one that reaches a level, with equal FLOPs and examples
   there, did identical arithmetic up to that level (Switch and MTL before the switch; an STL
-  replica cell). Their time ratios measure the machine, not the method: the **noise floor** is
+  replica cell); two runs that both miss it, over the whole run. Their time ratios measure the machine, not the method: the **noise floor** is
   the 95 % quantile of |log ratio| over those pairs, stated as a ratio ≥ 1. A comparison whose
   every seed pair is an A/A pair reads "no difference (identical computation)".
 * **Censored misses.** A run that never reaches a level is right-censored at its budget (its
@@ -109,14 +109,14 @@ def judge(x, base, x_reached, base_reached, floor: float, strategy: str, baselin
     x_reached, base_reached = np.asarray(x_reached, bool), np.asarray(base_reached, bool)
     n = len(x)
     misses, base_misses = int((~x_reached).sum()), int((~base_reached).sum())
+    ok = bool(n) and bool((np.isfinite(x) & np.isfinite(base) & (x > 0) & (base > 0)).all())
+    point, lo, hi = paired_reduction(x, base) if ok else (np.nan, np.nan, np.nan)
     if n < min_seeds:
-        return np.nan, np.nan, np.nan, f"inconclusive ({n} seeds)"
+        return point, lo, hi, f"inconclusive ({n} seeds)"
     if misses == n and base_misses == n:
         return np.nan, np.nan, np.nan, "inconclusive (both missed)"
-    ok = np.isfinite(x) & np.isfinite(base) & (x > 0) & (base > 0)
-    if not ok.all():
+    if not ok:
         return np.nan, np.nan, np.nan, "inconclusive (no time)"
-    point, lo, hi = paired_reduction(x, base)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return point, lo, hi, "inconclusive (no interval)"
     if not np.isfinite(floor):
@@ -166,9 +166,12 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
                 gb = b[b["target"] == target]
                 seeds = sorted(set(ga.index) & set(gb.index))
                 xa, xb = ga.loc[seeds], gb.loc[seeds]
+                # identical arithmetic up to the level in every seed pair (for a pair that
+                # missed it: over the whole run)
                 identical = bool(seeds) and bool(
-                    (xa["reached"].to_numpy() & xb["reached"].to_numpy()
-                     & (xa["trace"].to_numpy() == xb["trace"].to_numpy())).all())
+                    ((xa["reached"].to_numpy() == xb["reached"].to_numpy())
+                     & (xa["trace"].to_numpy() == xb["trace"].to_numpy())
+                     & (xa["trace"].to_numpy() != "")).all())
                 row = {"comparison": f"{strategy} vs {base}", "strategy": strategy,
                        "baseline": base, "cell_id": cell["cell_id"], "baseline_cell_id": base_id,
                        "stl_cell_id": cell["stl_cell_id"], "init": cell["init"],
@@ -211,8 +214,10 @@ def false_positive_share(comparisons: pd.DataFrame, tta: pd.DataFrame,
         a, b = a[a["target"] == r["target"]], b[b["target"] == r["target"]]
         seeds = sorted(set(a.index) & set(b.index))
         here = floors.get(r["stl_cell_id"], floor)
-        p, lo, hi, v = judge(a.loc[seeds, "ttt_s"], b.loc[seeds, "ttt_s"], a.loc[seeds, "reached"],
-                             b.loc[seeds, "reached"], here, r["strategy"], r["baseline"])
+        a, b = a.loc[seeds], b.loc[seeds]
+        x = np.where(a["reached"], a["ttt_s"], a["budget_s"])  # misses censored, as compared
+        y = np.where(b["reached"], b["ttt_s"], b["budget_s"])
+        p, lo, hi, v = judge(x, y, a["reached"], b["reached"], here, r["strategy"], r["baseline"])
         out.append({"comparison": r["comparison"], "stl_cell_id": r["stl_cell_id"],
                     "target": r["target"], "level": r["level"], "n_paired": len(seeds),
                     "ratio": 1 - p, "ratio_lo": 1 - hi, "ratio_hi": 1 - lo, "floor": here,
