@@ -7,9 +7,10 @@ floor, with misses treated as right-censored times.
 * **A/A pairs.** Two runs of one workload and seed whose validation accuracies are identical
   at every evaluation up to the first one that reaches a level, with equal FLOPs and examples
   there, did identical arithmetic up to that level (Switch and MTL before the switch; an STL
-  replica cell); two runs that both miss it, over the whole run. Their time ratios measure the machine, not the method: the **noise floor** is
-  the 95 % quantile of |log ratio| over those pairs, stated as a ratio ≥ 1. A comparison whose
-  every seed pair is an A/A pair reads "no difference (identical computation)".
+  replica cell); two runs that both miss it, over the whole run. Their time ratios measure
+  the machine, not the method: the **noise floor** of a workload is the 95 % quantile of
+  |log ratio| over its pairs that reached the level, stated as a ratio ≥ 1. A comparison
+  whose every seed pair is an A/A pair reads "no difference (identical computation)".
 * **Censored misses.** A run that never reaches a level is right-censored at its budget (its
   clock at the last evaluation). Replacing a baseline's miss by its budget can only make the
   baseline look faster, so an interval computed that way is conservative for "sooner"; the
