@@ -27,13 +27,46 @@ def test_committed_report_regenerates_from_its_store(folder, tmp_path):
     assert runs, f"{folder}: the report's store (runs/) is not committed"
     assert [record_problem(r) for r in runs] == [None] * len(runs)
     options = json.loads((folder / "options.json").read_text())
-    build_report(folder, tmp_path, **options, figures=False)
     committed = folder
+    if options.get("seed_sets"):  # a known-answer controls report
+        from mt2st.report.controls import write_controls_report
+
+        info = write_controls_report(folder, tmp_path, options["seed_sets"],
+                                     options["positive_dataset"], options["levels"],
+                                     options["title"], figures=False)
+        assert all(info["passed"].values()), info["passed"]
+        for name in ("agreement.csv", "false_positives.csv"):
+            pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name), pd.read_csv(committed / name),
+                                          check_exact=False, rtol=1e-9, obj=name)
+        assert json.loads((tmp_path / "controls.json").read_text()) == \
+            json.loads((committed / "controls.json").read_text())
+        return
+    build_report(folder, tmp_path, **options, figures=False)
     for name in ("cells.csv", "ladder.csv", "comparisons.csv", "profile.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name), pd.read_csv(committed / name),
                                       check_exact=False, rtol=1e-9, obj=name)
     assert json.loads((tmp_path / "claims.json").read_text()) == \
         json.loads((committed / "claims.json").read_text())
+
+
+@pytest.mark.parametrize("folder", REPORTS, ids=[p.name for p in REPORTS])
+def test_no_committed_comparison_of_identical_arithmetic_reads_confirmed_or_reversed(folder):
+    """Runs that did identical arithmetic up to a level (Switch and MTL before the switch, an
+    STL replica) read "no difference", whatever their clocks say; and the controls passed."""
+    options = json.loads((folder / "options.json").read_text())
+    if options.get("seed_sets"):
+        controls = json.loads((folder / "controls.json").read_text())
+        assert all(controls["passed"].values()), controls["passed"]
+        assert controls["false_positive_comparisons"] >= 40
+        assert controls["false_positive_share"] <= 0.05
+        return
+    comparisons = pd.read_csv(folder / "comparisons.csv")
+    if "identical" not in comparisons:
+        pytest.skip(f"{folder.name}: written before the A/A check")
+    same = comparisons[comparisons["identical"]]
+    assert (same["verdict"] == "no difference (identical computation)").all()
+    assert not comparisons["verdict"].str.startswith(("confirmed", "reversed"))[
+        comparisons["identical"]].any()
 
 
 @pytest.mark.slow

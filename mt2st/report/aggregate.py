@@ -41,7 +41,8 @@ TTA_COLUMNS = ["run_id", "cell_id", "stl_cell_id", "mtl_cell_id", "strategy", "a
                "ttt_wall_s", "ttt_flops", "ttt_examples", "budget_s", "budget_flops", "reached",
                "evaluation", "trace"]
 LADDER_COLUMNS = ["cell_id", "target", "level", "relative", "target_acc", "n_seeds", "misses",
-                  "ttt_median_s", "ttt_q25_s", "ttt_q75_s", "ttt_olympic_s", "ttt_wall_median_s"]
+                  "ttt_median_s", "ttt_q25_s", "ttt_q75_s", "ttt_olympic_s", "ttt_cpu_median_s",
+                  "ttt_wall_median_s", "ttt_flops_median", "ttt_examples_median"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,8 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
                   "flops": trained["flops_total"].to_numpy(dtype=float),
                   "examples": trained["examples"].to_numpy(dtype=float)}
         clocks["verdict"] = clocks[r["clock"]]
+        # the training losses enter the trace: equal accuracies can coincide, losses cannot
+        losses = trained[[c for c in trained.columns if c.startswith("loss_")]].to_numpy(dtype=float)
         stl_best = ref.get(r["stl_cell_id"], np.nan)
         traces: dict[int, str] = {}
         top = (reach or {}).get(r["stl_cell_id"], np.inf)
@@ -271,7 +274,8 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
             hit = i < len(best_so_far)
             if i not in traces:  # a miss: the whole run (two runs that miss alike are one run)
                 j = i if hit else len(val) - 1
-                traces[i] = _trace(val[:j + 1], clocks["flops"][j], clocks["examples"][j])
+                traces[i] = _trace(val[:j + 1], losses[:j + 1], clocks["flops"][j],
+                                   clocks["examples"][j])
             at = {k: float(v[i]) if hit else np.inf for k, v in clocks.items()}
             out.append({"run_id": rid, "cell_id": r["cell_id"], "stl_cell_id": r["stl_cell_id"],
                         "mtl_cell_id": r["mtl_cell_id"], "strategy": r["strategy"],
@@ -287,15 +291,19 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
     return pd.DataFrame(out, columns=TTA_COLUMNS)
 
 
-def _trace(val: np.ndarray, flops: float, examples: float) -> str:
-    """A short digest of a run up to an evaluation: equal digests, identical arithmetic."""
-    payload = np.concatenate([np.round(val, 12), [flops, examples]]).tobytes()
+def _trace(val: np.ndarray, losses: np.ndarray, flops: float, examples: float) -> str:
+    """A short digest of a run up to an evaluation (its validation accuracies and training
+    losses at every evaluation, its FLOPs and examples there): equal digests, identical
+    arithmetic."""
+    payload = np.concatenate([np.round(val, 12), np.round(losses, 12).ravel(),
+                              [flops, examples]]).tobytes()
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
 def cell_ladder(tta: pd.DataFrame) -> pd.DataFrame:
-    """Per (cell, target): seeds, misses, median and quartiles of time to target (inf where
-    the quantile falls on a miss)."""
+    """Per (cell, target): seeds, misses, median and quartiles of time to target on the
+    verdict clock (inf where the quantile falls on a miss), and the median on every other
+    clock (CPU and wall seconds, FLOPs, primary examples)."""
     out = []
     for (cid, target), g in tta.groupby(["cell_id", "target"], sort=False):
         t = g["ttt_s"].to_numpy()
@@ -304,7 +312,10 @@ def cell_ladder(tta: pd.DataFrame) -> pd.DataFrame:
                     "n_seeds": len(g), "misses": int((~np.isfinite(t)).sum()),
                     "ttt_median_s": quantile(t, 0.5), "ttt_q25_s": quantile(t, 0.25),
                     "ttt_q75_s": quantile(t, 0.75), "ttt_olympic_s": olympic_mean(t),
-                    "ttt_wall_median_s": quantile(g["ttt_wall_s"].to_numpy(), 0.5)})
+                    "ttt_cpu_median_s": quantile(g["ttt_cpu_s"].to_numpy(), 0.5),
+                    "ttt_wall_median_s": quantile(g["ttt_wall_s"].to_numpy(), 0.5),
+                    "ttt_flops_median": quantile(g["ttt_flops"].to_numpy(), 0.5),
+                    "ttt_examples_median": quantile(g["ttt_examples"].to_numpy(), 0.5)})
     return pd.DataFrame(out, columns=LADDER_COLUMNS)
 
 

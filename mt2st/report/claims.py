@@ -15,6 +15,7 @@ import pandas as pd
 
 from mt2st.report.aggregate import split_label
 from mt2st.report.paper import CLAIM_VS_MTL, CLAIM_VS_STL_AS_REDUCTION, STRATEGY_LABEL
+from mt2st.report.verdicts import NO_DIFFERENCE
 
 #: the comparisons the report makes: (strategy, baseline); ("stl", "stl") is an STL replica
 #: cell against its STL cell (the null control: identical arithmetic)
@@ -88,6 +89,8 @@ def describe_segment(seg: dict, strategy: str, baseline: str, relative: bool = T
         flops = [_ratio(p) for p in seg["flops"] if np.isfinite(p)]
         if flops:
             text += f", {_span(min(flops), max(flops))}× its FLOPs"
+        if v == NO_DIFFERENCE:
+            text += " (the time ratio is the machine's noise: the arithmetic is identical)"
         clauses.append(text)
     if max(seg["misses"]):
         clauses.append(f"{_label(strategy)} missed the target in up to {max(seg['misses'])} of {n} seeds")

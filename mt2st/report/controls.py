@@ -146,9 +146,10 @@ def _agreement(analyses: list[Analysis], positive_dataset: str) -> pd.DataFrame:
 
 
 def _seeds(seeds) -> str:
+    """A seed set for readers and file names: "0-4", or "0 3 7"."""
     seeds = sorted(seeds)
     contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
-    return f"{seeds[0]}–{seeds[-1]}" if contiguous and len(seeds) > 2 else " ".join(map(str, seeds))
+    return f"{seeds[0]}-{seeds[-1]}" if contiguous and len(seeds) > 2 else " ".join(map(str, seeds))
 
 
 def _levels(levels: pd.Series) -> str:
@@ -158,7 +159,8 @@ def _levels(levels: pd.Series) -> str:
 
 def write_controls_report(results: str | Path, out: str | Path, seed_sets: list[list[int]],
                           positive_dataset: str = "synthetic", levels=None,
-                          title: str = "Known-answer controls for the verdicts") -> dict:
+                          title: str = "Known-answer controls for the verdicts",
+                          figures: bool = True) -> dict:
     """Check the controls on the store at ``results`` and write report.md, report.html,
     controls.json and the tables behind them to ``out``."""
     from mt2st.report.render import strict_json
@@ -190,6 +192,17 @@ def write_controls_report(results: str | Path, out: str | Path, seed_sets: list[
             names[c["stl_cell_id"]] = (regime_label(c["dataset"], c["data_options"], c["n_train"],
                                                     c["model"]) + f" · {c['init']}")
     word = {True: "**passed**", False: "**FAILED**"}
+    figs = []
+    if figures:
+        from mt2st.report.figures import noise_floor_figure
+
+        for k, a in enumerate(result.analyses):
+            label = _seeds(seed_sets[k])
+            figs += noise_floor_figure(a.points, a.floors, names, out / "figures",
+                                       stem=f"noise_floor_seeds_{label.replace(' ', '_')}",
+                                       title=f"A/A noise, seeds {label}: each dot one pair at one "
+                                             f"level; black bars: the floor")
+    pngs = [f for f in figs if f.suffix == ".png"]
     blocks = [
         ("h1", title),
         ("p", f"From {rows['run_id'].nunique()} runs in `{store.runs}`, split into seed sets "
@@ -213,7 +226,8 @@ def write_controls_report(results: str | Path, out: str | Path, seed_sets: list[
         ("table", _fp_summary(fp, names)),
         ("h2", "Noise floor per seed set"),
         *[item for k, a in enumerate(result.analyses)
-          for item in (("p", f"Seeds {_seeds(seed_sets[k])}:"), ("table", floor_table(a.points, names)))],
+          for item in (("p", f"Seeds {_seeds(seed_sets[k])}:"), ("table", floor_table(a.points, names)),
+                       *([("img", pngs[k])] if k < len(pngs) else []))],
         ("h2", "Positive: an auxiliary task that carries what the primary needs reads \"sooner\""),
         ("p", f"Workload: the {positive_dataset} set as configured in the store (see "
               f"reproduce/controls.toml for why its auxiliary task carries the signal). Levels are "
@@ -231,7 +245,7 @@ def write_controls_report(results: str | Path, out: str | Path, seed_sets: list[
          if len(result.agreement) else result.agreement),
     ]
     md, page = write_document(blocks, out, title)
-    return {"result": result, "passed": passed, "report": md, "html": page}
+    return {"result": result, "passed": passed, "report": md, "html": page, "figures": figs}
 
 
 def _fp_summary(fp: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:

@@ -30,8 +30,14 @@ def html_table(df: pd.DataFrame) -> str:
 
 
 def render_md(blocks, out: Path) -> str:
+    """The blocks as Markdown (a list ends with a blank line, so what follows is not part of
+    its last item)."""
     parts = []
+    previous = None
     for kind, content in blocks:
+        if previous == "li" and kind != "li":
+            parts.append("")
+        previous = kind
         if kind == "h1":
             parts.append(f"# {content}\n")
         elif kind == "h2":

@@ -144,23 +144,27 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
 
 def time_to_accuracy(rows: pd.DataFrame, out: Path, cell_ids: dict[str, str],
                      target_acc: float | None = None, title: str = "") -> list[Path]:
-    """Validation accuracy against training seconds, one line per strategy (``cell_ids``:
-    label → cell): the median over seeds at each evaluation of the fixed schedule."""
+    """Validation accuracy against training time on the verdict clock (CPU seconds where the
+    records have them), one line per strategy (``cell_ids``: label → cell): the median over
+    seeds at each evaluation of the fixed schedule."""
     fig, ax = plt.subplots(figsize=(6.6, 4.2))
+    clock = ("train_cpu_seconds" if "train_cpu_seconds" in rows
+             and rows["train_cpu_seconds"].notna().all() else "train_seconds")
     for label, cid in cell_ids.items():
         g = rows[rows["cell_id"] == cid]
         if not len(g):
             continue
-        stats = g.groupby("step")[["train_seconds", "val_acc"]].median()
+        stats = g.groupby("step")[[clock, "val_acc"]].median()
         strategy = g["strategy"].iloc[0]
-        ax.plot(stats["train_seconds"], stats["val_acc"], lw=1.6, color=COLORS.get(strategy),
+        ax.plot(stats[clock], stats["val_acc"], lw=1.6, color=COLORS.get(strategy),
                 ls="--" if label.endswith("(detached)") else "-", label=label)
     if target_acc is not None and np.isfinite(target_acc):
         ax.axhline(target_acc, color="gray", lw=0.8, ls="-.", label=f"target {target_acc:.3f}")
     lo = rows.loc[rows["cell_id"].isin(cell_ids.values()) & (rows["step"] > 0), "val_acc"]
     if lo.notna().any():
         ax.set_ylim(max(0.0, float(lo.quantile(0.02)) - 0.01), min(1.0, float(lo.max()) + 0.01))
-    ax.set_xlabel("training seconds (evaluation excluded)")
+    ax.set_xlabel(f"training {'CPU ' if clock == 'train_cpu_seconds' else ''}seconds "
+                  "(evaluation excluded)")
     ax.set_ylabel("validation accuracy (median over seeds)")
     ax.set_title(title or "Validation accuracy against training time", fontsize=10)
     ax.grid(alpha=0.3)
@@ -208,8 +212,8 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
         return []
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
                bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("Time to target over target levels (misses: no point where half the seeds "
-                 "missed)", fontsize=10)
+    fig.suptitle("Time to target over target levels, on the verdict clock (CPU seconds on CPU "
+                 "runs; misses: no point where half the seeds missed)", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, out, "tta_curves")
 
@@ -280,3 +284,41 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
     bar.set_label("time to target / STL's (hatched: inconclusive)", fontsize=8)
     fig.suptitle(title, fontsize=10)
     return _save(fig, out, "regime_map")
+
+
+def noise_floor_figure(points: pd.DataFrame, floors: dict[str, float], names: dict[str, str],
+                       out: Path, stem: str = "noise_floor", title: str = "") -> list[Path]:
+    """The A/A pairs' time ratios (identical arithmetic) per workload, on the CPU and the wall
+    clock: what the machine alone does to a comparison, and the floor a verdict must clear."""
+    if points.empty:
+        return []
+    groups = list(points.groupby("stl_cell_id", sort=True))
+    fig, ax = plt.subplots(figsize=(7.2, 0.55 * len(groups) * 2 + 1.4))
+    y, ticks, labels = 0, [], []
+    for stl_id, g in groups:
+        for column, color, clock in (("ratio_cpu", "#1f77b4", "CPU"), ("ratio_wall", "#ff7f0e", "wall")):
+            r = g[column].to_numpy(dtype=float)
+            r = r[np.isfinite(r) & (r > 0)]
+            if len(r):
+                jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(r))
+                ax.scatter(r, y + jitter, s=6, alpha=0.35, color=color, lw=0,
+                           label=f"{clock} clock" if y < 2 else None)
+            ticks.append(y)
+            labels.append(f"{names.get(stl_id, stl_id[:8])} · {clock}")
+            y += 1
+        floor = floors.get(stl_id, np.nan)
+        if np.isfinite(floor):
+            for x in (floor, 1 / floor):
+                ax.plot([x, x], [y - 2.4, y - 0.6], color="k", lw=1.2)
+        y += 0.4
+    ax.axvline(1.0, color="gray", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time ratio of two runs with identical arithmetic (log scale)")
+    ax.set_title(title or "A/A noise: each dot one pair at one level; black bars: the floor "
+                          "(verdict clock)", fontsize=9)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return _save(fig, out, stem)

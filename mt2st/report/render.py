@@ -28,7 +28,13 @@ from mt2st.report.claims import (
 )
 from mt2st.report.compute import analyse
 from mt2st.report.document import write_document
-from mt2st.report.figures import curves_by_strategy, regime_map, time_to_accuracy, tta_curves
+from mt2st.report.figures import (
+    curves_by_strategy,
+    noise_floor_figure,
+    regime_map,
+    time_to_accuracy,
+    tta_curves,
+)
 from mt2st.report.figures import performance_profile as profile_figure
 from mt2st.report.findings import effects, findings, findings_sentences, regime_label
 from mt2st.report.paper import (
@@ -317,6 +323,9 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     main = _main_workload(cells, init, setting)
     ref = lad[(lad["cell_id"] == main.get("STL", "")) & (lad["target"] == main_target.label)]
     target_acc = float(ref["target_acc"].iloc[0]) if len(ref) else np.nan
+    workload_names = {c["stl_cell_id"]: regime_label(c["dataset"], c["data_options"], c["n_train"],
+                                                      c["model"]) + f" · {c['init']}"
+                      for _, c in cells.iterrows()}
     figs: list[Path] = []
     if figures:  # figures=False: tables, claims and text only (a quick regeneration check)
         if len(main_effect):
@@ -327,6 +336,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
                                        f"{setting} · {_main_regime(cells, main)}")
         figs += tta_curves(lad, _workload_panels(cells), figdir)
         figs += profile_figure(rho, profile, figdir)
+        figs += noise_floor_figure(points, floors, workload_names, figdir)
         figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
     checks = claim_check(comparisons, init, setting, cells)
     prov = _provenance_summary(rows)
@@ -340,9 +350,6 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     floor_words = (f"measured on A/A pairs per workload: {min(used):.3f}–{max(used):.3f}× here"
                    if used else f"pooled over the store: {floor:.3f}×" if np.isfinite(floor)
                    else "not measured here")
-    workload_names = {c["stl_cell_id"]: regime_label(c["dataset"], c["data_options"], c["n_train"],
-                                                      c["model"]) + f" · {c['init']}"
-                      for _, c in cells.iterrows()}
     mixed = all_cells[all_cells["mixed_provenance"] != ""]
     mixed_words = ("Provenance: every cell's runs share one commit, CPU model and thread count."
                    if mixed.empty else
@@ -391,6 +398,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
                  "**No A/A pair in this store**: no floor, so no time verdict (add "
                  "`[sweep] replicas = 1`).")),
         ("table", floor_table(points, workload_names)),
+        *([("img", figdir / "noise_floor.png")] if len(points) else []),
         ("p", run_order(runs)),
         ("p", mixed_words),
         ("h2", "Findings"),
