@@ -21,12 +21,23 @@ from mt2st.kernels.tables import init_input
 from mt2st.vectors import load_vectors
 
 
-def _pretrain_key(config, vocab: Vocabulary) -> str:
+def _pretrain_key(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str]]) -> str:
+    """The cache key of a pretrained table: every option that shapes it and the digest of every
+    input it is trained on (the training text itself, and each user file by its content: a
+    ``file:`` corpus or a ``tsv:``/``fasttext:`` dataset edited in place is a new table)."""
+    from mt2st.config import file_digest
+
+    text = hashlib.sha256()
+    for sentence in train_tokens:
+        text.update(" ".join(sentence).encode())
+        text.update(b"\n")
     payload = {"dataset": config.dataset, "options": config.dataset_options,
                "data_seed": config.data_seed, "init": config.init,
                "dim": config.dim, "epochs": config.pretrain_epochs, "seed": config.seed,
                "extra": list(config.pretrain_extra), "vocab": hashlib.sha256(
-                   "\n".join(vocab.words).encode()).hexdigest()}
+                   "\n".join(vocab.words).encode()).hexdigest(),
+               "train_text": text.hexdigest(),
+               "files": {f: file_digest(f) for f in config.input_files()}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -55,7 +66,7 @@ def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
                 found += 1
         info.update({"vectors_file": path, "coverage": found / len(vocab)})
     else:
-        key = _pretrain_key(config, vocab)
+        key = _pretrain_key(config, vocab, train_tokens)
         cached = cache_dir() / "pretrained" / f"{key}.npy"
         if cached.is_file():
             table = np.load(cached)

@@ -205,3 +205,26 @@ def test_the_controls_config_is_the_one_docs_controls_was_run_from():
     spec = SweepSpec.from_toml(Path(__file__).resolve().parents[1] / "reproduce" / "controls.toml")
     assert spec.replicas == 1 and spec.report["seed_sets"] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
     assert {c.dataset for c in spec.configs()} == {"synthetic", "sst2"}
+
+
+def test_editing_a_pretraining_corpus_retrains_the_init(tmp_path, monkeypatch):
+    """The pretrained-table cache is keyed by every input's content: a ``file:`` corpus
+    rewritten in place gives a new table (the old key hashed its path and the vocabulary only,
+    so the run recorded the new file's sha256 and trained on vectors from the old text)."""
+    from mt2st import init as init_module
+    from mt2st.trainer import Trainer
+
+    monkeypatch.setattr(init_module, "cache_dir", lambda: tmp_path / "cache")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("good0 good1 good2 the fam0 ctx0\n" * 50)
+    config = TrainConfig(dataset="synthetic", dataset_options={"n_train": 100, "n_corpus": 10},
+                         init="sg", pretrain_epochs=1, pretrain_extra=(f"file:{corpus}",), dim=8,
+                         strategy="stl", epochs=1)
+    first = Trainer(config, progress=False)
+    again = Trainer(config, progress=False)
+    assert "cached" not in first.parts.init_info and "cached" in again.parts.init_info
+    before = first.table.detach().numpy().copy()
+    corpus.write_text("bad0 bad1 bad2 many fam1s ctx1\n" * 50)  # same path, new text
+    edited = Trainer(config, progress=False)
+    assert "cached" not in edited.parts.init_info  # pretrained again, on the new text
+    assert not np.allclose(edited.table.detach().numpy(), before)
