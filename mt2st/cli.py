@@ -128,6 +128,12 @@ def _train_config(args: argparse.Namespace):
             changes[f.name] = value
     if "gamma0" in changes:
         changes["gamma0"] = _parse_gamma(changes["gamma0"])
+    # the two units of the evaluation schedule: a flag given replaces the other unit (the
+    # file's, or the default 0.05 epoch filled in before the flags applied)
+    if "eval_every" in changes and "eval_every_epochs" not in changes:
+        changes["eval_every_epochs"] = None
+    elif "eval_every_epochs" in changes and "eval_every" not in changes:
+        changes["eval_every"] = None
     return base.replace(**changes)
 
 
@@ -294,14 +300,16 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
              "model": "bow or bilstm", "init": "random, sg, cbow, fasttext or vectors:PATH",
              "strategy": "schedules stl, mtl, diminish, diminish-authors, switch, adaptive-switch; "
                          "gradient weightings gcs, pcgrad, uw, rlw",
-             "setting": "S0-S3, sgns, or a comma list of similarity, analogy, sgns",
+             "setting": "S0-S3, sgns, or a comma list of similarity, analogy, sgns, cbow",
+             "replica": "> 0: rerun the cell as its own replica cell (an A/A noise-floor pair)",
              "aux_grad": "real or detached (the authors' zero-gradient formulation)",
              "target": "validation accuracy that counts as reached",
              "batch_size": "0 for full batch", "gamma0": "a number, or task=value,task=value",
              "alpha": "diminish-authors: the weight is gamma0 * alpha^(2^(epoch-1))",
              "t_switch": "switch: epochs of multi-task training before the switch",
              "eta": "diminish: gamma0 * exp(-eta * t^nu)", "nu": "diminish exponent (>= 1)",
-             "delta": "adaptive-switch: minimum improvement", "patience": "adaptive-switch: epochs",
+             "delta": "adaptive-switch: minimum improvement of validation accuracy",
+             "patience": "adaptive-switch: evaluations without that improvement before the switch",
              "epsilon": "an auxiliary task below this weight does no work",
              "kernel": "kernel of the in-place tasks (sgns, cbow): numba pairs or hogbatch (sg), "
                        "torch batched or triton",
@@ -386,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("reproduce", help="run a sweep (resumable) and write the report")
-    p.add_argument("--quick", action="store_true", help="reproduce/quick.toml (about 5 minutes)")
+    p.add_argument("--quick", action="store_true",
+                   help="reproduce/quick.toml, the README's main job (its [sweep] estimate says "
+                        "how long)")
     p.add_argument("--config", help="a sweep TOML (default reproduce/paper.toml)")
     p.add_argument("--out", help="results folder (default results/<sweep name>)")
     p.add_argument("--jobs", type=int, default=1, help="local worker processes")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -80,11 +81,15 @@ class SweepSpec:
                 if not isinstance(regime[key], list) or not regime[key]:
                     raise ConfigError(f"{path}: [[regime]] {i}: {key} is a [grid] key, so it must "
                                       f"be a non-empty list (it replaces the grid's list there)")
+        name = sweep.get("name", path.stem)
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            raise ConfigError(f"{path}: [sweep] name {name!r} must be a plain folder name (letters, "
+                              f"digits, '.', '_', '-'): it names the results folder")
         replicas = sweep.get("replicas", 0)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise ConfigError(f"{path}: [sweep] replicas must be a whole number >= 0 (replica "
                               f"cells of each STL cell), got {replicas!r}")
-        spec = cls(sweep.get("name", path.stem), raw.get("base", {}), grid, list(seeds),
+        spec = cls(name, raw.get("base", {}), grid, list(seeds),
                    raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""),
                    regimes, replicas=replicas)
         labels = spec.labels

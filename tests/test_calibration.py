@@ -228,3 +228,28 @@ def test_editing_a_pretraining_corpus_retrains_the_init(tmp_path, monkeypatch):
     edited = Trainer(config, progress=False)
     assert "cached" not in edited.parts.init_info  # pretrained again, on the new text
     assert not np.allclose(edited.table.detach().numpy(), before)
+
+
+def test_an_evaluation_flag_replaces_the_other_unit(tmp_path):
+    """--eval-every could never be used (the default 0.05 epoch was filled in before the flag
+    applied: "give eval_every or eval_every_epochs, not both"), nor could --eval-every-epochs
+    override a TOML eval_every."""
+    from mt2st.cli import _train_config, build_parser
+
+    parser = build_parser()
+    config = _train_config(parser.parse_args(["train", "--eval-every", "100"]))
+    assert config.eval_every == 100 and config.eval_every_epochs is None
+    toml = tmp_path / "run.toml"
+    toml.write_text("[train]\neval_every = 250\n")
+    config = _train_config(parser.parse_args(["train", "--config", str(toml),
+                                              "--eval-every-epochs", "0.5"]))
+    assert config.eval_every is None and config.eval_every_epochs == 0.5
+    assert _train_config(parser.parse_args(["train", "--config", str(toml)])).eval_every == 250
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", ""])
+def test_a_sweep_name_that_is_not_a_plain_folder_name_is_refused(tmp_path, name):
+    toml = tmp_path / "s.toml"
+    toml.write_text(f'[sweep]\nname = "{name}"\n[base]\ndataset = "synthetic"\n')
+    with pytest.raises(Exception, match="plain folder name"):
+        SweepSpec.from_toml(toml)

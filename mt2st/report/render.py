@@ -26,7 +26,7 @@ from mt2st.report.claims import (
     headline,
     segments,
 )
-from mt2st.report.compute import analyse
+from mt2st.report.compute import Analysis, analyse
 from mt2st.report.document import write_document
 from mt2st.report.figures import (
     curves_by_strategy,
@@ -350,15 +350,6 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     floor_words = (f"measured on A/A pairs per workload: {min(used):.3f}–{max(used):.3f}× here"
                    if used else f"pooled over the store: {floor:.3f}×" if np.isfinite(floor)
                    else "not measured here")
-    mixed = all_cells[all_cells["mixed_provenance"] != ""]
-    mixed_words = ("Provenance: every cell's runs share one commit, CPU model and thread count."
-                   if mixed.empty else
-                   "Provenance: **cells whose runs mix commits, machines or thread counts** "
-                   "(their times are less comparable): "
-                   + "; ".join(f"{regime_label(c['dataset'], c['data_options'], c['n_train'], c['model'])} "
-                               f"{variant_label(c['strategy'], c['aux_grad'])} {c['setting']} "
-                               f"(cell {c['cell_id'][:8]}): {c['mixed_provenance']}"
-                               for _, c in mixed.iterrows()) + ".")
     failures = store.failed()
     interval = runs["eval_interval"].median()
     n_train = rows["n_train"].median()
@@ -385,22 +376,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               f"{MIN_SEEDS} seed pairs, and never where the side favoured missed; runs that did "
               f"identical arithmetic up to the level read **no difference (identical "
               f"computation)**; everything else is **inconclusive**, with the reason."),
-        ("h2", "Calibration: noise floor, run order, provenance"),
-        ("p", f"A/A pairs are two runs of one workload and seed whose validation accuracies, "
-              f"FLOPs and examples are identical at every evaluation up to the one that reaches a "
-              f"level (Switch and MTL before the switch; STL replica cells): their time ratio "
-              f"measures the machine, not the method. The noise floor is the "
-              f"{FLOOR_QUANTILE:.0%} quantile of their ratio's distance from 1×, per workload "
-              f"(a clock's noise depends on how long the times are; a workload with fewer than "
-              f"{MIN_AA_POINTS} A/A points takes the pooled floor); a time verdict must clear it. "
-              + (f"Pooled floor on the verdict clock: **{floor:.3f}×** from {len(points)} A/A "
-                 f"points (`aa_pairs.csv`)." if np.isfinite(floor) else
-                 "**No A/A pair in this store**: no floor, so no time verdict (add "
-                 "`[sweep] replicas = 1`).")),
-        ("table", floor_table(points, workload_names)),
-        *([("img", figdir / "noise_floor.png")] if len(points) else []),
-        ("p", run_order(runs)),
-        ("p", mixed_words),
+        *calibration_section(a, workload_names, figdir),
         ("h2", "Findings"),
         ("p", "Per regime (dataset, training examples, model; init and setting as named), the "
               "strategy with the smallest median time to each target level (levels merged where "
@@ -500,6 +476,39 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     write_text_atomic(out / "options.json", strict_json(options) + "\n")  # to regenerate it
     return {"checks": checks, "headline": headline(checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
+
+
+def calibration_section(a: Analysis, names: dict[str, str], figdir: Path) -> list[tuple[str, object]]:
+    """The report's calibration: the A/A noise floor per workload (table and figure), how the
+    runs were ordered, and the cells whose runs mix commits, machines or thread counts."""
+    mixed = a.all_cells[a.all_cells["mixed_provenance"] != ""]
+    mixed_words = ("Provenance: every cell's runs share one commit, CPU model and thread count."
+                   if mixed.empty else
+                   "Provenance: **cells whose runs mix commits, machines or thread counts** "
+                   "(their times are less comparable): "
+                   + "; ".join(f"{regime_label(c['dataset'], c['data_options'], c['n_train'], c['model'])} "
+                               f"{variant_label(c['strategy'], c['aux_grad'])} {c['setting']} "
+                               f"(cell {c['cell_id'][:8]}): {c['mixed_provenance']}"
+                               for _, c in mixed.iterrows()) + ".")
+    return [
+        ("h2", "Calibration: noise floor, run order, provenance"),
+        ("p", f"A/A pairs are two runs of one workload and seed whose validation accuracies, "
+              f"training losses, FLOPs and examples are identical at every evaluation up to the "
+              f"one that reaches a level (Switch and adaptive Switch vs MTL before the switch; "
+              f"STL replica cells): their time ratio measures the machine, not the method. The "
+              f"noise floor is the {FLOOR_QUANTILE:.0%} quantile of their ratio's distance from "
+              f"1×, per workload (a clock's noise depends on how long the times are; a workload "
+              f"with fewer than {MIN_AA_POINTS} A/A points takes the pooled floor); a time "
+              f"verdict must clear it. "
+              + (f"Pooled floor on the verdict clock: **{a.floor:.3f}×** from {len(a.points)} A/A "
+                 f"points (`aa_pairs.csv`)." if np.isfinite(a.floor) else
+                 "**No A/A pair in this store**: no floor, so no time verdict (add "
+                 "`[sweep] replicas = 1`).")),
+        ("table", floor_table(a.points, names)),
+        *([("img", figdir / "noise_floor.png")] if len(a.points) else []),
+        ("p", run_order(a.runs)),
+        ("p", mixed_words),
+    ]
 
 
 def strict_json(obj) -> str:
