@@ -329,7 +329,7 @@ def test_ctrl_c_stops_a_parallel_sweep_within_seconds_and_resumes(tmp_path):
     assert all(store.has_valid(r) for r in store.run_ids())
 
 
-def test_editing_a_users_data_file_makes_a_new_run(tmp_path):
+def test_editing_a_users_data_file_makes_a_new_run(tmp_path, data_dir):
     path = tmp_path / "mine.tsv"
     path.write_text("label\tsentence\n" + "".join(f"{lab}\tfilm {i}\n" for i in range(30)
                                                   for lab in ("pos", "neg")))
@@ -342,7 +342,7 @@ def test_editing_a_users_data_file_makes_a_new_run(tmp_path):
     assert config.run_id != before  # the same path, other bytes: another run
     from mt2st.trainer import train
 
-    record = train(config, progress=False)
+    record = train(config, data_dir=data_dir, progress=False)  # the lexicon's sets: real data
     assert record.meta["input_sha256"][str(path)] == config.identity()["input_sha256"][str(path)]
     assert any(k.startswith("wordsim:") for k in record.meta["input_sha256"])
 

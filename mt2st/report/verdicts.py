@@ -123,19 +123,18 @@ def judge(x, base, x_reached, base_reached, floor: float, strategy: str, baselin
     if not np.isfinite(floor):
         return point, lo, hi, "inconclusive (no noise floor)"
     ratio_lo, ratio_hi = 1.0 - hi, 1.0 - lo  # the time ratio's interval
-    missed = {baseline: base_misses, strategy: misses}
     if ratio_hi < 1.0:  # sooner; conservative only if the strategy's own times are real
         if misses:
             return point, lo, hi, "inconclusive (misses)"
         if ratio_hi >= 1.0 / floor:
             return point, lo, hi, "inconclusive (within the noise floor)"
-        return point, lo, hi, "confirmed" + _missed(baseline, missed[baseline], n)
+        return point, lo, hi, "confirmed" + _missed(baseline, base_misses, n)
     if ratio_lo > 1.0:  # later; conservative only if the baseline's times are real
         if base_misses:
             return point, lo, hi, "inconclusive (misses)"
         if ratio_lo <= floor:
             return point, lo, hi, "inconclusive (within the noise floor)"
-        return point, lo, hi, "reversed" + _missed(strategy, missed[strategy], n)
+        return point, lo, hi, "reversed" + _missed(strategy, misses, n)
     return point, lo, hi, "inconclusive (CI includes 1×)"
 
 
