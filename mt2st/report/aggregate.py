@@ -260,8 +260,12 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
                   "flops": trained["flops_total"].to_numpy(dtype=float),
                   "examples": trained["examples"].to_numpy(dtype=float)}
         clocks["verdict"] = clocks[r["clock"]]
-        # the training losses enter the trace: equal accuracies can coincide, losses cannot
-        losses = trained[[c for c in trained.columns if c.startswith("loss_")]].to_numpy(dtype=float)
+        # the training losses, the test accuracy and the auxiliary weights enter the trace too:
+        # equal validation accuracies can coincide, and the first step's losses are computed
+        # before any update (a full-batch run's first evaluation), but the weights that step
+        # used cannot (Diminish has decayed where MTL has not)
+        losses = trained[[c for c in trained.columns if c.startswith(("loss_", "gamma_"))
+                          or c == "test_acc"]].to_numpy(dtype=float)
         stl_best = ref.get(r["stl_cell_id"], np.nan)
         traces: dict[int, str] = {}
         top = (reach or {}).get(r["stl_cell_id"], np.inf)

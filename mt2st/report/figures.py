@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
 
 from mt2st.report.aggregate import data_options, split_label  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
@@ -313,6 +313,9 @@ def noise_floor_figure(points: pd.DataFrame, floors: dict[str, float], names: di
         y += 0.4
     ax.axvline(1.0, color="gray", lw=0.8, ls=":")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_yticks(ticks)
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()

@@ -3,9 +3,10 @@
     python -m mt2st.report.headline docs/paper-protocol docs/regimes [--readme README.md]
 
 One row per regime of each report's main init and setting: Switch's time to 0.99·STL-best as a
-multiple of STL's (effects.csv), the verdict, and the fastest strategy at that level
-(findings.csv). With ``--readme`` the table replaces the text between the
-``<!-- headline-table -->`` and ``<!-- /headline-table -->`` markers.
+multiple of STL's on the report's verdict clock (effects.csv; a miss counted at its run's
+budget), the verdict, and the fastest strategy at that level (findings.csv). With ``--readme``
+the table replaces the text between the ``<!-- headline-table -->`` and
+``<!-- /headline-table -->`` markers.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _covers(levels: str, level: float) -> bool:
 def headline_table(folders: list[Path], level: float = 0.99) -> str:
     """The Markdown table for ``folders`` (report folders with effects.csv and findings.csv)."""
     lines = ["| report | dataset | training examples | model | init · setting | Switch / STL time "
-             f"to {level:.2f}·STL-best [95 % CI] | verdict | fastest at {level:.2f} |",
+             f"(verdict clock) to {level:.2f}·STL-best [95 % CI] | verdict | fastest at {level:.2f} |",
              "|---|---|---|---|---|---|---|---|"]
     for folder in folders:
         options = json.loads((folder / "options.json").read_text())
@@ -49,9 +50,11 @@ def headline_table(folders: list[Path], level: float = 0.99) -> str:
                          & (found["setting"] == setting)]
             fastest = next((r["fastest"] for _, r in here.iterrows() if _covers(r["levels"], level)),
                            "—")
-            ratio = (f"{e['ratio']:.2f}× [{e['lo']:.2f}, {e['hi']:.2f}]" if pd.notna(e["ratio"])
-                     else f"— (misses: Switch {e['misses']}, STL {e['baseline_misses']} of "
-                          f"{e['n_paired']})")
+            missed = (f"misses: Switch {e['misses']}, STL {e['baseline_misses']} of {e['n_paired']}"
+                      if e["misses"] or e["baseline_misses"] else "")
+            ratio = (f"{e['ratio']:.2f}× [{e['lo']:.2f}, {e['hi']:.2f}]"
+                     + (f" ({missed}, each at its budget)" if missed else "")
+                     if pd.notna(e["ratio"]) else f"— ({missed})")
             dataset = split_label(e["dataset"], e["data_options"])
             lines.append(f"| [{folder.name}]({folder.as_posix()}/report.md) | {dataset} | "
                          f"{int(e['n_train']):,} | {e['model']} | {init} · {setting} | {ratio} | "
