@@ -293,23 +293,25 @@ def noise_floor_figure(points: pd.DataFrame, floors: dict[str, float], names: di
     if points.empty:
         return []
     groups = list(points.groupby("stl_cell_id", sort=True))
-    fig, ax = plt.subplots(figsize=(7.2, 0.55 * len(groups) * 2 + 1.4))
+    clocks = [c for c in (("ratio_cpu", "#1f77b4", "CPU"), ("ratio_wall", "#ff7f0e", "wall"))
+              if np.isfinite(points[c[0]].to_numpy(dtype=float)).any()]  # old records: no CPU
+    fig, ax = plt.subplots(figsize=(7.2, 0.55 * len(groups) * len(clocks) + 1.4))
     y, ticks, labels = 0, [], []
     for stl_id, g in groups:
-        for column, color, clock in (("ratio_cpu", "#1f77b4", "CPU"), ("ratio_wall", "#ff7f0e", "wall")):
+        for column, color, clock in clocks:
             r = g[column].to_numpy(dtype=float)
             r = r[np.isfinite(r) & (r > 0)]
             if len(r):
                 jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(r))
                 ax.scatter(r, y + jitter, s=6, alpha=0.35, color=color, lw=0,
-                           label=f"{clock} clock" if y < 2 else None)
+                           label=f"{clock} clock" if y < len(clocks) else None)
             ticks.append(y)
             labels.append(f"{names.get(stl_id, stl_id[:8])} · {clock}")
             y += 1
         floor = floors.get(stl_id, np.nan)
         if np.isfinite(floor):
             for x in (floor, 1 / floor):
-                ax.plot([x, x], [y - 2.4, y - 0.6], color="k", lw=1.2)
+                ax.plot([x, x], [y - len(clocks) - 0.4, y - 0.6], color="k", lw=1.2)
         y += 0.4
     ax.axvline(1.0, color="gray", lw=0.8, ls=":")
     ax.set_xscale("log")

@@ -51,25 +51,28 @@ def aa_points(tta: pd.DataFrame) -> pd.DataFrame:
     """Every A/A pair at every level: two runs of one workload (STL cell) and seed, real
     gradients, whose traces up to the level's first evaluation are identical (both reached
     it). One row per (pair, seed, level) with the time ratios on the verdict, CPU and wall
-    clocks (the later-listed cell over the earlier)."""
-    real = tta[(tta["aux_grad"] == "real") & tta["reached"]]
-    out = []
-    for (stl_id, seed, target), g in real.groupby(["stl_cell_id", "seed", "target"], sort=False):
-        if len(g) < 2:
-            continue
-        for _, same in g.groupby("trace", sort=False):
-            same = same.sort_values("cell_id")
-            rows = list(same.itertuples(index=False))
-            for i, a in enumerate(rows):
-                for b in rows[i + 1:]:
-                    out.append({"stl_cell_id": stl_id, "cell_a": a.cell_id, "cell_b": b.cell_id,
-                                "strategy_a": a.strategy, "strategy_b": b.strategy, "seed": seed,
-                                "target": target, "level": a.level, "evaluation": a.evaluation,
-                                "ratio": _ratio(b.ttt_s, a.ttt_s),
-                                "ratio_cpu": _ratio(b.ttt_cpu_s, a.ttt_cpu_s),
-                                "ratio_wall": _ratio(b.ttt_wall_s, a.ttt_wall_s),
-                                "clock": a.clock})
-    return pd.DataFrame(out, columns=AA_COLUMNS)
+    clocks (the cell later in id order over the earlier)."""
+    keys = ["stl_cell_id", "seed", "target", "trace"]
+    cols = [*keys, "cell_id", "strategy", "level", "evaluation", "ttt_s", "ttt_cpu_s",
+            "ttt_wall_s", "clock"]
+    real = tta.loc[(tta["aux_grad"] == "real") & tta["reached"], cols]
+    pairs = real.merge(real, on=keys, suffixes=("_a", "_b"))
+    pairs = pairs[pairs["cell_id_a"] < pairs["cell_id_b"]]
+    if pairs.empty:
+        return pd.DataFrame(columns=AA_COLUMNS)
+
+    def ratio(column: str) -> np.ndarray:
+        x, y = pairs[f"{column}_b"].to_numpy(float), pairs[f"{column}_a"].to_numpy(float)
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        return np.where(ok, x / np.where(ok, y, 1.0), np.nan)
+    out = pd.DataFrame({"stl_cell_id": pairs["stl_cell_id"], "cell_a": pairs["cell_id_a"],
+                        "cell_b": pairs["cell_id_b"], "strategy_a": pairs["strategy_a"],
+                        "strategy_b": pairs["strategy_b"], "seed": pairs["seed"],
+                        "target": pairs["target"], "level": pairs["level_a"],
+                        "evaluation": pairs["evaluation_a"], "ratio": ratio("ttt_s"),
+                        "ratio_cpu": ratio("ttt_cpu_s"), "ratio_wall": ratio("ttt_wall_s"),
+                        "clock": pairs["clock_a"]})
+    return out.sort_values(["stl_cell_id", "cell_a", "cell_b", "seed", "level"]).reset_index(drop=True)
 
 
 def _ratio(x: float, y: float) -> float:
@@ -152,6 +155,7 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
     computation)" where every seed pair is an A/A pair."""
     out = []
     by_cell = {cid: g.set_index("seed") for cid, g in tta.groupby("cell_id")}
+    by_target = {key: g.set_index("seed") for key, g in tta.groupby(["cell_id", "target"], sort=False)}
     replica = cells["replica"] if "replica" in cells else pd.Series(0, index=cells.index)
     for strategy, base in comparisons:
         mine = cells[(cells["strategy"] == strategy) & (cells["aux_grad"] == "real")
@@ -160,10 +164,12 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
             base_id = cell[f"{base}_cell_id"]
             if cell["cell_id"] not in by_cell or base_id not in by_cell or base_id == cell["cell_id"]:
                 continue
-            a, b = by_cell[cell["cell_id"]], by_cell[base_id]
             here = (floors or {}).get(cell["stl_cell_id"], floor)
-            for target, ga in a.groupby("target", sort=False):
-                gb = b[b["target"] == target]
+            for target in by_cell[cell["cell_id"]]["target"].unique():
+                ga = by_target[(cell["cell_id"], target)]
+                gb = by_target.get((base_id, target))
+                if gb is None:
+                    continue
                 seeds = sorted(set(ga.index) & set(gb.index))
                 xa, xb = ga.loc[seeds], gb.loc[seeds]
                 # identical arithmetic up to the level in every seed pair (for a pair that
