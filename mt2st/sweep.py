@@ -50,7 +50,6 @@ class SweepSpec:
     tuned_path: Path | None = None
     replicas: int = 0  # [sweep] replicas: STL cells rerun as their own replica cells
 
-
     @property
     def labels(self) -> list[str]:
         """Each regime's label (``regime N`` where none is given)."""

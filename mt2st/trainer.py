@@ -1,8 +1,8 @@
 """The reference MT2ST training loop: loss = L_primary + Σ_k γ_k(t) · L_k over one shared
 embedding table, with its clocks (training seconds on the wall and the CPU clock, evaluation
-excluded; wall seconds since the start), a
-gradient audit of every auxiliary loss, and one record row per evaluation (every
-``eval_interval`` primary training examples, the training clock paused while it runs).
+excluded; wall seconds since the start), a gradient audit of every auxiliary loss, and one
+record row per evaluation (every ``eval_interval`` primary training examples, the training
+clock paused while it runs).
 
 What a run is built from lives in ``mt2st.build``, what it measures in ``mt2st.evaluation``,
 what it writes down in ``mt2st.recording``; this module steps it."""
