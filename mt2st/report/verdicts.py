@@ -154,55 +154,61 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
     FLOP clock (floor 1), misses censored at the budgets; "no difference (identical
     computation)" where every seed pair is an A/A pair."""
     out = []
-    by_cell = {cid: g.set_index("seed") for cid, g in tta.groupby("cell_id")}
-    by_target = {key: g.set_index("seed") for key, g in tta.groupby(["cell_id", "target"], sort=False)}
+    col = {c: tta[c].to_numpy() for c in ("seed", "reached", "trace", "ttt_s", "budget_s",
+                                           "ttt_flops", "budget_flops", "ttt_wall_s", "clock",
+                                           "level", "relative")}
+    groups: dict[tuple[str, str], np.ndarray] = {}  # (cell, target) -> row positions by seed
+    for key, pos in tta.groupby(["cell_id", "target"], sort=False).indices.items():
+        groups[key] = pos[np.argsort(col["seed"][pos], kind="stable")]
+    targets: dict[str, list[str]] = {}
+    for cid, target in groups:
+        targets.setdefault(cid, []).append(target)
     replica = cells["replica"] if "replica" in cells else pd.Series(0, index=cells.index)
     for strategy, base in comparisons:
         mine = cells[(cells["strategy"] == strategy) & (cells["aux_grad"] == "real")
                      & ((replica > 0) if strategy == base else (replica == 0))]
         for _, cell in mine.iterrows():
             base_id = cell[f"{base}_cell_id"]
-            if cell["cell_id"] not in by_cell or base_id not in by_cell or base_id == cell["cell_id"]:
+            if cell["cell_id"] not in targets or base_id not in targets or base_id == cell["cell_id"]:
                 continue
             here = (floors or {}).get(cell["stl_cell_id"], floor)
-            for target in by_cell[cell["cell_id"]]["target"].unique():
-                ga = by_target[(cell["cell_id"], target)]
-                gb = by_target.get((base_id, target))
-                if gb is None:
+            for target in targets[cell["cell_id"]]:
+                if (base_id, target) not in groups:
                     continue
-                seeds = sorted(set(ga.index) & set(gb.index))
-                xa, xb = ga.loc[seeds], gb.loc[seeds]
+                pa, pb = groups[(cell["cell_id"], target)], groups[(base_id, target)]
+                _, ia, ib = np.intersect1d(col["seed"][pa], col["seed"][pb], return_indices=True)
+                pa, pb = pa[ia], pb[ib]
+                ra, rb = col["reached"][pa].astype(bool), col["reached"][pb].astype(bool)
+                ta, tb = col["trace"][pa], col["trace"][pb]
                 # identical arithmetic up to the level in every seed pair (for a pair that
                 # missed it: over the whole run)
-                identical = bool(seeds) and bool(
-                    ((xa["reached"].to_numpy() == xb["reached"].to_numpy())
-                     & (xa["trace"].to_numpy() == xb["trace"].to_numpy())
-                     & (xa["trace"].to_numpy() != "")).all())
+                identical = bool(len(pa)) and bool(((ra == rb) & (ta == tb) & (ta != "")).all())
                 row = {"comparison": f"{strategy} vs {base}", "strategy": strategy,
                        "baseline": base, "cell_id": cell["cell_id"], "baseline_cell_id": base_id,
                        "stl_cell_id": cell["stl_cell_id"], "init": cell["init"],
                        "setting": cell["setting"], "target": target,
-                       "level": float(ga["level"].iloc[0]),
-                       "relative": bool(ga["relative"].iloc[0]), "n_paired": len(seeds),
-                       "identical": identical,
-                       "misses": int((~xa["reached"]).sum()),
-                       "baseline_misses": int((~xb["reached"]).sum()),
-                       "clock": str(xa["clock"].iloc[0]) if len(xa) else "", "floor": here}
-                for name, (col, budget) in CLOCKS.items():
-                    x = np.where(xa["reached"], xa[col], xa[budget])
-                    y = np.where(xb["reached"], xb[col], xb[budget])
+                       "level": float(col["level"][pa[0]]) if len(pa) else np.nan,
+                       "relative": bool(col["relative"][pa[0]]) if len(pa) else False,
+                       "n_paired": len(pa), "identical": identical,
+                       "misses": int((~ra).sum()), "baseline_misses": int((~rb).sum()),
+                       "clock": str(col["clock"][pa[0]]) if len(pa) else "", "floor": here}
+                if not len(pa):
+                    continue
+                for name, (time_col, budget) in CLOCKS.items():
+                    x = np.where(ra, col[time_col][pa], col[budget][pa]).astype(float)
+                    y = np.where(rb, col[time_col][pb], col[budget][pb]).astype(float)
                     clock_floor = here if name == "time" else 1.0
-                    p, lo, hi, v = judge(x, y, xa["reached"], xb["reached"], clock_floor,
-                                         strategy, base)
+                    p, lo, hi, v = judge(x, y, ra, rb, clock_floor, strategy, base)
                     if identical:
                         v = NO_DIFFERENCE
                     prefix = "" if name == "time" else f"{name}_"
                     row.update({f"{prefix}reduction": p, f"{prefix}lo": lo, f"{prefix}hi": hi,
                                 f"{prefix}verdict": v})
-                both = xa["reached"].to_numpy() & xb["reached"].to_numpy()
+                both = ra & rb
                 row["wall_reduction"] = (
-                    paired_reduction(xa["ttt_wall_s"].to_numpy()[both],
-                                     xb["ttt_wall_s"].to_numpy()[both])[0] if both.all() else np.nan)
+                    paired_reduction(col["ttt_wall_s"][pa].astype(float),
+                                     col["ttt_wall_s"][pb].astype(float))[0]
+                    if both.all() else np.nan)
                 out.append(row)
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
