@@ -27,8 +27,8 @@ import pandas as pd
 from mt2st.report.claims import comparison_label
 from mt2st.report.compute import Analysis, analyse, seed_subset, verdict_word
 from mt2st.report.document import write_document
-from mt2st.report.findings import regime_label
-from mt2st.report.verdicts import NO_DIFFERENCE, false_positive_share, floor_table
+from mt2st.report.findings import regime_label, workload_names
+from mt2st.report.verdicts import NO_DIFFERENCE, blind_aa_verdicts, floor_table
 from mt2st.results import ResultsStore, write_text_atomic
 
 #: the comparisons that must read "confirmed" on the positive workload
@@ -91,7 +91,7 @@ def check_controls(rows: pd.DataFrame, seed_sets: list[list[int]], positive_data
         others = [b for j, b in enumerate(analyses) if j != k]
         floors = {w: max(o.floors.get(w, np.nan) for o in others) for w in a.floors}
         pooled = max(o.floor for o in others)
-        fp = false_positive_share(c, a.tta, floors, pooled)
+        fp = blind_aa_verdicts(c, a.tta, floors, pooled)
         fps.append(fp.assign(seed_set=_seeds(seed_sets[k])))
         cells = a.all_cells.set_index("cell_id")
         stl_missed = a.ladder.set_index(["cell_id", "target"])["misses"]
@@ -186,11 +186,7 @@ def write_controls_report(results: str | Path, out: str | Path, seed_sets: list[
     options = {"title": title, "seed_sets": result.seed_sets, "positive_dataset": positive_dataset,
                "levels": list(levels) if levels else None}
     write_text_atomic(out / "options.json", strict_json(options) + "\n")  # to regenerate it
-    names = {}
-    for a in result.analyses:
-        for _, c in a.cells.iterrows():
-            names[c["stl_cell_id"]] = (regime_label(c["dataset"], c["data_options"], c["n_train"],
-                                                    c["model"]) + f" · {c['init']}")
+    names = {k: v for a in result.analyses for k, v in workload_names(a.cells).items()}
     word = {True: "**passed**", False: "**FAILED**"}
     figs = []
     if figures:

@@ -130,6 +130,13 @@ def regime_label(dataset: str, data_options: str, n_train: int, model: str) -> s
     return f"{split_label(dataset, data_options)}, {n_train:,} training examples, {model}"
 
 
+def workload_names(cells: pd.DataFrame) -> dict[str, str]:
+    """STL cell → a reader's name for its workload: the regime and the init."""
+    return {c["stl_cell_id"]: regime_label(c["dataset"], c["data_options"], c["n_train"],
+                                           c["model"]) + f" · {c['init']}"
+            for _, c in cells.iterrows()}
+
+
 def findings_sentences(table: pd.DataFrame) -> list[str]:
     """One sentence per regime from the findings table, for the top of the report."""
     out = []

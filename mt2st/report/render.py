@@ -36,7 +36,13 @@ from mt2st.report.figures import (
     tta_curves,
 )
 from mt2st.report.figures import performance_profile as profile_figure
-from mt2st.report.findings import effects, findings, findings_sentences, regime_label
+from mt2st.report.findings import (
+    effects,
+    findings,
+    findings_sentences,
+    regime_label,
+    workload_names,
+)
 from mt2st.report.paper import (
     STRATEGY_LABEL,
     STRATEGY_TO_PAPER,
@@ -323,9 +329,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     main = _main_workload(cells, init, setting)
     ref = lad[(lad["cell_id"] == main.get("STL", "")) & (lad["target"] == main_target.label)]
     target_acc = float(ref["target_acc"].iloc[0]) if len(ref) else np.nan
-    workload_names = {c["stl_cell_id"]: regime_label(c["dataset"], c["data_options"], c["n_train"],
-                                                      c["model"]) + f" · {c['init']}"
-                      for _, c in cells.iterrows()}
+    names = workload_names(cells)
     figs: list[Path] = []
     if figures:  # figures=False: tables, claims and text only (a quick regeneration check)
         if len(main_effect):
@@ -336,8 +340,10 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
                                        f"{setting} · {_main_regime(cells, main)}")
         figs += tta_curves(lad, _workload_panels(cells), figdir)
         figs += profile_figure(rho, profile, figdir)
-        figs += noise_floor_figure(points, floors, workload_names, figdir)
-        figs += curves_by_strategy(rows, figdir, overlay_authors=overlay_authors)
+        figs += noise_floor_figure(points, floors, names, figdir)
+        # replica cells repeat their STL cell's curves: the epoch figures leave them out
+        figs += curves_by_strategy(rows[rows["cell_id"].isin(cells["cell_id"])], figdir,
+                                   overlay_authors=overlay_authors)
     checks = claim_check(comparisons, init, setting, cells)
     prov = _provenance_summary(rows)
     clock_words = ", ".join(f"{CLOCK_LABEL[c]} in {int((runs['clock'] == c).sum())} runs"
@@ -376,7 +382,7 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               f"{MIN_SEEDS} seed pairs, and never where the side favoured missed; runs that did "
               f"identical arithmetic up to the level read **no difference (identical "
               f"computation)**; everything else is **inconclusive**, with the reason."),
-        *calibration_section(a, workload_names, figdir),
+        *calibration_section(a, names, figdir),
         ("h2", "Findings"),
         ("p", "Per regime (dataset, training examples, model; init and setting as named), the "
               "strategy with the smallest median time to each target level (levels merged where "

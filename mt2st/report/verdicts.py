@@ -213,7 +213,7 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
-def false_positive_share(comparisons: pd.DataFrame, tta: pd.DataFrame,
+def blind_aa_verdicts(comparisons: pd.DataFrame, tta: pd.DataFrame,
                          floors: dict[str, float], floor: float) -> pd.DataFrame:
     """The time-verdict rule applied to the A/A comparisons (every seed pair identical) as if
     their arithmetic were not known to be identical, each judged against its workload's
