@@ -4,7 +4,9 @@ tasks and the weighting, and two independent random streams. The trainer only st
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,6 +78,63 @@ def input_digests(config: TrainConfig, data_dir=None) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class PreparedData:
+    """A run's data as the trainer consumes it: tokenised splits, the vocabulary, the encoded
+    splits (arrays read-only: runs that share them cannot change them) and the lexical sets."""
+
+    tokens: dict[str, tuple[tuple[str, ...], ...]]
+    vocab: Vocabulary
+    splits: dict[str, ClassificationData]
+    n_classes: int
+    lexicon: Lexicon
+
+
+#: prepared data kept per process (a sweep worker builds many runs on the same data), newest
+#: last; keyed by everything that determines it, the digests of the files read included
+_PREPARED: dict[str, PreparedData] = {}
+PREPARED_KEEP = 4
+
+
+def _prepared_key(config: TrainConfig, data_dir, digests: dict[str, str]) -> str:
+    fields = {"dataset": config.dataset, "data_seed": config.data_seed,
+              "dataset_options": config.dataset_options, "min_count": config.min_count,
+              "lexicon_heldout": config.lexicon_heldout, "lexicon_seed": config.lexicon_seed,
+              "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+              "digests": digests}
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def prepared_data(config: TrainConfig, data_dir=None, digests: dict[str, str] | None = None
+                  ) -> PreparedData:
+    """Load, tokenise and encode the run's dataset and split its lexical sets, or return what
+    this process prepared before for the same inputs (same dataset, options, seeds, vocabulary
+    cut and file digests): loading SST-2 costs about 2 s per run, its training a few."""
+    digests = input_digests(config, data_dir) if digests is None else digests
+    key = _prepared_key(config, data_dir, digests)
+    if key in _PREPARED:
+        _PREPARED[key] = _PREPARED.pop(key)  # most recently used last
+        return _PREPARED[key]
+    dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.data_seed,
+                           **dict(config.dataset_options))
+    tokens = {k: tuple(tuple(tokenize(t)) for t in s.texts) for k, s in dataset.splits.items()}
+    vocab = Vocabulary.build(tokens["train"], min_count=config.min_count, specials=(PAD, UNK))
+    splits = {k: ClassificationData(encode_corpus(tokens[k], vocab, unknown="unk"),
+                                    dataset.splits[k].labels)
+              for k in tokens}
+    if dataset.validation is dataset.test:  # the authors' protocol: one split, evaluated once
+        splits["validation"] = splits["test"]
+    for split in splits.values():
+        for array in (split.corpus.tokens, split.corpus.offsets, split.labels, vocab.counts):
+            array.setflags(write=False)
+    data = PreparedData(tokens, vocab, splits, len(dataset.label_names),
+                        load_lexicon(config, data_dir))
+    _PREPARED[key] = data
+    while len(_PREPARED) > PREPARED_KEEP:
+        _PREPARED.pop(next(iter(_PREPARED)))
+    return data
+
+
 @dataclass
 class RunParts:
     """The built run: what it trains, on what, with what."""
@@ -120,18 +179,10 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     shuffle_seq, aux_seq = np.random.SeedSequence(config.seed).spawn(2)
     device = torch.device(config.device)
 
-    dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.data_seed,
-                           **dict(config.dataset_options))
-    tokens = {k: [tokenize(t) for t in s.texts] for k, s in dataset.splits.items()}
-    vocab = Vocabulary.build(tokens["train"], min_count=config.min_count, specials=(PAD, UNK))
-    splits = {k: ClassificationData(encode_corpus(tokens[k], vocab, unknown="unk"),
-                                    dataset.splits[k].labels)
-              for k in tokens}
-    if dataset.validation is dataset.test:  # the authors' protocol: one split, evaluated once
-        splits["validation"] = splits["test"]
-    n_classes = len(dataset.label_names)
-    lexicon = load_lexicon(config, data_dir)
     digests = input_digests(config, data_dir)
+    data = prepared_data(config, data_dir, digests)
+    vocab, splits, n_classes, lexicon, tokens = (data.vocab, data.splits, data.n_classes,
+                                                 data.lexicon, data.tokens)
 
     initial, init_info = initial_table(config, vocab, tokens["train"], data_dir)
     table = torch.nn.Parameter(torch.from_numpy(initial).to(device))

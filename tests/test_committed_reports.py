@@ -16,12 +16,19 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 REPORTS = sorted(p.parent for p in DOCS.glob("*/report.md"))
 
 
+def _params(heavy: set[str]) -> list:
+    """One parameter per committed report; those named in ``heavy`` (the large stores, whose
+    check takes over ten seconds) run with ``-m heavy``, which .ci/run runs, not by default."""
+    return [pytest.param(p, id=p.name, marks=[pytest.mark.heavy] if p.name in heavy else [])
+            for p in REPORTS]
+
+
 def test_there_is_a_committed_report():
     assert REPORTS, f"no committed report under {DOCS}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", REPORTS, ids=[p.name for p in REPORTS])
+@pytest.mark.parametrize("folder", _params({"regimes", "paper-protocol"}))
 def test_committed_report_regenerates_from_its_store(folder, tmp_path):
     runs = sorted((folder / "runs").glob("*.parquet"))
     assert runs, f"{folder}: the report's store (runs/) is not committed"
@@ -70,7 +77,7 @@ def test_no_committed_comparison_of_identical_arithmetic_reads_confirmed_or_reve
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", REPORTS, ids=[p.name for p in REPORTS])
+@pytest.mark.parametrize("folder", _params({"paper-protocol"}))
 def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     """The store is not only read back: one of its runs (the one that trained fastest, so that a
     BiLSTM store costs seconds, not minutes), trained again from the config in its record, gives
@@ -107,7 +114,7 @@ def test_readme_headline_table_is_generated_from_the_committed_reports(monkeypat
     assert block.group(1) == headline_table([Path(f) for f in folders])
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_committed_tuning_choice_follows_from_its_store():
     """reproduce/regimes.toml's tuned values are what its committed tuning runs choose."""
     from mt2st.sweep import SweepSpec

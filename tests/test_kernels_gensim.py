@@ -53,7 +53,7 @@ KEYS = ("similarity_mean", "WS-353-ALL", "SIMLEX-999", "analogy_overall_pct")
 TOLERANCE = (0.03, 0.08, 0.08, 1.0)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize("method", ["sg", "cbow"])
 def test_quality_parity_with_gensim_fast(data_dir, method):
     """Fast version of the parity check on the shared corpus: small vectors, 2 epochs, 2 seeds.

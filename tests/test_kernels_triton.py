@@ -96,6 +96,7 @@ def test_cuda_triton_kernel_matches_sequential_reference():
     _assert_matches(check("cuda", 1), 1)
 
 
+@pytest.mark.heavy  # about 10 s of compilation: .ci/run runs it with -m heavy
 def test_triton_kernel_compiles_for_h100_without_a_gpu(monkeypatch):
     """Triton lowers the kernel to an sm_90 cubin with its bundled ptxas, no GPU needed: this
     catches what the interpreter cannot (types, loop lowering, spills to local memory)."""

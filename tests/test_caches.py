@@ -1,0 +1,68 @@
+"""What a sweep worker keeps between runs (prepared data) is keyed by everything that
+determines it: a run never sees another run's data, and an edited file is read again."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mt2st import build
+from mt2st.config import TrainConfig
+from mt2st.trainer import train
+
+SYN = dict(dataset="synthetic", init="random", lr=0.02, epochs=1, batch_size=64, dim=16,
+           eval_every_epochs=0.5, setting="S1", strategy="mtl",
+           dataset_options={"n_train": 400, "n_validation": 100, "n_test": 100, "n_corpus": 5})
+
+
+def _metrics(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.drop(columns=[c for c in rows.columns if "seconds" in c])
+
+
+def test_a_run_trained_after_others_equals_a_run_trained_first(monkeypatch):
+    """Runs on other data in between, then the same run again: the same rows as with an empty
+    cache (the cached data are reused, not changed by the runs that used them)."""
+    monkeypatch.setattr(build, "_PREPARED", {})
+    config = TrainConfig(**SYN)
+    first = train(config, progress=False).rows
+    other = {**SYN["dataset_options"], "n_train": 300}
+    train(TrainConfig(**{**SYN, "dataset_options": other, "seed": 3}), progress=False)
+    assert len(build._PREPARED) == 2
+    again = train(config, progress=False).rows
+    pd.testing.assert_frame_equal(_metrics(first), _metrics(again))
+    monkeypatch.setattr(build, "_PREPARED", {})
+    fresh = train(config, progress=False).rows
+    pd.testing.assert_frame_equal(_metrics(first), _metrics(fresh))
+
+
+def test_prepared_arrays_are_read_only_and_the_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(build, "_PREPARED", {})
+    data = build.prepared_data(TrainConfig(**SYN))
+    with pytest.raises(ValueError, match="read-only"):
+        data.splits["train"].corpus.tokens[0] = 1
+    with pytest.raises(ValueError, match="read-only"):
+        data.splits["train"].labels[0] = 1
+    assert build.prepared_data(TrainConfig(**SYN)) is data  # same inputs: the same object
+    for n in range(build.PREPARED_KEEP + 2):
+        opts = {**SYN["dataset_options"], "n_train": 200 + 10 * n}
+        build.prepared_data(TrainConfig(**{**SYN, "dataset_options": opts}))
+    assert len(build._PREPARED) == build.PREPARED_KEEP
+
+
+def test_an_edited_data_file_is_read_again_in_the_same_process(tmp_path, monkeypatch):
+    """The key holds the file's sha256: rewrite the file under the same name and the next run
+    trains on the new text (a stale cache here would be silently wrong numbers)."""
+    monkeypatch.setattr(build, "_PREPARED", {})
+    path = tmp_path / "own.tsv"
+
+    def write(words: tuple[str, str]) -> None:
+        rows = [f"{words[i % 2]} film number {i}\t{'pos' if i % 2 else 'neg'}" for i in range(120)]
+        path.write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+    config = TrainConfig(**{**SYN, "dataset": f"tsv:{path}", "dataset_options": {}})
+    write(("awful", "great"))
+    before = build.prepared_data(config)
+    write(("dull", "superb"))
+    after = build.prepared_data(config)
+    assert after is not before
+    assert "superb" in after.vocab.words and "superb" not in before.vocab.words
