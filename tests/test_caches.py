@@ -66,3 +66,22 @@ def test_an_edited_data_file_is_read_again_in_the_same_process(tmp_path, monkeyp
     after = build.prepared_data(config)
     assert after is not before
     assert "superb" in after.vocab.words and "superb" not in before.vocab.words
+
+
+def test_a_run_holds_numpys_blas_to_its_thread_budget(monkeypatch):
+    """Two sweep workers whose BLAS each starts a thread per core wait for each other; the
+    spinning threads even count on the CPU clock. Inside a run BLAS has ``threads`` threads."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mt2st.trainer import Trainer
+
+    seen = []
+    real_run = Trainer.run
+
+    def run(self):
+        seen.extend(p["num_threads"] for p in threadpoolctl.threadpool_info()
+                    if p["user_api"] == "blas")
+        return real_run(self)
+
+    monkeypatch.setattr(Trainer, "run", run)
+    train(TrainConfig(**{**SYN, "threads": 1}), progress=False)
+    assert seen and set(seen) == {1}

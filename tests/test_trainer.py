@@ -354,3 +354,14 @@ def test_validation_that_is_the_test_split_is_evaluated_once(monkeypatch):
                                                               "subsample": 400}), progress=False)
     assert (r.rows["val_acc"] == r.rows["test_acc"]).all()
     assert len(calls) == len(r.rows)  # one pass per evaluation, not two
+
+
+def test_the_finiteness_check_is_exact():
+    """The one-pass check (a finite sum) and its fallback agree with isfinite().all(), overflow
+    of a sum of finite values included."""
+    from mt2st.trainer import _finite
+
+    cases = [torch.randn(50, 4), torch.full((3,), 3e38), torch.tensor([1.0, float("nan")]),
+             torch.tensor([float("inf"), -float("inf")]), torch.tensor([-float("inf"), 2.0]),
+             torch.zeros(0)]
+    assert [_finite(t) for t in cases] == [bool(torch.isfinite(t).all()) for t in cases]
