@@ -96,6 +96,18 @@ def _check_output_file(path: str, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: folder {parent} is not writable")
 
 
+def _jobs(text: str) -> int:
+    """--jobs: a whole number from 1 to the machine's processors times 4."""
+    limit = 4 * (os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= limit:
+        raise argparse.ArgumentTypeError(f"expected 1 to {limit} (4 per processor), got {value}")
+    return value
+
+
 def _check_output_folder(path, flag: str):
     """Create the output folder now (not after training); a clear error when it cannot be."""
     from pathlib import Path
@@ -190,13 +202,15 @@ def _find_sweep_config(args: argparse.Namespace):
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import time
     from pathlib import Path
 
-    from mt2st.sweep import SweepSpec, run_sweep
+    from mt2st.results import write_text_atomic
+    from mt2st.sweep import SweepSpec, core_seconds, run_sweep, timing_summary
 
     path = _find_sweep_config(args)
     spec = SweepSpec.from_toml(path)
-    out = Path(args.out or Path("results") / spec.name)
+    out = _check_output_folder(args.out or Path("results") / spec.name, "reproduce --out")
     n = len(spec.configs())
     print(f"sweep {spec.name} ({path}): {n} runs into {out / 'runs'}"
           + (f"; expected time: {spec.estimate}" if spec.estimate else ""))
@@ -214,13 +228,30 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
           f"{len(result.failed)} failed")
     for f in result.failed:
         print(f"  failed {f['run_id']}: {f['error']}")
+    t0, cpu0 = time.perf_counter(), core_seconds()
     code = _report(out, out / "report", spec.report, title=f"MT2ST reproduction: {spec.name}")
+    cpu1 = core_seconds()
+    timing = timing_summary(result, out, time.perf_counter() - t0,
+                            None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+    write_text_atomic(out / "timing.json", json.dumps(timing, indent=2) + "\n")
+    print(_timing_line(timing))
     if result.failed:
         print(f"error: {len(result.failed)} of {result.total} runs failed (their errors are in "
               f"{out / 'failures'}); the report above leaves them out. Run the same command "
               f"again to retry them.", file=sys.stderr)
         return 1
     return code
+
+
+def _timing_line(t: dict) -> str:
+    """One line of where the job's time went (the numbers of timing.json)."""
+    line = f"time: sweep {t['sweep_seconds']:.1f} s"
+    if t["runs_trained"] and t["sweep_core_seconds"]:
+        core = t["sweep_core_seconds"]
+        line += (f" ({core:.0f} core-seconds: training {100 * t['training_cpu_seconds'] / core:.0f} %,"
+                 f" evaluation {100 * t['evaluation_seconds'] / core:.0f} %,"
+                 f" the rest start-up, data and records)")
+    return line + f"; report {t['report_seconds']:.1f} s"
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -274,7 +305,12 @@ def _report(results, out, options: dict, title: str) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from mt2st.errors import ConfigError
+
     results = Path(args.results)
+    if not (results / "runs").is_dir():  # before the report folder is made
+        raise ConfigError(f"report {results}: no results there (expected a folder holding runs/; "
+                          f"run a sweep first)")
     out = _check_output_folder(args.out or results / "report", "report --out")
     options = {"init": args.init, "setting": args.setting, "target": args.target,
                "ladder": args.ladder}
@@ -399,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "how long)")
     p.add_argument("--config", help="a sweep TOML (default reproduce/paper.toml)")
     p.add_argument("--out", help="results folder (default results/<sweep name>)")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    p.add_argument("--jobs", type=_jobs, default=1,
+                   help="local worker processes (at most one per run left to do)")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
     p.add_argument("--prune", action="store_true",
@@ -415,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(default results/<sweep name>-tuning)")
     p.add_argument("--chosen", help="file for the chosen values (default: the sweep's "
                                     "[sweep] tuned file, else OUT/tuned.toml)")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    p.add_argument("--jobs", type=_jobs, default=1,
+                   help="local worker processes (at most one per run left to do)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_tune)
 
@@ -435,18 +473,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill`` stopping the job): stops as Ctrl-C does."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except MT2STError as exc:
         print(f"mt2st: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("mt2st: interrupted; finished runs are in the store, and the same command "
-              "resumes from there", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"mt2st: {'terminated' if terminated else 'interrupted'}; finished runs are in the "
+              "store, and the same command resumes from there", file=sys.stderr)
+        return 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

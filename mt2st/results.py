@@ -150,15 +150,11 @@ class ResultsStore:
         return stale
 
     def record_failure(self, config, error: str) -> Path:
-        self.failures.mkdir(parents=True, exist_ok=True)
-        path = self.failures / f"{config.run_id}.json"
-        fd, tmp = tempfile.mkstemp(dir=self.failures, prefix=f".{path.stem}.", suffix=".tmp")
-        umask_mode(tmp)
-        with os.fdopen(fd, "w") as f:  # a unique name: two workers never share a temporary
-            f.write(json.dumps({"run_id": config.run_id, "config": config.to_dict(),
-                                "error": error}, indent=2, default=str))
-        os.replace(tmp, path)
-        return path
+        """Write ``failures/<run_id>.json`` atomically (a unique temporary per writer, removed
+        when the write fails: a full disk leaves no partial file behind)."""
+        text = json.dumps({"run_id": config.run_id, "config": config.to_dict(), "error": error},
+                          indent=2, default=str)
+        return write_text_atomic(self.failures / f"{config.run_id}.json", text)
 
     def clear_failure(self, rid: str) -> None:
         (self.failures / f"{rid}.json").unlink(missing_ok=True)

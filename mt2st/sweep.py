@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import time
 import traceback
@@ -16,6 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mt2st.config import TrainConfig, read_toml
+from mt2st.data.sources import ENV_VAR as DATA_ENV_VAR
 from mt2st.errors import ConfigError, check_keys
 from mt2st.results import ResultsStore
 from mt2st.tune import TuneSpec, knob_values, read_chosen
@@ -192,9 +194,28 @@ def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dic
         store.clear_failure(rid)
         return {"run_id": rid, "status": "ok", "seconds": time.perf_counter() - t0}
     except Exception as exc:  # a failed run is recorded, the sweep goes on
-        store.record_failure(config, "".join(traceback.format_exception(exc)))
-        return {"run_id": rid, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+        error = f"{type(exc).__name__}: {exc}"
+        try:
+            store.record_failure(config, "".join(traceback.format_exception(exc)))
+        except OSError as write_error:  # a full disk or a read-only store: say so, go on
+            error += f" (and its failure could not be recorded in {store.failures}: " \
+                     f"{write_error.strerror or write_error})"
+        return {"run_id": rid, "status": "failed", "error": error,
                 "seconds": time.perf_counter() - t0}
+
+
+def core_seconds() -> float | None:
+    """CPU seconds (user + system) of this process and of its finished children: a sweep's
+    local workers count once they have been joined. None where ``resource`` is missing."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return None
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 @dataclass
@@ -203,10 +224,33 @@ class SweepResult:
     skipped: int
     ran: list[dict]
     moved_aside: list[str] = field(default_factory=list)  # invalid records found and redone
+    seconds: float = 0.0  # wall time of the sweep
+    core_seconds: float | None = None  # CPU seconds on this machine (None: Dask workers elsewhere)
 
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.ran if r["status"] != "ok"]
+
+
+def timing_summary(result: SweepResult, out: str | Path, report_seconds: float,
+                   report_core_seconds: float | None) -> dict:
+    """Where a sweep's time went: its wall time and core-seconds, the training clock (CPU) and
+    the evaluations summed over the runs it trained, and the report's time; the training share
+    is of the sweep's core-seconds (the report apart). Written as ``timing.json``."""
+    import pandas as pd
+
+    store = ResultsStore(out)
+    ok = [r["run_id"] for r in result.ran if r["status"] == "ok" and store.has(r["run_id"])]
+    train_cpu = evaluation = 0.0
+    for rid in ok:
+        rows = pd.read_parquet(store.run_path(rid), columns=["train_cpu_seconds", "eval_seconds"])
+        train_cpu += float(rows["train_cpu_seconds"].max())
+        evaluation += float(rows["eval_seconds"].sum())
+    core = result.core_seconds
+    return {"runs_trained": len(ok), "sweep_seconds": result.seconds, "sweep_core_seconds": core,
+            "training_cpu_seconds": train_cpu, "evaluation_seconds": evaluation,
+            "training_share": train_cpu / core if core else None,
+            "report_seconds": report_seconds, "report_core_seconds": report_core_seconds}
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, executor: str = "local",
@@ -221,13 +265,19 @@ def run_configs(configs: list[TrainConfig], out: str | Path, name: str, jobs: in
                 executor: str = "local", scheduler: str | None = None,
                 data_dir: str | None = None, progress: bool | None = None) -> SweepResult:
     """Run every configuration whose record is not yet in the store at ``out`` (each once)."""
+    t0, cpu0 = time.perf_counter(), core_seconds()
     store = ResultsStore(out)
     configs = list({c.run_id: c for c in configs}.values())
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ConfigError(f"jobs must be a whole number >= 1, got {jobs!r}")
     todo = [c for c in configs if not store.has_valid(c.run_id)]  # bad records: redone
     preflight(todo, data_dir)
-    # absolute paths: a worker (a Dask worker above all) may run in another folder
+    # absolute paths: a worker (a Dask worker above all) may run in another folder, and may
+    # not have the client's environment: $MT2ST_DATA_DIR is resolved here and passed on
     root = str(store.root.resolve())
-    data = None if data_dir is None else str(Path(data_dir).resolve())
+    data_dir = data_dir if data_dir is not None else os.environ.get(DATA_ENV_VAR) or None
+    data = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
+    jobs = min(jobs, max(len(todo), 1))  # no idle worker processes
     args = [(c.to_dict(), root, data) for c in todo]
     bar = tqdm(total=len(todo), desc=f"sweep {name}", unit="run",
                disable=(not progress) if progress is not None else None)
@@ -248,7 +298,10 @@ def run_configs(configs: list[TrainConfig], out: str | Path, name: str, jobs: in
     else:
         collect(_process_map(args, jobs))
     bar.close()
-    return SweepResult(len(configs), len(configs) - len(todo), ran, list(store.moved_aside))
+    cpu1 = core_seconds()
+    used = None if executor == "dask" or cpu0 is None or cpu1 is None else cpu1 - cpu0
+    return SweepResult(len(configs), len(configs) - len(todo), ran, list(store.moved_aside),
+                       time.perf_counter() - t0, used)
 
 
 def preflight(configs: list[TrainConfig], data_dir: str | None) -> None:

@@ -442,3 +442,121 @@ def test_fault_injection_sigkill_at_random_points_then_resume(tmp_path):
     # (pyarrow skips dot files), never mistaken for a record
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs")[metrics].sort_values(["run_id", "step"])
                                   .reset_index(drop=True), want)
+
+
+# -- round two: output folder, full disk, jobs, report arguments, SIGTERM, Dask data folder ----
+def test_reproduce_into_a_blocked_folder_fails_before_training(tmp_path, capsys, monkeypatch):
+    """The output folder is checked first: nothing trains when no record could be written."""
+    import mt2st.sweep as sweep
+
+    trained = []
+    monkeypatch.setattr(sweep, "execute_run", lambda *a: trained.append(a))
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY)
+    blocked = tmp_path / "out"
+    blocked.write_text("a file where the store should go")
+    err = _fail(capsys, ["reproduce", "--config", str(spec), "--out", str(blocked), "--quiet"])
+    assert "a file is in the way" in err and trained == []
+
+
+def test_a_full_disk_is_a_failed_run_with_no_temporary_left(tmp_path, monkeypatch):
+    """ENOSPC while the record and then the failure note are written: the run is reported
+    failed (no traceback out of the worker), and no temporary file stays behind."""
+    import errno
+
+    import mt2st.results as results
+    from mt2st.sweep import execute_run
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results.os, "fsync", full)
+    config = SweepSpec.from_toml(_tiny(tmp_path)).configs()[0]
+    status = execute_run(config.to_dict(), str(tmp_path / "store"), None)
+    assert status["status"] == "failed"
+    assert "No space left on device" in status["error"] and "could not be recorded" in status["error"]
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+
+
+def _tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.mark.parametrize("jobs", ["-5", "0", "x", "1000000"])
+def test_jobs_outside_one_to_four_per_processor_are_refused(tmp_path, capsys, jobs):
+    with pytest.raises(SystemExit) as stop:
+        main(["reproduce", "--config", str(_tiny(tmp_path)), "--jobs", jobs, "--quiet"])
+    assert stop.value.code == 2 and "--jobs" in capsys.readouterr().err
+
+
+def test_jobs_never_exceed_the_runs_left_to_do(tmp_path, monkeypatch):
+    import mt2st.sweep as sweep
+
+    started = []
+
+    def fake_map(args, jobs):
+        started.append(jobs)
+        return (sweep.execute_run(*a) for a in args)
+
+    monkeypatch.setattr(sweep, "_process_map", fake_map)
+    result = run_sweep(SweepSpec.from_toml(_tiny(tmp_path)), tmp_path / "res", jobs=4,
+                       progress=False)
+    assert not result.failed and started == [2]  # two runs: two workers, not four
+
+
+def test_report_of_a_missing_folder_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    err = _fail(capsys, ["report", str(missing)])
+    assert "no results there" in err and not missing.exists()
+
+
+@pytest.mark.parametrize("ladder", [["inf", "inf", "1"], ["0.9", "1.0", "1e-9"], ["nan", "1", "0.1"]])
+def test_a_ladder_that_is_not_finite_or_too_long_is_refused(tmp_path, capsys, ladder):
+    store = tmp_path / "res"
+    run_sweep(SweepSpec.from_toml(_tiny(tmp_path)), store, progress=False)
+    t0 = time.perf_counter()
+    err = _fail(capsys, ["report", str(store), "--out", str(tmp_path / "rep"), "--ladder", *ladder])
+    assert "ladder" in err and time.perf_counter() - t0 < 60
+
+
+def test_sigterm_stops_as_ctrl_c_does_with_exit_143(capsys, monkeypatch):
+    import argparse
+    import signal
+
+    import mt2st.cli as cli
+
+    def killed(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        return 0
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(func=killed)
+
+    monkeypatch.setattr(cli, "build_parser", Parser)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["reproduce"]) == 143
+    assert "terminated" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_dask_workers_get_the_clients_data_folder(tmp_path, monkeypatch):
+    """$MT2ST_DATA_DIR set on the client only: it is resolved there and sent with every run
+    (a worker without the variable would fail every run with DataNotFoundError)."""
+    import mt2st.sweep as sweep
+
+    sent = []
+
+    def fake_dask(args, scheduler):
+        sent.extend(a[2] for a in args)
+        return (sweep.execute_run(*a) for a in args)
+
+    monkeypatch.setattr(sweep, "_dask_map", fake_dask)
+    monkeypatch.setenv("MT2ST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    run_sweep(SweepSpec.from_toml(_tiny(tmp_path)), "res", executor="dask",
+              scheduler="tcp://nowhere:1", progress=False)
+    assert sent == [str((tmp_path / "data").resolve())] * 2

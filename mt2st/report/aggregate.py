@@ -75,11 +75,20 @@ class Target:
         return self.value * stl_best if self.relative else self.value
 
 
+#: the most target levels a ladder may hold (each is a row per cell in every table)
+MAX_LADDER_LEVELS = 1000
+
+
 def ladder(start: float = 0.90, stop: float = 1.00, step: float = 0.01) -> list[Target]:
     """Relative target levels start, start + step, ..., stop (fractions of STL's best)."""
-    if not (0 < start <= stop and step > 0):
-        raise ConfigError(f"ladder [{start}, {stop}, {step}]: expected 0 < start <= stop, step > 0")
+    values = (start, stop, step)
+    if not (all(map(math.isfinite, values)) and 0 < start <= stop and step > 0):
+        raise ConfigError(f"ladder [{start}, {stop}, {step}]: expected finite numbers with "
+                          f"0 < start <= stop and step > 0")
     n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if n > MAX_LADDER_LEVELS:
+        raise ConfigError(f"ladder [{start}, {stop}, {step}]: {n:,} levels; at most "
+                          f"{MAX_LADDER_LEVELS} (take a larger step)")
     return [Target(round(start + i * step, 6), True) for i in range(n)]
 
 

@@ -85,3 +85,31 @@ def test_a_run_holds_numpys_blas_to_its_thread_budget(monkeypatch):
     monkeypatch.setattr(Trainer, "run", run)
     train(TrainConfig(**{**SYN, "threads": 1}), progress=False)
     assert seen and set(seen) == {1}
+
+
+def test_reproduce_says_where_its_time_went(tmp_path, capsys):
+    """``timing.json`` beside the store and one printed line: the sweep's wall time and
+    core-seconds, the training clock and the evaluations summed over the runs it trained."""
+    import json
+
+    from mt2st.cli import main
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('[sweep]\nname = "tiny"\nseeds = [0, 1]\n[base]\ndataset = "synthetic"\n'
+                    'dataset_options = { n_train = 300, n_validation = 100, n_test = 100 }\n'
+                    'init = "random"\ndim = 8\nepochs = 1\neval_every_epochs = 0.5\n'
+                    '[grid]\nstrategy = ["stl", "mtl"]\n')
+    out = tmp_path / "res"
+    assert main(["reproduce", "--config", str(spec), "--out", str(out), "--quiet"]) == 0
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["runs_trained"] == 4
+    rows = pd.read_parquet(out / "runs")
+    assert timing["training_cpu_seconds"] == pytest.approx(
+        rows.groupby("run_id")["train_cpu_seconds"].max().sum())
+    assert timing["evaluation_seconds"] == pytest.approx(rows["eval_seconds"].sum())
+    assert 0 < timing["training_share"] < 1 and timing["sweep_core_seconds"] > 0
+    assert timing["report_seconds"] > 0
+    assert "time: sweep" in capsys.readouterr().out
+    # run again: nothing trains, and the line says so without a share
+    assert main(["reproduce", "--config", str(spec), "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "timing.json").read_text())["runs_trained"] == 0
