@@ -331,11 +331,15 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     import dataclasses
 
     from mt2st.config import NUMERIC_FIELDS, TrainConfig
+    from mt2st.schedules import STRATEGIES
 
     helps = {"dataset": "sst2, mr, imdb, synthetic, fasttext:PATH, tsv:PATH",
              "model": "bow or bilstm", "init": "random, sg, cbow, fasttext or vectors:PATH",
-             "strategy": "schedules stl, mtl, diminish, diminish-authors, switch, adaptive-switch; "
-                         "gradient weightings gcs, pcgrad, uw, rlw",
+             "strategy": "schedules " + ", ".join(n for n, c in STRATEGIES.items() if c.in_place_tasks)
+                         + "; gradient weightings "
+                         + ", ".join(n for n, c in STRATEGIES.items() if not c.in_place_tasks),
+             "hydalearn_mode": "HydaLearn's gains: exact (a lookahead step) or first-order",
+             "olaux_every": "OL-AUX: steps between two updates of the weights",
              "setting": "S0-S3, sgns, or a comma list of similarity, analogy, sgns, cbow",
              "replica": "> 0: rerun the cell as its own replica cell (an A/A noise-floor pair)",
              "aux_grad": "real or detached (the authors' zero-gradient formulation)",

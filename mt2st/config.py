@@ -59,6 +59,11 @@ class TrainConfig:
     t_switch: float = 2.0  # Switch
     delta: float = 0.002  # adaptive Switch
     patience: int = 10  # adaptive Switch: evaluations without improvement
+    hydalearn_mode: str = "exact"  # HydaLearn: exact (lookahead) or first-order gains
+    hydalearn_step: float = 1.0  # HydaLearn: the lookahead SGD step size
+    hydalearn_w_max: float = 2.0  # HydaLearn: weights clipped to [0, w_max] (times gamma0)
+    olaux_every: int = 5  # OL-AUX: steps between weight updates
+    olaux_lr: float = 1e4  # OL-AUX: step size of the weights' gradient descent (see OLAux)
     epsilon: float = 1e-3  # below this weight an auxiliary task does no work
     schedule_unit: str = "step"  # t = fractional epoch at every step, or the whole epoch ("epoch")
     eval_every: int | None = None  # evaluate every this many primary training examples, or

@@ -57,6 +57,10 @@ class Recorder:
         self.recent["correct"] += correct
         self.totals["work_primary"] += tokens
 
+    def primary_forward(self, tokens: int) -> None:
+        """One extra forward of a primary batch (a weighting's lookahead): FLOPs, no examples."""
+        self.totals["work_primary_lookahead"] += tokens
+
     @contextmanager
     def timing(self, task: str) -> Iterator[None]:
         """Adds the block's wall and CPU seconds to ``task``'s (also when it returns early)."""
@@ -77,7 +81,7 @@ class Recorder:
 
     # -- rows --------------------------------------------------------------------------------
     def row(self, position: dict, weights: dict, evaluation: dict, audit: dict,
-            clocks: dict) -> dict:
+            diagnostics: dict, clocks: dict) -> dict:
         """Append one record row (``position``: step, examples, epoch). Work, FLOPs, seconds
         and steps are cumulative since the start of training; losses and training accuracy
         are means since the previous evaluation. Every auxiliary task has its columns, also
@@ -94,7 +98,9 @@ class Recorder:
                      "seconds_primary": totals["seconds_primary"],
                      "cpu_seconds_primary": totals["cpu_seconds_primary"],
                      "work_primary_tokens": int(totals["work_primary"]),
-                     "flops_primary": totals["work_primary"] * p.model.flops_per_token(dim) * 3}
+                     # forward and backward per trained token, and the lookahead forwards
+                     "flops_primary": totals["work_primary"] * p.model.flops_per_token(dim) * 3
+                     + totals["work_primary_lookahead"] * p.model.flops_per_token(dim)}
         flops_total = row["flops_primary"]
         for name in AUX_NAMES:
             task = p.tasks.get(name)
@@ -111,6 +117,9 @@ class Recorder:
                 flops /= 3  # forward only: a detached loss has no backward pass
             row[f"flops_{name}"] = flops
             row[f"grad_norm_{name}"] = float(audit.get(name, nan))
+            # measured by weightings that set weights per step (HydaLearn, OL-AUX), else NaN
+            row[f"weight_mean_{name}"] = float(diagnostics.get(f"weight_mean_{name}", nan))
+            row[f"row_share_{name}"] = float(diagnostics.get(f"row_share_{name}", nan))
             flops_total += row[f"flops_{name}"]
         row["flops_total"] = flops_total
         row.update(clocks)

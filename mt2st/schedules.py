@@ -25,6 +25,9 @@ class Schedule(ABC):
     name = "base"
     #: whether the tasks that update the table in place (sgns) can run under this weighting
     in_place_tasks = True
+    #: whether ``backward`` needs ``primary_again`` (the step's primary loss recomputed at the
+    #: table's current values: a lookahead)
+    needs_primary_again = False
 
     def __init__(self, gamma0: dict[str, float]) -> None:
         for task, g in gamma0.items():
@@ -51,6 +54,12 @@ class Schedule(ABC):
     def parameters(self) -> list:
         """Learnable parameters of the weighting itself (uncertainty weighting), to optimise."""
         return []
+
+    def diagnostics(self) -> dict[str, float]:
+        """What the weighting measured since the previous call (one call per evaluation), as
+        record columns: the mean weight per task and the share of each auxiliary batch's table
+        rows that the primary batch touched too (weightings that measure them)."""
+        return {}
 
     def backward(self, primary, aux: dict, weights: dict[str, float], table, rng) -> None:
         """Gradients of one step: ``primary`` and ``aux`` (task → loss; a loss without
@@ -333,8 +342,244 @@ class RandomLossWeighting(GradientWeighting):
         total.backward()
 
 
+def _compact(g0, grads: dict, table):
+    """The primary's and each auxiliary task's table gradient as dense matrices over the rows
+    any of them touched (row-sparse gradients are coalesced first), with those rows (None
+    for dense gradients, whose matrices are the whole table) and each task's touched rows."""
+    import torch
+
+    if not (g0.is_sparse and all(g.is_sparse for g in grads.values())):
+        dense = {k: (g.to_dense() if g.is_sparse else g) for k, g in grads.items()}
+        g0 = g0.to_dense() if g0.is_sparse else g0
+        touched = {k: (g != 0).any(dim=1) for k, g in {"": g0, **dense}.items()}
+        return g0, dense, None, touched
+    coalesced = {"": g0.coalesce(), **{k: g.coalesce() for k, g in grads.items()}}
+    rows = torch.cat([g.indices()[0] for g in coalesced.values()]).unique()
+    where = torch.full((table.shape[0],), -1, dtype=torch.long, device=rows.device)
+    where[rows] = torch.arange(len(rows), device=rows.device)
+    mats, touched = {}, {}
+    for k, g in coalesced.items():
+        m = torch.zeros((len(rows), table.shape[1]), dtype=g.dtype, device=g.device)
+        m.index_add_(0, where[g.indices()[0]], g.values())
+        mats[k] = m
+        mask = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+        mask[where[g.indices()[0]]] = True
+        touched[k] = mask
+    m0 = mats.pop("")
+    return m0, mats, rows, touched
+
+
+def _set_table_grad(table, rows, combined) -> None:
+    import torch
+
+    if rows is None:
+        table.grad = combined
+    else:
+        table.grad = torch.sparse_coo_tensor(rows[None], combined, table.shape,
+                                             check_invariants=False, is_coalesced=True)
+
+
+def _auxiliary_gradients(aux: dict, table) -> dict:
+    """Each auxiliary loss's unweighted table gradient (detached losses give none)."""
+    import torch
+
+    out = {}
+    for name, loss in aux.items():
+        if loss.requires_grad:
+            (g,) = torch.autograd.grad(loss, table, allow_unused=True)
+            if g is not None:
+                out[name] = g
+    return out
+
+
+class _WeightStats:
+    """Per-task sums between two evaluations: the weight each step used and the share of the
+    auxiliary batch's rows the primary batch touched (the first-order gain is zero elsewhere)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[float]] = {}
+
+    def add(self, name: str, weight: float, share: float) -> None:
+        acc = self.sums.setdefault(name, [0.0, 0.0, 0])
+        acc[0] += weight
+        acc[1] += share
+        acc[2] += 1
+
+    def flush(self) -> dict[str, float]:
+        out = {}
+        for name, (w, share, n) in self.sums.items():
+            out[f"weight_mean_{name}"] = w / n
+            out[f"row_share_{name}"] = share / n
+        self.sums = {}
+        return out
+
+
+def _row_share(touched: dict, name: str) -> float:
+    aux = touched[name]
+    n = int(aux.sum())
+    return float((aux & touched[""]).sum()) / n if n else 0.0
+
+
+class HydaLearn(GradientWeighting):
+    """HydaLearn (Verboven et al., arXiv 2008.11643): each auxiliary task's weight set at every
+    step from the main-task gain its gradient step would bring, measured on the step's primary
+    batch, as a ratio to the gain of the primary's own step, clipped to [0, w_max], times γ0:
+
+        w_k = γ0_k · clip(G_k / G_0, 0, w_max),   table gradient g_0 + Σ_k w_k g_k.
+
+    ``hydalearn_mode = "exact"``: G_k = L_0(θ) − L_0(θ − s·g_k), a lookahead SGD step of size
+    ``hydalearn_step`` on the rows g_k touches, the primary loss recomputed on the same batch,
+    the rows restored (2 + K primary forwards a step, counted on the training clock and in the
+    FLOPs). ``"first-order"``: G_k = s·g_0·g_k (the step size cancels in the ratio).
+
+    Choices where the paper's abstract leaves them open (its full text is not public in our
+    sources): the gain is measured on the *current* primary batch (the one the step trains on;
+    a held-out batch would cost a draw and data the primary never sees); several auxiliary tasks
+    get one weight each from their own gain, independently (the paper treats one main and one
+    auxiliary task); the normalisation is the primary's own gain, so w = 1 means "this task's
+    step helps the primary as much as the primary's own step", and a non-positive primary gain
+    (a step that does not lower its own loss) gives every auxiliary task weight 0."""
+
+    name = "hydalearn"
+    needs_primary_again = True
+
+    def __init__(self, gamma0: dict[str, float], hydalearn_mode: str = "exact",
+                 hydalearn_step: float = 1.0, hydalearn_w_max: float = 2.0) -> None:
+        super().__init__(gamma0)
+        if hydalearn_mode not in ("exact", "first-order"):
+            raise ConfigError(f"hydalearn_mode must be exact or first-order, got {hydalearn_mode!r}")
+        if not (math.isfinite(hydalearn_step) and hydalearn_step > 0):
+            raise ConfigError(f"hydalearn_step must be a finite number > 0, got {hydalearn_step}")
+        if not (math.isfinite(hydalearn_w_max) and hydalearn_w_max > 0):
+            raise ConfigError(f"hydalearn_w_max must be a finite number > 0, got {hydalearn_w_max}")
+        self.mode, self.step, self.w_max = hydalearn_mode, hydalearn_step, hydalearn_w_max
+        self.stats = _WeightStats()
+
+    def gains(self, m0, mats: dict, rows, table, primary_again) -> tuple[float, dict[str, float]]:
+        """(G_0, {task: G_k}) for the compacted gradients (see the class docstring)."""
+        import torch
+
+        if self.mode == "first-order":
+            return (self.step * float((m0 * m0).sum()),
+                    {k: self.step * float((m0 * m).sum()) for k, m in mats.items()})
+        if primary_again is None:
+            raise ConfigError("hydalearn_mode exact needs the primary loss recomputed (the trainer "
+                              "passes primary_again)")
+        data = table.data
+        saved = (data if rows is None else data[rows]).clone()
+
+        def gain_of(m) -> float:
+            with torch.no_grad():
+                if rows is None:
+                    data.sub_(self.step * m)
+                else:
+                    data[rows] = saved - self.step * m
+                after = primary_again()
+                if rows is None:
+                    data.copy_(saved)
+                else:
+                    data[rows] = saved
+            return before - after
+
+        before = primary_again()
+        return gain_of(m0), {k: gain_of(m) for k, m in mats.items()}
+
+    def weights_from_gains(self, g0: float, gains: dict[str, float], gamma: dict[str, float]
+                           ) -> dict[str, float]:
+        if not g0 > 0:
+            return dict.fromkeys(gains, 0.0)
+        return {k: gamma[k] * min(max(g / g0, 0.0), self.w_max) for k, g in gains.items()}
+
+    def backward(self, primary, aux, weights, table, rng, primary_again=None) -> None:
+        primary.backward()
+        grads = _auxiliary_gradients(aux, table)
+        if not grads:
+            return
+        m0, mats, rows, touched = _compact(table.grad, grads, table)
+        g0, gains = self.gains(m0, mats, rows, table, primary_again)
+        w = self.weights_from_gains(g0, gains, weights)
+        combined = m0.clone()
+        for k, m in mats.items():
+            combined += w[k] * m
+            self.stats.add(k, w[k], _row_share(touched, k))
+        _set_table_grad(table, rows, combined)
+
+    def diagnostics(self) -> dict[str, float]:
+        return self.stats.flush()
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "hydalearn_mode": self.mode,
+                "hydalearn_step": self.step, "hydalearn_w_max": self.w_max}
+
+
+class OLAux(GradientWeighting):
+    """OL-AUX (Lin et al., NeurIPS 2019, "Adaptive auxiliary task weighting for reinforcement
+    learning"): the weights w_k (starting at γ0) follow gradient descent on the primary loss
+    after the step. With θ' = θ − α(g_0 + Σ_k w_k g_k), ∂L_0(θ')/∂w_k = −α ∇L_0(θ')·g_k
+    ≈ −α g_0·g_k (first order), so every ``olaux_every`` steps
+
+        w_k ← max(0, w_k + olaux_lr · Σ_{last N steps} g_0·g_k)
+
+    (``olaux_lr`` holds α·β; the weights cannot go below 0, where the auxiliary loss would be
+    ascended). The table gradient of each step is g_0 + Σ_k w_k g_k.
+
+    ``olaux_lr``'s scale follows the gradients': on SST-2 with S3 (bag-of-embeddings, batch 256)
+    g_0·g_k is about 1e-6 a step (the table's row gradients of mean losses are small, and only
+    10–20 % of an auxiliary batch's rows meet the primary batch's), so the default 1e4 moves a
+    weight by about 0.05 per update of 5 steps; it is a tuning knob."""
+
+    name = "olaux"
+
+    def __init__(self, gamma0: dict[str, float], olaux_every: int = 5,
+                 olaux_lr: float = 1e4) -> None:
+        super().__init__(gamma0)
+        if isinstance(olaux_every, bool) or not isinstance(olaux_every, int) or olaux_every < 1:
+            raise ConfigError(f"olaux_every must be a whole number of steps >= 1, got {olaux_every!r}")
+        if not (math.isfinite(olaux_lr) and olaux_lr >= 0):
+            raise ConfigError(f"olaux_lr must be a finite number >= 0, got {olaux_lr}")
+        self.every, self.lr = olaux_every, olaux_lr
+        self.w = dict(self.gamma0)
+        self.accumulated = dict.fromkeys(self.gamma0, 0.0)
+        self.steps = 0
+        self.stats = _WeightStats()
+
+    def weight(self, task: str, t: float) -> float:
+        return self.w.get(task, 0.0)
+
+    def update(self, dots: dict[str, float]) -> None:
+        """One step's inner products g_0·g_k; every ``olaux_every`` steps the weights move."""
+        for k, d in dots.items():
+            self.accumulated[k] += d
+        self.steps += 1
+        if self.steps % self.every == 0:
+            for k in self.w:
+                self.w[k] = max(0.0, self.w[k] + self.lr * self.accumulated[k])
+                self.accumulated[k] = 0.0
+
+    def backward(self, primary, aux, weights, table, rng) -> None:
+        primary.backward()
+        grads = _auxiliary_gradients(aux, table)
+        if not grads:
+            return
+        m0, mats, rows, touched = _compact(table.grad, grads, table)
+        combined = m0.clone()
+        for k, m in mats.items():
+            combined += self.w[k] * m
+            self.stats.add(k, self.w[k], _row_share(touched, k))
+        _set_table_grad(table, rows, combined)
+        self.update({k: float((m0 * m).sum()) for k, m in mats.items()})
+
+    def diagnostics(self) -> dict[str, float]:
+        return self.stats.flush()
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "olaux_every": self.every, "olaux_lr": self.lr,
+                "weights": dict(self.w)}
+
+
 STRATEGIES = {cls.name: cls for cls in (STL, MTL, Diminish, DiminishAuthors, Switch, AdaptiveSwitch,
-                                        GCS, PCGrad, UncertaintyWeighting, RandomLossWeighting)}
+                                        GCS, PCGrad, UncertaintyWeighting, RandomLossWeighting,
+                                        HydaLearn, OLAux)}
 
 
 def strategy_parameters(strategy: str) -> tuple[str, ...]:

@@ -75,8 +75,18 @@ class Trainer:
                 rec.auxiliary(name, value, items)
         # the weighting turns the losses into gradients (a schedule: L0 + Σ γ_k L_k; a gradient
         # weighting: its own rule); the backward passes count as primary seconds
+        extra = {}
+        if self.schedule.needs_primary_again:  # a lookahead: the primary loss on this batch again
+            n_tokens = train.n_tokens(idx, c.max_len)
+
+            @torch.no_grad()
+            def primary_again() -> float:
+                rec.primary_forward(n_tokens)
+                return float(F.cross_entropy(self.model(self.table, tokens, offsets, lengths), labels))
+
+            extra["primary_again"] = primary_again
         with rec.timing("primary"):
-            self.schedule.backward(loss0, aux_losses, weights, self.table, self.rng)
+            self.schedule.backward(loss0, aux_losses, weights, self.table, self.rng, **extra)
             for opt in self.optimizers:
                 opt.step()
         for name, task in self.in_place_tasks.items():
@@ -147,6 +157,7 @@ class Trainer:
             self.schedule.observe(epoch, evaluation["val_acc"])
             row = self.recorder.row(
                 {"step": step, "examples": seen, "epoch": epoch}, weights, evaluation, audit,
+                self.schedule.diagnostics(),
                 {"train_seconds": clock.seconds, "train_cpu_seconds": clock.cpu_seconds,
                  "eval_seconds": time.perf_counter() - t_eval, "wall_seconds": clock.wall,
                  "diverged": diverged})

@@ -22,6 +22,7 @@ from mt2st.report.verdicts import NO_DIFFERENCE
 COMPARISONS = [("switch", "stl"), ("switch", "mtl"), ("diminish", "stl"), ("adaptive-switch", "stl"),
                ("diminish", "mtl"), ("adaptive-switch", "mtl"), ("diminish-authors", "stl"),
                ("mtl", "stl"), ("gcs", "stl"), ("pcgrad", "stl"), ("uw", "stl"), ("rlw", "stl"),
+               ("hydalearn", "stl"), ("olaux", "stl"), ("hydalearn", "mtl"), ("olaux", "mtl"),
                ("stl", "stl")]
 #: the paper's claims, as time ratios (1 − claimed reduction), beside only the comparisons the
 #: paper makes: its 67 % and 13 % are Switch's (Table 2: T_STL / T_Switch − 1 and Switch vs MTL)

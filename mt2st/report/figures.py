@@ -23,7 +23,7 @@ from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
 
 COLORS = {"stl": "#444444", "mtl": "#1f77b4", "diminish": "#2ca02c", "diminish-authors": "#98df8a",
           "switch": "#d62728", "adaptive-switch": "#ff7f0e", "gcs": "#9467bd", "pcgrad": "#8c564b",
-          "uw": "#e377c2", "rlw": "#17becf"}
+          "uw": "#e377c2", "rlw": "#17becf", "hydalearn": "#bcbd22", "olaux": "#7f7f7f"}
 INIT_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
 LINESTYLES = ["-", "--", ":", "-."]
 REGIME_COLORS = [plt.get_cmap("tab10")(i) for i in range(10)]

@@ -15,7 +15,8 @@ STRATEGY_TO_PAPER = {"stl": "STL", "mtl": "MTL", "diminish": "Diminish",
 STRATEGY_LABEL = {"stl": "STL", "mtl": "MTL", "diminish": "Diminish",
                   "diminish-authors": "Diminish (authors' code)", "switch": "Switch",
                   "adaptive-switch": "Adaptive Switch", "gcs": "GCS", "pcgrad": "PCGrad",
-                  "uw": "Uncertainty weighting", "rlw": "RLW"}
+                  "uw": "Uncertainty weighting", "rlw": "RLW", "hydalearn": "HydaLearn",
+                  "olaux": "OL-AUX"}
 #: our strategy name → key prefix of the authors' logged runs
 STRATEGY_TO_LOG = {"stl": "training_mt", "mtl": "training_mt", "diminish": "training_mt2st_dimish",
                    "diminish-authors": "training_mt2st_dimish", "switch": "training_mt2st_switch",
