@@ -34,6 +34,8 @@ TUNABLE_OPTIONS = ("lr",)
 PER_STRATEGY_OPTIONS = frozenset(
     (*TUNABLE_OPTIONS, *MULTI_TASK_OPTIONS, *(p for s in STRATEGIES for p in strategy_parameters(s)),
      *(o for names in AUX_OPTIONS.values() for o in names)))
+#: seeds are whole numbers below this (torch's and numpy's generators take them all)
+SEED_LIMIT = 2**63
 #: evaluations per epoch when neither eval_every nor eval_every_epochs is given
 DEFAULT_EVAL_EVERY_EPOCHS = 0.05
 
@@ -122,6 +124,9 @@ class TrainConfig:
             (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
              f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
             (c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
+            *((0 <= getattr(c, name) < SEED_LIMIT,
+               f"{name} must be a whole number from 0 to 2**63 - 1, got {getattr(c, name)}")
+              for name in ("seed", "data_seed", "lexicon_seed")),
             (c.replica >= 0, f"replica must be >= 0 (0: the cell itself), got {c.replica}"),
             (c.kernel in KERNELS.get(c.backend, ("auto",)),
              f"kernel {c.kernel!r} is not one of the {c.backend} back end's "
@@ -159,6 +164,12 @@ class TrainConfig:
                                                 for k, v in sorted(self.gamma0.items())})
         elif self.gamma0 is not None:
             object.__setattr__(self, "gamma0", _coerce("gamma0", self.gamma0, float))
+        for f in dataclasses.fields(self):  # "no" is not False: refuse what is not a bool
+            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
+                raise ConfigError(f"{f.name} must be true or false, got {getattr(self, f.name)!r}")
+        if isinstance(self.pretrain_extra, str):  # "mr" would be ("m", "r")
+            raise ConfigError(f"pretrain_extra must be a list of corpora (e.g. [\"mr\"]), got "
+                              f"{self.pretrain_extra!r}")
         object.__setattr__(self, "strategy", str(self.strategy).lower())
         object.__setattr__(self, "pretrain_extra", tuple(self.pretrain_extra))
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mt2st.config import TrainConfig, read_toml
+from mt2st.config import SEED_LIMIT, TrainConfig, read_toml
 from mt2st.data.sources import ENV_VAR as DATA_ENV_VAR
 from mt2st.errors import ConfigError, check_keys
 from mt2st.results import ResultsStore
@@ -67,9 +67,21 @@ class SweepSpec:
         check_keys(raw, SWEEP_TABLES, f"{path}: table")
         check_keys(sweep, SWEEP_KEYS, f"{path}: [sweep] key")
         check_keys(raw.get("report", {}), REPORT_KEYS, f"{path}: [report] key")
+        if not any(raw.get(t) for t in ("base", "grid", "regime", "extra")):
+            raise ConfigError(f"{path}: no [base], [grid], [[regime]] or [[extra]]: the sweep "
+                              f"would run the default configuration only; say what to run")
         seeds = sweep.get("seeds", [0])
-        if not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ConfigError(f"{path}: [sweep] seeds must be a non-empty list of integers")
+        if not isinstance(seeds, list) or not seeds or not all(
+                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < SEED_LIMIT for s in seeds):
+            raise ConfigError(f"{path}: [sweep] seeds must be a non-empty list of whole numbers "
+                              f"from 0 to 2**63 - 1, got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"{path}: [sweep] seeds {seeds} repeat a seed (a run is its config "
+                              f"and seed: a repeated seed is the same run)")
+        for table in ("base", "grid"):
+            if "seed" in (raw.get(table) or {}):
+                raise ConfigError(f"{path}: [{table}] seed: seeds go in [sweep] seeds (which "
+                                  f"would replace it)")
         grid = raw.get("grid", {})
         for key, values in grid.items():
             if not isinstance(values, list) or not values:

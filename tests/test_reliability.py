@@ -560,3 +560,31 @@ def test_dask_workers_get_the_clients_data_folder(tmp_path, monkeypatch):
     run_sweep(SweepSpec.from_toml(_tiny(tmp_path)), "res", executor="dask",
               scheduler="tcp://nowhere:1", progress=False)
     assert sent == [str((tmp_path / "data").resolve())] * 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[sweep]\nseeds = [0, 0, 0]\n[base]\nepochs = 1\n', "repeat a seed"),
+    ('[sweep]\nseeds = [-1]\n[base]\nepochs = 1\n', "seeds must be"),
+    ('[sweep]\nseeds = [18446744073709551616]\n[base]\nepochs = 1\n', "seeds must be"),
+    ('[sweep]\nseeds = 5\n[base]\nepochs = 1\n', "seeds must be"),
+    ('[sweep]\nseeds = [0]\n[grid]\nseed = [1, 2, 3]\n', "seeds go in [sweep] seeds"),
+    ('[sweep]\nseeds = [0]\n', "would run the default configuration"),
+    ('', "would run the default configuration"),
+])
+def test_sweep_files_that_would_run_other_runs_than_written_are_refused(tmp_path, capsys, text,
+                                                                       message):
+    """Each of these used to run silently: one run instead of three, the defaults, or a seed
+    that fails later inside numpy."""
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    err = _fail(capsys, ["reproduce", "--config", str(path), "--out", str(tmp_path / "o")])
+    assert message in err, err
+
+
+@pytest.mark.parametrize("kw, message", [({"stop_at_target": "no"}, "true or false"),
+                                          ({"pretrain_extra": "mr"}, "list of corpora"),
+                                          ({"seed": -1}, "seed must be"),
+                                          ({"data_seed": 2**64}, "data_seed must be")])
+def test_values_that_would_be_misread_are_refused(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kw)
