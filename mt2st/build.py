@@ -78,6 +78,20 @@ def input_digests(config: TrainConfig, data_dir=None) -> dict[str, str]:
     return out
 
 
+def check_trainable(dataset, name: str) -> None:
+    """Refuse data on which a run's numbers would mean nothing: a split without examples (its
+    accuracy NaN) or a training split of one class (accuracy 1.0 by construction)."""
+    for split, data in dataset.splits.items():
+        if len(data) == 0:
+            raise ConfigError(f"dataset {name!r}: the {split} split is empty (train "
+                              f"{len(dataset.train)}, validation {len(dataset.validation)}, test "
+                              f"{len(dataset.test)} examples): give more data or other fractions")
+    classes = sorted({dataset.label_names[i] for i in set(dataset.train.labels.tolist())})
+    if len(classes) < 2:
+        raise ConfigError(f"dataset {name!r}: the training split has one class ({classes[0]!r}): "
+                          f"a classifier would score 1.0 by construction")
+
+
 @dataclass(frozen=True)
 class PreparedData:
     """A run's data as the trainer consumes it: tokenised splits, the vocabulary, the encoded
@@ -117,8 +131,14 @@ def prepared_data(config: TrainConfig, data_dir=None, digests: dict[str, str] | 
         return _PREPARED[key]
     dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.data_seed,
                            **dict(config.dataset_options))
+    check_trainable(dataset, config.dataset)
     tokens = {k: tuple(tuple(tokenize(t)) for t in s.texts) for k, s in dataset.splits.items()}
+    if not any(tokens["train"]):
+        raise ConfigError(f"dataset {config.dataset!r}: its training texts hold no word")
     vocab = Vocabulary.build(tokens["train"], min_count=config.min_count, specials=(PAD, UNK))
+    if len(vocab) <= 2:
+        raise ConfigError(f"dataset {config.dataset!r}: min_count {config.min_count} leaves no word "
+                          f"in the vocabulary (every token would be <unk>)")
     splits = {k: ClassificationData(encode_corpus(tokens[k], vocab, unknown="unk"),
                                     dataset.splits[k].labels)
               for k in tokens}

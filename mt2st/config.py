@@ -144,9 +144,18 @@ class TrainConfig:
                               f"{', '.join(in_place)} updates the table in place through the kernels "
                               f"and has neither: use a setting without it (S1-S3)")
         gammas = self.gamma0 if isinstance(self.gamma0, dict) else {t: self.gamma0 for t in tasks}
+        # an STL run recorded as multi-task (a named S0 stays allowed: an STL record's
+        # mtl_cell_id is its configuration under mtl, setting S0 included)
+        if self.strategy != "stl" and not tasks and self.setting not in SETTINGS:
+            raise ConfigError(f"strategy {self.strategy!r} with setting {self.setting!r} runs no "
+                              f"auxiliary task (that is STL: use strategy stl, or a setting of "
+                              f"{SETTING_NAMES[1:]} or a list of {AUX_NAMES})")
         for task, g in gammas.items():
             if task not in AUX_NAMES:
                 raise ConfigError(f"gamma0 names unknown task {task!r}; known: {AUX_NAMES}")
+            if self.strategy != "stl" and task not in tasks:  # a new cell id, the same training
+                raise ConfigError(f"gamma0 names {task!r}, which setting {self.setting!r} does "
+                                  f"not run ({', '.join(tasks)})")
             if not (isinstance(g, int | float) and math.isfinite(g) and g >= 0):
                 raise ConfigError(f"gamma0 for {task!r} must be a finite number >= 0, got {g!r}")
 
@@ -275,6 +284,9 @@ class TrainConfig:
             if t not in AUX_NAMES:
                 raise ConfigError(f"setting {self.setting!r}: unknown task {t!r}; use one of "
                                   f"{SETTING_NAMES} or a comma list of {AUX_NAMES}")
+        repeated = sorted({t for t in tasks if tasks.count(t) > 1})
+        if repeated:  # the same training under a second cell id
+            raise ConfigError(f"setting {self.setting!r} names {', '.join(repeated)} twice")
         return tasks
 
     def gamma_by_task(self) -> dict[str, float]:

@@ -80,6 +80,7 @@ def load_vectors(path: str | Path) -> Embeddings:
     else:
         lines = itertools.chain([(number, first)], lines)  # GloVe: no header, still streamed
     table: np.ndarray | None = None
+    first_line: dict[str, int] = {}
     for number, line in lines:
         cells = line.rstrip().split(" ")
         if dim is None:
@@ -95,8 +96,13 @@ def load_vectors(path: str | Path) -> Embeddings:
             raise DataFormatError(path, number, "a value is not a number", "floating-point values") from None
         if not np.isfinite(row).all():
             raise DataFormatError(path, number, "a value is nan or infinite", "finite values")
-        if table is None:  # the header's count when there is one, else room to grow
-            table = np.empty((max(expected_n or 1024, 1), dim), dtype=np.float32)
+        if cells[0] in first_line:  # the last one would win silently
+            raise DataFormatError(path, number, f"the word {cells[0]!r} again (first on line "
+                                  f"{first_line[cells[0]]})", "each word once")
+        first_line[cells[0]] = number
+        if table is None:  # the header's count when there is one (a header's count is not
+            # trusted for the allocation: a wrong one would ask for any amount), else room to grow
+            table = np.empty((max(min(expected_n or 1024, 1 << 16), 1), dim), dtype=np.float32)
         elif len(words) == len(table):
             grown = np.empty((len(table) + len(table) // 2 + 1, dim), dtype=np.float32)
             grown[:len(table)] = table

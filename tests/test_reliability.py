@@ -588,3 +588,63 @@ def test_sweep_files_that_would_run_other_runs_than_written_are_refused(tmp_path
 def test_values_that_would_be_misread_are_refused(kw, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kw)
+
+
+# -- data that would train and report meaningless numbers ------------------------------------
+def _tsv(path: Path, rows: list[str]) -> Path:
+    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([f"film number {i}\tpos" for i in range(40)], "one class"),
+    (["good film\tpos", "bad film\tneg"], "split is empty"),
+    ([f"\t{'pos' if i % 2 else 'neg'}" for i in range(40)], "hold no word"),
+])
+def test_degenerate_data_is_refused_before_training(tmp_path, rows, message):
+    from mt2st.trainer import train
+
+    path = _tsv(tmp_path / "d.tsv", rows)
+    with pytest.raises(ConfigError, match=message):
+        train(TrainConfig(dataset=f"tsv:{path}", init="random", epochs=1, dim=8, strategy="stl"),
+              progress=False)
+
+
+def test_a_min_count_that_leaves_no_word_is_refused(tmp_path):
+    from mt2st.trainer import train
+
+    path = _tsv(tmp_path / "d.tsv", [f"film {i}\t{'pos' if i % 2 else 'neg'}" for i in range(40)])
+    with pytest.raises(ConfigError, match="leaves no word"):
+        train(TrainConfig(dataset=f"tsv:{path}", init="random", epochs=1, dim=8, strategy="stl",
+                          min_count=10**12), progress=False)
+
+
+def test_an_empty_label_cell_names_its_line(tmp_path):
+    path = _tsv(tmp_path / "d.tsv", ["good\tpos", "bad\t", "fine\tpos"])
+    with pytest.raises(DataFormatError, match=r"line 3.*empty label"):
+        load_dataset(f"tsv:{path}")
+
+
+def test_a_word_twice_in_a_vectors_file_names_both_lines(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text("3 2\ncat 1 2\ndog 3 4\ncat 5 6\n")
+    with pytest.raises(DataFormatError, match=r"line 4.*'cat' again \(first on line 2\)"):
+        load_vectors(path)
+
+
+def test_a_vectors_header_with_a_huge_count_is_a_format_error_not_a_memory_error(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text("100000000000 8\n" + "w " + " ".join(["0.1"] * 8) + "\n")
+    with pytest.raises(DataFormatError, match="header says 100000000000 words, file has 1"):
+        load_vectors(path)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"strategy": "mtl", "setting": ""}, "runs no auxiliary task"),
+    ({"strategy": "mtl", "setting": " , "}, "runs no auxiliary task"),
+    ({"setting": "analogy,analogy"}, "names analogy twice"),
+    ({"setting": "S3", "gamma0": {"sgns": 1.0}}, "does not run"),
+])
+def test_settings_that_would_mislabel_a_run_are_refused(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kw)

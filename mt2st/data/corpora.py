@@ -102,6 +102,8 @@ def read_labelled_tsv(path: Path, label_map: dict[str, int] | None = None,
         if [c.strip().lower() for c in cells] == header:
             continue  # a repeated header line (concatenated files) is not data
         raw = canonical_label(cells[li])
+        if not raw:  # would become a class named ''
+            raise DataFormatError(path, number, "an empty label cell", "a label in every row")
         if raw not in mapping:
             if label_map is not None:
                 raise DataFormatError(path, number, f"unknown label {raw!r}",
