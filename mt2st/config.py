@@ -173,12 +173,20 @@ class TrainConfig:
                                                 for k, v in sorted(self.gamma0.items())})
         elif self.gamma0 is not None:
             object.__setattr__(self, "gamma0", _coerce("gamma0", self.gamma0, float))
-        for f in dataclasses.fields(self):  # "no" is not False: refuse what is not a bool
-            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
-                raise ConfigError(f"{f.name} must be true or false, got {getattr(self, f.name)!r}")
         if isinstance(self.pretrain_extra, str):  # "mr" would be ("m", "r")
             raise ConfigError(f"pretrain_extra must be a list of corpora (e.g. [\"mr\"]), got "
                               f"{self.pretrain_extra!r}")
+        for f in dataclasses.fields(self):  # each option of the type it is declared with
+            value = getattr(self, f.name)
+            if f.type == "bool" and not isinstance(value, bool):  # "no" is not False
+                raise ConfigError(f"{f.name} must be true or false, got {value!r}")
+            if f.type == "str" and not isinstance(value, str):
+                raise ConfigError(f"{f.name} must be a string, got {value!r}")
+            if f.type == "dict" and not isinstance(value, dict):
+                raise ConfigError(f"{f.name} must be a table ({{ key = value }}), got {value!r}")
+            if f.type == "tuple[str, ...]" and not (isinstance(value, list | tuple)
+                                                    and all(isinstance(x, str) for x in value)):
+                raise ConfigError(f"{f.name} must be a list of strings, got {value!r}")
         object.__setattr__(self, "strategy", str(self.strategy).lower())
         object.__setattr__(self, "pretrain_extra", tuple(self.pretrain_extra))
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting

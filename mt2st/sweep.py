@@ -65,6 +65,15 @@ class SweepSpec:
         raw = read_toml(path)
         sweep = raw.get("sweep", {})
         check_keys(raw, SWEEP_TABLES, f"{path}: table")
+        for name in ("sweep", "base", "grid", "report", "tune"):
+            if name in raw and not isinstance(raw[name], dict):
+                raise ConfigError(f"{path}: {name} must be a table ([{name}] and its keys), got "
+                                  f"{raw[name]!r}")
+        for name in ("regime", "extra"):
+            if name in raw and not (isinstance(raw[name], list)
+                                    and all(isinstance(x, dict) for x in raw[name])):
+                raise ConfigError(f"{path}: {name} must be tables written [[{name}]], got "
+                                  f"{raw[name]!r}")
         check_keys(sweep, SWEEP_KEYS, f"{path}: [sweep] key")
         check_keys(raw.get("report", {}), REPORT_KEYS, f"{path}: [report] key")
         if not any(raw.get(t) for t in ("base", "grid", "regime", "extra")):
@@ -106,6 +115,8 @@ class SweepSpec:
                    raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""),
                    regimes, replicas=replicas)
         labels = spec.labels
+        if not all(isinstance(label, str) for label in labels):
+            raise ConfigError(f"{path}: a [[regime]] label must be a string, got {labels!r}")
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{path}: two [[regime]] tables have the same label")
         if "tune" in raw:
@@ -137,6 +148,9 @@ class SweepSpec:
             for combo in itertools.product(*(regime.get(k, self.grid[k]) for k in keys)):
                 cell = {**regime, **dict(zip(keys, combo, strict=True))}
                 strategy = cell.get("strategy", self.base.get("strategy", TrainConfig.strategy))
+                if not isinstance(strategy, str):
+                    raise ConfigError(f"strategy must be a string (a [grid] list holds several), "
+                                      f"got {strategy!r}")
                 knobs = self.tuned.get((source, strategy)) if tuned else None
                 if knobs:
                     epochs = cell.get("epochs", self.base.get("epochs", TrainConfig.epochs))
@@ -161,7 +175,12 @@ def expand_seeds(base: dict, cells: list[dict], seeds: list[int],
     out: dict[str, TrainConfig] = {}
     for cell in cells:
         for seed in seeds:
-            cfg = TrainConfig.from_dict({**base, **cell, "seed": seed}, source=source)
+            try:
+                cfg = TrainConfig.from_dict({**base, **cell, "seed": seed}, source=source)
+            except ConfigError as exc:  # say which file and which cell
+                where = ", ".join(f"{k} = {v!r}" for k, v in cell.items()) or "[base] alone"
+                message = str(exc).removeprefix(f"{source}: ")
+                raise ConfigError(f"{source}: the cell {where}: {message}") from None
             out.setdefault(cfg.run_id, cfg)  # STL is normalised to S0
     return list(out.values())
 

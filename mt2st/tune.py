@@ -68,15 +68,30 @@ class TuneSpec:
         where = f"{path}: [tune]"
         check_keys(table, TUNE_KEYS, f"{where} key")
         seeds = table.get("seeds", [])
-        if not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ConfigError(f"{where} seeds must be a non-empty list of integers")
+        if not isinstance(seeds, list) or not seeds or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+            raise ConfigError(f"{where} seeds must be a non-empty list of whole numbers >= 0")
         if set(seeds) & set(reported_seeds):
             raise ConfigError(f"{where} seeds {sorted(set(seeds) & set(reported_seeds))} are also "
                               f"reported seeds; tune on seeds the sweep does not report")
         trials = table.get("trials")
-        if not isinstance(trials, int) or trials < 1:
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
             raise ConfigError(f"{where} trials must be an integer >= 1 (trials per strategy)")
         space, scan = table.get("space", {}), table.get("scan", {})
+        regimes, transfer = table.get("regimes", []), table.get("transfer", {})
+        for name, value, kind in (("space", space, dict), ("scan", scan, dict),
+                                  ("regimes", regimes, list), ("transfer", transfer, dict)):
+            if not isinstance(value, kind):
+                raise ConfigError(f"{where} {name} must be a {'table' if kind is dict else 'list'}"
+                                  f", got {value!r}")
+        if not all(isinstance(r, str) for r in [*regimes, *transfer.values()]):
+            raise ConfigError(f"{where} regimes and transfer name [[regime]] labels (strings)")
+        target, draw_seed = table.get("target", 0.99), table.get("draw_seed", 0)
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 1:
+            raise ConfigError(f"{where} target must be a fraction of STL's best in (0, 1], "
+                              f"got {target!r}")
+        if isinstance(draw_seed, bool) or not isinstance(draw_seed, int) or draw_seed < 0:
+            raise ConfigError(f"{where} draw_seed must be a whole number >= 0, got {draw_seed!r}")
         for name, grid in (("space", space), ("scan", scan)):
             for knob, values in grid.items():
                 if not isinstance(values, list) or not values:
@@ -90,7 +105,6 @@ class TuneSpec:
         if fixed:
             raise ConfigError(f"{where}.space: {fixed} define the workload, so every strategy "
                               f"must share them; tune only {sorted(PER_STRATEGY_OPTIONS)}")
-        regimes, transfer = table.get("regimes", []), table.get("transfer", {})
         for label in [*regimes, *transfer, *transfer.values()]:
             if label not in labels:
                 raise ConfigError(f"{where}: no [[regime]] has label {label!r}; labels: {labels}")
@@ -99,7 +113,7 @@ class TuneSpec:
                 raise ConfigError(f"{where}.transfer: {dst!r} takes the choice of {src!r}, "
                                   f"which is not tuned (regimes = {regimes})")
         return cls(list(seeds), trials, space, list(regimes), dict(transfer), scan,
-                   float(table.get("target", 0.99)), int(table.get("draw_seed", 0)))
+                   float(target), draw_seed)
 
     def strategy_knobs(self, probe: TrainConfig) -> list[str]:
         """The knobs of the space that change runs of ``probe``'s strategy (its identity)."""

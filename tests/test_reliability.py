@@ -648,3 +648,108 @@ def test_a_vectors_header_with_a_huge_count_is_a_format_error_not_a_memory_error
 def test_settings_that_would_mislabel_a_run_are_refused(kw, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kw)
+
+
+# -- property: any sweep/tune TOML gives a sweep or an mt2st error, never a traceback ----------
+def _toml_value(v) -> str:
+    """A Python value written as TOML (strings escaped, nan/inf as TOML spells them)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v == math.inf else "-inf" if v == -math.inf
+                                            else repr(v))
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a TOML basic string (\\uXXXX escapes included)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+
+
+def _toml_text(tables: dict) -> str:
+    lines = []
+    for table, body in tables.items():
+        if isinstance(body, list) and body and all(isinstance(x, dict) for x in body):
+            # an array of tables ([[regime]], [[extra]])
+            for item in body:
+                lines.append(f"[[{table}]]")
+                lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in item.items()]
+        elif isinstance(body, dict):
+            lines.append(f"[{table}]")
+            lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in body.items()]
+        else:  # a table given as a value (``grid = 5``)
+            lines.insert(0, f"{json.dumps(table)} = {_toml_value(body)}")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_sweep(path: Path) -> None:
+    """What ``mt2st reproduce`` does before the first run starts (the sweep read, expanded into
+    run configurations, the tune table read)."""
+    spec = SweepSpec.from_toml(path, tuned=False)
+    spec.configs()
+
+
+def test_any_sweep_or_tune_toml_gives_a_sweep_or_a_clear_error(tmp_path):
+    """Property (hypothesis, 500 files): every key of the sweep and tune files, values of every
+    TOML type (nan, inf, NUL, huge and negative numbers, lists, tables, booleans); reading
+    the file either gives runs or raises an MT2STError, the CLI's ``mt2st: error`` line."""
+    import dataclasses
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mt2st.errors import MT2STError
+    from mt2st.sweep import REPORT_KEYS, SWEEP_KEYS
+    from mt2st.tune import TUNE_KEYS
+
+    scalars = st.one_of(
+        st.integers(min_value=-(2**63), max_value=2**64 - 1), st.booleans(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from(["", "x", "stl", "mtl", "switch", "S3", "sgns", "synthetic", "sg",
+                         "random", "\x00", "../x", "cpu", "cuda", "no-such-codec", "fast",
+                         "adam", "1e-3", "0.5", "tsv:/dev/null"]))
+    values = st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "n_train", "lr"]),
+                                                     inner, max_size=2)), max_leaves=4)
+    config_keys = [f.name for f in dataclasses.fields(TrainConfig)] + ["nonsense"]
+    good_base = {"dataset": "synthetic", "init": "random", "epochs": 1, "dim": 8,
+                 "dataset_options": {"n_train": 100, "n_validation": 50, "n_test": 50}}
+
+    def table(keys):
+        return st.dictionaries(st.sampled_from(keys), values, max_size=3)
+
+    sweep_file = st.fixed_dictionaries({}, optional={
+        "sweep": table([*SWEEP_KEYS, "nonsense"]),
+        "base": st.one_of(table(config_keys).map(lambda d: {**good_base, **d}), values),
+        "grid": st.one_of(st.dictionaries(st.sampled_from(config_keys),
+                                          st.one_of(st.lists(values, max_size=3), values),
+                                          max_size=2), values),
+        "regime": st.lists(table([*config_keys, "label"]), max_size=2),
+        "extra": st.lists(table(config_keys), max_size=2),
+        "report": table([*REPORT_KEYS, "nonsense"]),
+        "tune": table([*TUNE_KEYS, "nonsense"]),
+    })
+    path = tmp_path / "sweep.toml"
+    seen = {"parsed": 0, "refused": 0}
+
+    @settings(max_examples=500, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(sweep_file)
+    def check(tables):
+        path.write_text(_toml_text(tables), encoding="utf-8")
+        try:
+            _parse_sweep(path)
+            seen["parsed"] += 1
+        except MT2STError:
+            seen["refused"] += 1
+
+    check()
+    assert seen["refused"] > 0 and sum(seen.values()) >= 500
+
+
+def test_a_bad_value_in_a_sweep_names_the_file_and_the_cell(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text('[sweep]\nseeds = [0]\n[base]\nlr = "fast"\n[grid]\nstrategy = ["stl", "mtl"]\n')
+    err = _fail(capsys, ["reproduce", "--config", str(path), "--out", str(tmp_path / "o")])
+    assert f"{path}: the cell strategy = 'stl': lr must be a number, got 'fast'" in err
