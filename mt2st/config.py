@@ -380,9 +380,16 @@ NUMERIC_FIELDS.update({"max_len": int, "eval_every": int, "eval_every_epochs": f
 def read_toml(path: str | Path) -> dict:
     """Parse a TOML file; a missing or malformed file is a ConfigError naming it."""
     path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+    try:  # utf-8-sig: a byte-order mark (some editors write one) is not TOML's business
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, expected a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8); expected "
+                          f"a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None

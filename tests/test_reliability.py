@@ -753,3 +753,23 @@ def test_a_bad_value_in_a_sweep_names_the_file_and_the_cell(tmp_path, capsys):
     path.write_text('[sweep]\nseeds = [0]\n[base]\nlr = "fast"\n[grid]\nstrategy = ["stl", "mtl"]\n')
     err = _fail(capsys, ["reproduce", "--config", str(path), "--out", str(tmp_path / "o")])
     assert f"{path}: the cell strategy = 'stl': lr must be a number, got 'fast'" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "info", "synthetic", "--fractions", "nan", "0", "1"], "three finite numbers"),
+    (["embed", "--corpus", "mr", "--alpha", "inf", "--epochs", "1", "--quiet"], "finite alpha"),
+])
+def test_non_finite_numbers_on_the_command_line_are_clear_errors(capsys, argv, message, data_dir):
+    assert message in _fail(capsys, argv)  # embed reads MR from $MT2ST_DATA_DIR (data_dir: it is there)
+
+
+def test_a_config_that_is_a_folder_a_binary_file_or_has_a_bom(tmp_path, capsys):
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    assert "is a folder" in _fail(capsys, ["reproduce", "--config", str(folder)])
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
+    assert "not a text file" in _fail(capsys, ["reproduce", "--config", str(binary)])
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes("\ufeff".encode() + TINY.encode())
+    assert len(SweepSpec.from_toml(bom).configs()) == 2  # an editor's byte-order mark is fine

@@ -5,6 +5,8 @@ keeps the official validation and test sets). Every draw uses the data seed."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mt2st.data.corpora import Split, TextDataset, stratified_split
@@ -59,7 +61,14 @@ def resample(ds: TextDataset, seed: int, subsample: int | None = None,
         n = _count("subsample", subsample, len(pool), ds.name)
         pool = pool.take(stratified_draw(pool.labels, n, seed))
         notes.append(f"subsample {n} of all examples, stratified by label, seed {seed}")
-    fractions = tuple(float(f) for f in (fractions or SUBSAMPLE_FRACTIONS))
+    try:
+        fractions = tuple(float(f) for f in (fractions or SUBSAMPLE_FRACTIONS))
+    except (TypeError, ValueError):
+        raise ConfigError(f"dataset {ds.name!r}: fractions must be three numbers (train, "
+                          f"validation, test), got {fractions!r}") from None
+    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
+        raise ConfigError(f"dataset {ds.name!r}: fractions must be three finite numbers >= 0 "
+                          f"summing to 1, got {fractions}")
     train, validation, test = stratified_split(pool, fractions, seed)
     notes.append(f"split {fractions} (train, validation, test), stratified, seed {seed}")
     if len(validation) == 0:

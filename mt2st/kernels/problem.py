@@ -3,6 +3,7 @@ the trainable weights, plus the statistics a training run reports."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,8 +47,9 @@ class SGNSConfig:
             (self.negative >= 1, f"negative must be >= 1, got {self.negative}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.threads >= 1, f"threads must be >= 1, got {self.threads}"),
-            (self.alpha > 0 and 0 <= self.min_alpha <= self.alpha,
-             f"need alpha > 0 and 0 <= min_alpha <= alpha, got {self.alpha}, {self.min_alpha}"),
+            (math.isfinite(self.alpha) and self.alpha > 0 and 0 <= self.min_alpha <= self.alpha,
+             f"need a finite alpha > 0 and 0 <= min_alpha <= alpha, got {self.alpha}, "
+             f"{self.min_alpha}"),
             (self.sample >= 0, f"sample must be >= 0, got {self.sample}"),
             (self.method != "fasttext" or (1 <= self.min_n <= self.max_n and self.bucket >= 1),
              f"fasttext needs 1 <= min_n <= max_n and bucket >= 1, got {self.min_n}, "
