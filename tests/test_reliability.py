@@ -756,7 +756,7 @@ def test_a_bad_value_in_a_sweep_names_the_file_and_the_cell(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["data", "info", "synthetic", "--fractions", "nan", "0", "1"], "three finite numbers"),
+    (["data", "info", "synthetic", "--fractions", "nan", "0", "1"], "non-negative numbers summing"),
     (["embed", "--corpus", "mr", "--alpha", "inf", "--epochs", "1", "--quiet"], "finite alpha"),
 ])
 def test_non_finite_numbers_on_the_command_line_are_clear_errors(capsys, argv, message, data_dir):

@@ -67,8 +67,8 @@ def resample(ds: TextDataset, seed: int, subsample: int | None = None,
         raise ConfigError(f"dataset {ds.name!r}: fractions must be three numbers (train, "
                           f"validation, test), got {fractions!r}") from None
     if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
-        raise ConfigError(f"dataset {ds.name!r}: fractions must be three finite numbers >= 0 "
-                          f"summing to 1, got {fractions}")
+        raise ConfigError(f"dataset {ds.name!r}: split fractions must be three non-negative numbers "
+                          f"summing to 1 (finite), got {fractions}")
     train, validation, test = stratified_split(pool, fractions, seed)
     notes.append(f"split {fractions} (train, validation, test), stratified, seed {seed}")
     if len(validation) == 0:
