@@ -104,6 +104,8 @@ class TrainConfig:
             (c.strategy.lower() in STRATEGIES,
              f"unknown strategy {c.strategy!r}; known: {', '.join(STRATEGIES)}"),
             (c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}"),
+            (c.pretrain_epochs >= 1, f"pretrain_epochs (the init's pretraining) must be >= 1, "
+                                     f"got {c.pretrain_epochs}"),
             (c.batch_size >= 0, f"batch_size must be >= 0 (0 = full batch), got {c.batch_size}"),
             (c.optimizer in ("adam", "sgd"), f"optimizer must be adam or sgd, got {c.optimizer!r}"),
             (c.lr > 0 and math.isfinite(c.lr), f"lr must be > 0, got {c.lr}"),

@@ -234,6 +234,8 @@ def _frame_problem(df: pd.DataFrame, path: Path) -> str | None:
 def read_record(path: str | Path) -> pd.DataFrame:
     """One run record. A record of an older layout (one row per epoch, schema 1) is refused
     with a message: its per-epoch times would be misread as evaluations of this protocol."""
+    if Path(path).is_dir():  # pandas would read a folder as a dataset of its files
+        raise ConfigError(f"{path}: a folder where a run record (a Parquet file) should be")
     df = pd.read_parquet(path)
     version = int(df["schema_version"].iloc[0]) if "schema_version" in df and len(df) else 1
     if version != SCHEMA_VERSION:

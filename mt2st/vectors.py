@@ -86,8 +86,10 @@ def load_vectors(path: str | Path) -> Embeddings:
         if dim is None:
             dim = len(cells) - 1
             if dim < 1:
-                raise DataFormatError(path, number, "a word with no vector values",
-                                      "'word v1 v2 ...'")
+                tabs = "\t" in line
+                raise DataFormatError(path, number, "values separated by tabs" if tabs else
+                                      "a word with no vector values",
+                                      "'word v1 v2 ...' separated by single spaces")
         if len(cells) != dim + 1:
             raise DataFormatError(path, number, f"{len(cells) - 1} values", f"{dim} values after the word")
         try:

@@ -773,3 +773,20 @@ def test_a_config_that_is_a_folder_a_binary_file_or_has_a_bom(tmp_path, capsys):
     bom = tmp_path / "bom.toml"
     bom.write_bytes("\ufeff".encode() + TINY.encode())
     assert len(SweepSpec.from_toml(bom).configs()) == 2  # an editor's byte-order mark is fine
+
+
+def test_messages_say_what_is_wrong(tmp_path):
+    """Each of these used to name another problem than the real one."""
+    with pytest.raises(ConfigError, match="pretrain_epochs"):
+        TrainConfig(pretrain_epochs=-1)
+    with pytest.raises(DataFormatError, match="not a regular file"):
+        load_dataset("tsv:/dev/null")
+    tabs = tmp_path / "v.txt"
+    tabs.write_text("cat\t1\t2\ndog\t3\t4\n")
+    with pytest.raises(DataFormatError, match="separated by tabs"):
+        load_vectors(tabs)
+    folder = tmp_path / "store" / "runs" / "abcdef0123456789.parquet"
+    folder.mkdir(parents=True)
+    from mt2st.results import record_problem
+
+    assert "a folder where a run record" in record_problem(folder)

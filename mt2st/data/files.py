@@ -9,11 +9,20 @@ from pathlib import Path
 from mt2st.errors import DataFormatError, DataNotFoundError
 
 
+def _check_is_file(path: Path) -> None:
+    """A missing path, a folder and a device (``/dev/null``) each get their own message."""
+    if path.is_file():
+        return
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: no such file")
+    kind = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+    raise DataFormatError(path, None, f"is {kind}", "a data file")
+
+
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """Read a whole file, turning missing files, empty files and bad bytes into clear errors."""
     path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: no such file")
+    _check_is_file(path)
     raw = path.read_bytes()
     if not raw.strip():
         raise DataFormatError(path, None, "file is empty", "at least one data line")
@@ -33,8 +42,7 @@ def numbered_lines(path: str | Path, encoding: str = "utf-8",
     \x85, \x0c and others found in real text). A missing or empty file, or bytes that do not
     decode, are errors naming the file and the line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: no such file")
+    _check_is_file(path)
     seen = False
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
