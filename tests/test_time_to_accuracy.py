@@ -315,3 +315,17 @@ def test_records_of_the_old_layout_are_refused_by_name(tmp_path):
     write_parquet_atomic(old, tmp_path / "runs" / "a.parquet")
     with pytest.raises(ConfigError, match=r"a\.parquet: record layout 1.*one row per epoch"):
         ResultsStore(tmp_path).load()
+
+
+def test_problems_every_strategy_misses_stay_in_the_profile():
+    """The known-answer profile above, with one more level that no strategy's median reaches:
+    that problem counts against everyone (AlgoPerf keeps it), so no ρ reaches 1."""
+    spec = {"stl": ("stl", [_curve(4)] * 3), "switch": ("switch", [_curve(2)] * 3),
+            "mtl": ("mtl", [_curve(6)] * 3)}
+    _, cells, _, lad = _analyse(_table(spec), ladder(0.90, 1.00, 0.05))
+    unreached = lad[lad["target"] == lad["target"].iloc[0]].assign(target="9.99·STL-best",
+                                                                   ttt_median_s=np.inf)
+    rho, summary = performance_profile(pd.concat([lad, unreached], ignore_index=True), cells)
+    assert (summary["problems"] == 4).all() and (summary["unsolved"] == 1).all()
+    assert summary.set_index("strategy")["fastest"]["switch"] == pytest.approx(3 / 4)
+    assert rho["rho"].max() == pytest.approx(3 / 4)

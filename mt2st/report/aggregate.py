@@ -436,7 +436,8 @@ def performance_profile(ladder_by_cell: pd.DataFrame, cells: pd.DataFrame,
     model × init × setting at fixed training options) × target level. A strategy's time on a
     problem is its cell's median time to target (inf when at least half its seeds missed, or
     when the strategy was not run on that workload); ρ(τ) = share of problems solved within
-    τ × the fastest strategy's time. Returns (ρ by strategy and τ, per-strategy summary with
+    τ × the fastest strategy's time. Problems no strategy solved stay in the denominator
+    (counted in ``unsolved``), as AlgoPerf keeps them. Returns (ρ by strategy and τ, per-strategy summary with
     the normalised area under ρ over τ ∈ [1, 4])."""
     real = cells[cells["aux_grad"] == "real"]
     labels = sorted(real["strategy"].unique())
@@ -450,9 +451,13 @@ def performance_profile(ladder_by_cell: pd.DataFrame, cells: pd.DataFrame,
                 t = med.get((c["cell_id"], target), np.inf)
                 times[c["strategy"]] = min(times[c["strategy"]], t)
             best = min(times.values())
-            if np.isfinite(best) and best > 0:
+            if not np.isfinite(best):  # every strategy missed: unsolved, kept (as AlgoPerf
+                # does) so that no strategy's share is inflated by leaving the problem out
                 problems.append({"workload": f"{stl_id[:8]}/{setting}", "target": target,
-                                 **{k: v / best for k, v in times.items()}})
+                                 "unsolved": True, **dict.fromkeys(times, np.inf)})
+            elif best > 0:
+                problems.append({"workload": f"{stl_id[:8]}/{setting}", "target": target,
+                                 "unsolved": False, **{k: v / best for k, v in times.items()}})
     ratios = pd.DataFrame(problems)
     rho_rows, summary = [], []
     for label in labels:
@@ -460,7 +465,8 @@ def performance_profile(ladder_by_cell: pd.DataFrame, cells: pd.DataFrame,
         rho = np.array([(r <= t).mean() if len(r) else np.nan for t in taus])
         rho_rows += [{"strategy": label, "tau": t, "rho": v} for t, v in zip(taus, rho, strict=True)]
         area = float(trapezoid(rho, taus) / (taus[-1] - taus[0])) if len(r) else np.nan
-        summary.append({"strategy": label, "problems": len(r), "fastest": float((r <= 1).mean())
-                        if len(r) else np.nan, "area": area})
+        summary.append({"strategy": label, "problems": len(r),
+                        "unsolved": int(ratios["unsolved"].sum()) if len(ratios) else 0,
+                        "fastest": float((r <= 1).mean()) if len(r) else np.nan, "area": area})
     return (pd.DataFrame(rho_rows, columns=["strategy", "tau", "rho"]),
-            pd.DataFrame(summary, columns=["strategy", "problems", "fastest", "area"]))
+            pd.DataFrame(summary, columns=["strategy", "problems", "unsolved", "fastest", "area"]))

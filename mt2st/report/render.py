@@ -408,7 +408,8 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               "fixed) at one target level. A strategy's time on it is its cell's median time to "
               "target (∞ when half or more of its seeds missed, or when it was not run on that "
               "workload); ρ(τ) is the share of problems solved within τ × the fastest strategy's "
-              "time; the area is normalised to [0, 1] over τ ∈ [1, 4]."),
+              "time; the area is normalised to [0, 1] over τ ∈ [1, 4]. Problems that no strategy "
+              "solved stay in the denominator (`unsolved`), as AlgoPerf keeps them."),
         ("img", figdir / "performance_profile.png"),
         ("table", profile.assign(**{c: profile[c].map(lambda x: _fmt(x, ".3f"))
                                     for c in ("fastest", "area")})),
