@@ -204,7 +204,12 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     vocab, splits, n_classes, lexicon, tokens = (data.vocab, data.splits, data.n_classes,
                                                  data.lexicon, data.tokens)
 
-    initial, init_info = initial_table(config, vocab, tokens["train"], data_dir)
+    try:
+        initial, init_info = initial_table(config, vocab, tokens["train"], data_dir)
+    except MemoryError:
+        gib = len(vocab) * config.dim * 4 / 2**30
+        raise ConfigError(f"the shared table ({len(vocab):,} words × dim {config.dim}, float32) "
+                          f"needs {gib:,.1f} GiB, more memory than is free here") from None
     table = torch.nn.Parameter(torch.from_numpy(initial).to(device))
     model = make_classifier(config.model, config.dim, n_classes).to(device)
     # the table gets sparse gradients (rows of the batch only): lazy Adam (SparseAdam's rule,

@@ -34,6 +34,9 @@ TUNABLE_OPTIONS = ("lr",)
 PER_STRATEGY_OPTIONS = frozenset(
     (*TUNABLE_OPTIONS, *MULTI_TASK_OPTIONS, *(p for s in STRATEGIES for p in strategy_parameters(s)),
      *(o for names in AUX_OPTIONS.values() for o in names)))
+#: the largest vector size and thread count a run takes (beyond them a value is a typo:
+#: 10**12 threads overflow torch, a 10**12-wide table asks for terabytes)
+MAX_DIM, MAX_THREADS = 65536, 1024
 #: seeds are whole numbers below this (torch's and numpy's generators take them all)
 SEED_LIMIT = 2**63
 #: evaluations per epoch when neither eval_every nor eval_every_epochs is given
@@ -109,7 +112,7 @@ class TrainConfig:
             (c.batch_size >= 0, f"batch_size must be >= 0 (0 = full batch), got {c.batch_size}"),
             (c.optimizer in ("adam", "sgd"), f"optimizer must be adam or sgd, got {c.optimizer!r}"),
             (c.lr > 0 and math.isfinite(c.lr), f"lr must be > 0, got {c.lr}"),
-            (c.dim >= 1, f"dim must be >= 1, got {c.dim}"),
+            (1 <= c.dim <= MAX_DIM, f"dim must be from 1 to {MAX_DIM}, got {c.dim}"),
             (c.aux_grad in ("real", "detached"), f"aux_grad must be real or detached, got {c.aux_grad!r}"),
             (0 < c.target <= 1, f"target must be in (0, 1], got {c.target}"),
             (c.epsilon >= 0, f"epsilon must be >= 0, got {c.epsilon}"),
@@ -125,7 +128,7 @@ class TrainConfig:
             (c.sgns_sentences >= 1, f"sgns_sentences must be >= 1, got {c.sgns_sentences}"),
             (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
              f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
-            (c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
+            (1 <= c.threads <= MAX_THREADS, f"threads must be from 1 to {MAX_THREADS}, got {c.threads}"),
             *((0 <= getattr(c, name) < SEED_LIMIT,
                f"{name} must be a whole number from 0 to 2**63 - 1, got {getattr(c, name)}")
               for name in ("seed", "data_seed", "lexicon_seed")),

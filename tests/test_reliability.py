@@ -790,3 +790,24 @@ def test_messages_say_what_is_wrong(tmp_path):
     from mt2st.results import record_problem
 
     assert "a folder where a run record" in record_problem(folder)
+
+
+@pytest.mark.parametrize("kw, message", [({"threads": 10**12}, "threads must be from 1 to"),
+                                          ({"dim": 10**12}, "dim must be from 1 to")])
+def test_sizes_beyond_any_machine_are_refused(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kw)
+
+
+def test_a_table_that_does_not_fit_says_what_it_would_need(monkeypatch):
+    import mt2st.build as build
+    from mt2st.trainer import train
+
+    def no_memory(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(build, "initial_table", no_memory)
+    with pytest.raises(ConfigError, match=r"needs .* GiB"):
+        train(TrainConfig(dataset="synthetic", init="random", strategy="stl", epochs=1, dim=8,
+                          dataset_options={"n_train": 100, "n_validation": 50, "n_test": 50}),
+              progress=False)
