@@ -227,22 +227,8 @@ def _combine_rows(grads: list, table, rule) -> None:
     """Set the table's gradient to ``rule`` (a list of gradients → one) applied to the rows
     any task touched: row-sparse gradients are compacted to those rows (a few thousand of a
     vocabulary, not the whole table), dense ones are used as they are."""
-    import torch
-
-    if not all(g.is_sparse for g in grads):
-        table.grad = rule([g.to_dense() if g.is_sparse else g for g in grads])
-        return
-    grads = [g.coalesce() for g in grads]
-    rows = torch.cat([g.indices()[0] for g in grads]).unique()
-    where = torch.full((table.shape[0],), -1, dtype=torch.long, device=rows.device)
-    where[rows] = torch.arange(len(rows), device=rows.device)
-    mats = []
-    for g in grads:
-        m = torch.zeros((len(rows), table.shape[1]), dtype=g.dtype, device=g.device)
-        m.index_add_(0, where[g.indices()[0]], g.values())
-        mats.append(m)
-    table.grad = torch.sparse_coo_tensor(rows[None], rule(mats), table.shape, check_invariants=False,
-                                         is_coalesced=True)  # rows: unique and sorted
+    m0, mats, rows, _ = _compact(grads[0], dict(enumerate(grads[1:])), table)
+    _set_table_grad(table, rows, rule([m0, *mats.values()]))
 
 
 class GCS(GradientWeighting):
@@ -351,7 +337,7 @@ def _compact(g0, grads: dict, table):
     if not (g0.is_sparse and all(g.is_sparse for g in grads.values())):
         dense = {k: (g.to_dense() if g.is_sparse else g) for k, g in grads.items()}
         g0 = g0.to_dense() if g0.is_sparse else g0
-        touched = {k: (g != 0).any(dim=1) for k, g in {"": g0, **dense}.items()}
+        touched = {k: (g.reshape(len(g), -1) != 0).any(dim=1) for k, g in {"": g0, **dense}.items()}
         return g0, dense, None, touched
     coalesced = {"": g0.coalesce(), **{k: g.coalesce() for k, g in grads.items()}}
     rows = torch.cat([g.indices()[0] for g in coalesced.values()]).unique()
