@@ -406,7 +406,42 @@ def _row_share(touched: dict, name: str) -> float:
     return float((aux & touched[""]).sum()) / n if n else 0.0
 
 
-class HydaLearn(GradientWeighting):
+class _StepWeighting(GradientWeighting):
+    """A weighting that sets each auxiliary task's weight at every step from the tasks' table
+    gradients (HydaLearn, OL-AUX): the table gradient is g_0 + Σ_k w_k g_k over the rows any
+    task touched, and each step's weights and row shares are kept for the record."""
+
+    def __init__(self, gamma0: dict[str, float]) -> None:
+        super().__init__(gamma0)
+        self.stats = _WeightStats()
+
+    @abstractmethod
+    def step_weights(self, m0, mats: dict, rows, table, weights: dict,
+                     primary_again) -> dict[str, float]:
+        """This step's weight of each task (its compacted gradient in ``mats``)."""
+
+    def observe_step(self, m0, mats: dict) -> None:  # noqa: B027 (optional hook)
+        """Called after the step's gradient is set (OL-AUX learns its weights here)."""
+
+    def backward(self, primary, aux, weights, table, rng, primary_again=None) -> None:
+        primary.backward()
+        grads = _auxiliary_gradients(aux, table)
+        if not grads:
+            return
+        m0, mats, rows, touched = _compact(table.grad, grads, table)
+        w = self.step_weights(m0, mats, rows, table, weights, primary_again)
+        combined = m0.clone()
+        for k, m in mats.items():
+            combined += w[k] * m
+            self.stats.add(k, w[k], _row_share(touched, k))
+        _set_table_grad(table, rows, combined)
+        self.observe_step(m0, mats)
+
+    def diagnostics(self) -> dict[str, float]:
+        return self.stats.flush()
+
+
+class HydaLearn(_StepWeighting):
     """HydaLearn (Verboven et al., arXiv 2008.11643): each auxiliary task's weight set at every
     step from the main-task gain its gradient step would bring, measured on the step's primary
     batch, as a ratio to the gain of the primary's own step, clipped to [0, w_max], times γ0:
@@ -439,7 +474,6 @@ class HydaLearn(GradientWeighting):
         if not (math.isfinite(hydalearn_w_max) and hydalearn_w_max > 0):
             raise ConfigError(f"hydalearn_w_max must be a finite number > 0, got {hydalearn_w_max}")
         self.mode, self.step, self.w_max = hydalearn_mode, hydalearn_step, hydalearn_w_max
-        self.stats = _WeightStats()
 
     def gains(self, m0, mats: dict, rows, table, primary_again) -> tuple[float, dict[str, float]]:
         """(G_0, {task: G_k}) for the compacted gradients (see the class docstring)."""
@@ -476,29 +510,16 @@ class HydaLearn(GradientWeighting):
             return dict.fromkeys(gains, 0.0)
         return {k: gamma[k] * min(max(g / g0, 0.0), self.w_max) for k, g in gains.items()}
 
-    def backward(self, primary, aux, weights, table, rng, primary_again=None) -> None:
-        primary.backward()
-        grads = _auxiliary_gradients(aux, table)
-        if not grads:
-            return
-        m0, mats, rows, touched = _compact(table.grad, grads, table)
+    def step_weights(self, m0, mats, rows, table, weights, primary_again) -> dict[str, float]:
         g0, gains = self.gains(m0, mats, rows, table, primary_again)
-        w = self.weights_from_gains(g0, gains, weights)
-        combined = m0.clone()
-        for k, m in mats.items():
-            combined += w[k] * m
-            self.stats.add(k, w[k], _row_share(touched, k))
-        _set_table_grad(table, rows, combined)
-
-    def diagnostics(self) -> dict[str, float]:
-        return self.stats.flush()
+        return self.weights_from_gains(g0, gains, weights)
 
     def describe(self) -> dict:
         return {"strategy": self.name, "hydalearn_mode": self.mode,
                 "hydalearn_step": self.step, "hydalearn_w_max": self.w_max}
 
 
-class OLAux(GradientWeighting):
+class OLAux(_StepWeighting):
     """OL-AUX (Lin et al., NeurIPS 2019, "Adaptive auxiliary task weighting for reinforcement
     learning"): the weights w_k (starting at γ0) follow gradient descent on the primary loss
     after the step. With θ' = θ − α(g_0 + Σ_k w_k g_k), ∂L_0(θ')/∂w_k = −α ∇L_0(θ')·g_k
@@ -527,7 +548,6 @@ class OLAux(GradientWeighting):
         self.w = dict(self.gamma0)
         self.accumulated = dict.fromkeys(self.gamma0, 0.0)
         self.steps = 0
-        self.stats = _WeightStats()
 
     def weight(self, task: str, t: float) -> float:
         return self.w.get(task, 0.0)
@@ -542,21 +562,11 @@ class OLAux(GradientWeighting):
                 self.w[k] = max(0.0, self.w[k] + self.lr * self.accumulated[k])
                 self.accumulated[k] = 0.0
 
-    def backward(self, primary, aux, weights, table, rng) -> None:
-        primary.backward()
-        grads = _auxiliary_gradients(aux, table)
-        if not grads:
-            return
-        m0, mats, rows, touched = _compact(table.grad, grads, table)
-        combined = m0.clone()
-        for k, m in mats.items():
-            combined += self.w[k] * m
-            self.stats.add(k, self.w[k], _row_share(touched, k))
-        _set_table_grad(table, rows, combined)
-        self.update({k: float((m0 * m).sum()) for k, m in mats.items()})
+    def step_weights(self, m0, mats, rows, table, weights, primary_again) -> dict[str, float]:
+        return {k: self.w[k] for k in mats}
 
-    def diagnostics(self) -> dict[str, float]:
-        return self.stats.flush()
+    def observe_step(self, m0, mats: dict) -> None:
+        self.update({k: float((m0 * m).sum()) for k, m in mats.items()})
 
     def describe(self) -> dict:
         return {"strategy": self.name, "olaux_every": self.every, "olaux_lr": self.lr,
