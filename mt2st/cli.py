@@ -183,6 +183,50 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _select_config(args: argparse.Namespace):
+    """The workload to choose for: a sweep TOML's regime (``--regime``; its MTL cell, tuned
+    knobs included, first seed), else a run TOML and the train flags."""
+    from mt2st.config import read_toml
+    from mt2st.errors import ConfigError
+    from mt2st.spec import SWEEP_TABLES, SweepSpec, expand_seeds
+
+    raw = read_toml(args.config) if args.config else {}
+    if not raw or not ({"sweep", "grid", "regime"} & set(raw)) or not set(raw) <= set(SWEEP_TABLES):
+        return _train_config(args)
+    spec = SweepSpec.from_toml(args.config)
+    labels = spec.labels
+    if args.regime is None and len(labels) > 1:
+        raise ConfigError(f"{args.config} has {len(labels)} regimes: name one with --regime "
+                          f"({'; '.join(labels)})")
+    label = args.regime if args.regime is not None else (labels[0] if labels else None)
+    if label is not None and label not in labels:
+        raise ConfigError(f"--regime {label!r} is not a regime of {args.config} ({'; '.join(labels)})")
+    cells = spec.regime_cells(label)
+    cell = next((c for c in cells if c.get("strategy", spec.base.get("strategy")) == "mtl"), cells[0])
+    return expand_seeds(spec.base, [cell], spec.seeds[:1], str(args.config))[0]
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    import json
+
+    from mt2st.select import render, select
+
+    config = _select_config(args)
+    if args.json:
+        _check_output_file(args.json, "select --json")
+    chosen = select(config, data_dir=args.data_dir, steps=args.steps, aux_steps=args.aux_steps,
+                    sample=args.sample, seeds=args.seeds, top=args.top)
+    print(render(chosen))
+    if args.json:
+        from mt2st.results import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps({
+            "config": chosen.config.to_dict(), "candidates": chosen.table.to_dict("records"),
+            "seconds": chosen.seconds, "sweep_seconds_estimate": chosen.sweep_seconds,
+            "would_run": chosen.top}, indent=2, default=str))
+    return 0
+
+
 def _find_sweep_config(args: argparse.Namespace):
     """--config PATH, else reproduce/quick.toml (--quick) or reproduce/paper.toml, looked up in
     the working directory and then next to the installed package (a source checkout)."""
@@ -330,32 +374,13 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig key (unset flags keep the config file's or default value)."""
     import dataclasses
 
-    from mt2st.config import NUMERIC_FIELDS, TrainConfig
+    from mt2st.config import NUMERIC_FIELDS, TrainConfig, field_help
     from mt2st.schedules import STRATEGIES
 
-    helps = {"dataset": "sst2, mr, imdb, synthetic, fasttext:PATH, tsv:PATH",
-             "model": "bow or bilstm", "init": "random, sg, cbow, fasttext or vectors:PATH",
-             "strategy": "schedules " + ", ".join(n for n, c in STRATEGIES.items() if c.in_place_tasks)
+    helps = field_help()  # each field's own comment in mt2st/config.py: one place
+    helps["strategy"] = ("schedules " + ", ".join(n for n, c in STRATEGIES.items() if c.in_place_tasks)
                          + "; gradient weightings "
-                         + ", ".join(n for n, c in STRATEGIES.items() if not c.in_place_tasks),
-             "hydalearn_mode": "HydaLearn's gains: exact (a lookahead step) or first-order",
-             "olaux_every": "OL-AUX: steps between two updates of the weights",
-             "setting": "S0-S3, sgns, or a comma list of similarity, analogy, sgns, cbow",
-             "replica": "> 0: rerun the cell as its own replica cell (an A/A noise-floor pair)",
-             "aux_grad": "real or detached (the authors' zero-gradient formulation)",
-             "target": "validation accuracy that counts as reached",
-             "batch_size": "0 for full batch", "gamma0": "a number, or task=value,task=value",
-             "alpha": "diminish-authors: the weight is gamma0 * alpha^(2^(epoch-1))",
-             "t_switch": "switch: epochs of multi-task training before the switch",
-             "eta": "diminish: gamma0 * exp(-eta * t^nu)", "nu": "diminish exponent (>= 1)",
-             "delta": "adaptive-switch: minimum improvement of validation accuracy",
-             "patience": "adaptive-switch: evaluations without that improvement before the switch",
-             "epsilon": "an auxiliary task below this weight does no work",
-             "kernel": "kernel of the in-place tasks (sgns, cbow): numba pairs or hogbatch (sg), "
-                       "torch batched or triton",
-             "eval_every": "evaluate every N primary training examples",
-             "eval_every_epochs": "evaluate every this fraction of an epoch (default 0.05)",
-             "schedule_unit": "step: t is the fractional epoch at every step; epoch: whole epochs"}
+                         + ", ".join(n for n, c in STRATEGIES.items() if not c.in_place_tasks))
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("dataset_options", "pretrain_extra"):
             continue
@@ -432,6 +457,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_train_flags(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("select", help="rank every candidate auxiliary set for a workload by cheap "
+                                      "predictors, before training (seconds, not a sweep)")
+    p.add_argument("--config", help="a sweep TOML (with --regime) or a run TOML")
+    p.add_argument("--regime", default=None, help="the sweep's regime label whose workload to rank for")
+    p.add_argument("--steps", type=int, default=20,
+                   help="primary steps over which alignment and affinity are averaged (default 20)")
+    p.add_argument("--aux-steps", type=int, default=100,
+                   help="auxiliary-only steps before LogME reads the table (default 100)")
+    p.add_argument("--sample", type=int, default=2000,
+                   help="training sentences whose features LogME reads (default 2000)")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="seeds per candidate of the sweep the ranking replaces (default 5)")
+    p.add_argument("--top", type=int, default=3, help="candidates it would run besides none")
+    p.add_argument("--json", default=None, help="also write the ranking as JSON to this file")
+    _add_train_flags(p)
+    p.set_defaults(func=_cmd_select)
 
     p = sub.add_parser("reproduce", help="run a sweep (resumable) and write the report")
     p.add_argument("--quick", action="store_true",

@@ -16,7 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from mt2st.errors import ConfigError, check_keys
 from mt2st.kernels.problem import KERNELS, METHODS
-from mt2st.schedules import STRATEGIES, strategy_parameters
+from mt2st.schedules import STRATEGIES, make_schedule, strategy_parameters
 from mt2st.tasks.registry import AUX_TASKS, SETTINGS
 
 INITS = ("random", *METHODS)  # a random table, or pretrained by one embedding method
@@ -47,55 +47,54 @@ DEFAULT_EVAL_EVERY_EPOCHS = 0.05
 class TrainConfig:
     """One training run. Defaults: SST-2, bag-of-embeddings, skip-gram init, Switch, S3."""
 
-    dataset: str = "sst2"
-    dataset_options: dict = field(default_factory=dict)
+    dataset: str = "sst2"  # sst2, mr, imdb, synthetic, fasttext:PATH or tsv:PATH
+    dataset_options: dict = field(default_factory=dict)  # the loader's options (train_size, ...)
     data_seed: int = 0  # splits and subsamples of the data (fixed across run seeds)
-    model: str = "bow"
-    init: str = "sg"  # random | sg | cbow | fasttext | vectors:PATH
+    model: str = "bow"  # bow (bag-of-embeddings) or bilstm
+    init: str = "sg"  # random, sg, cbow, fasttext or vectors:PATH
     oov_init: str = "random"  # rows missing from a vectors file: random (±0.5/dim) or zeros
-    pretrain_epochs: int = 5
+    pretrain_epochs: int = 5  # epochs of the init's pretraining on the dataset's text
     pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: mr, wikitext2, file:PATH
-    strategy: str = "switch"
-    setting: str = "S3"  # S0..S3, sgns, or a comma-separated list of auxiliary tasks
-    gamma0: float | dict = 1.0  # one value for every auxiliary task, or {task: value}
-    eta: float = 0.5  # Diminish
-    nu: float = 1.0  # Diminish
-    alpha: float = 0.95  # Diminish as the authors coded it
-    t_switch: float = 2.0  # Switch
-    delta: float = 0.002  # adaptive Switch
-    patience: int = 10  # adaptive Switch: evaluations without improvement
-    hydalearn_mode: str = "exact"  # HydaLearn: exact (lookahead) or first-order gains
+    strategy: str = "switch"  # the schedule or gradient weighting (mt2st.schedules.STRATEGIES)
+    setting: str = "S3"  # S0-S3, sgns, or a comma list of similarity, analogy, sgns, cbow
+    gamma0: float | dict = 1.0  # a number for every auxiliary task, or task=value,task=value
+    eta: float = 0.5  # diminish: gamma0 * exp(-eta * t^nu)
+    nu: float = 1.0  # diminish: the exponent of t (>= 1)
+    alpha: float = 0.95  # diminish-authors: the weight is gamma0 * alpha^(2^(epoch-1))
+    t_switch: float = 2.0  # switch: epochs of multi-task training before the switch
+    delta: float = 0.002  # adaptive-switch: the least improvement of validation accuracy
+    patience: int = 10  # adaptive-switch: evaluations without that improvement before the switch
+    hydalearn_mode: str = "exact"  # HydaLearn's gains: exact (a lookahead step) or first-order
     hydalearn_step: float = 1.0  # HydaLearn: the lookahead SGD step size
     hydalearn_w_max: float = 2.0  # HydaLearn: weights clipped to [0, w_max] (times gamma0)
-    olaux_every: int = 5  # OL-AUX: steps between weight updates
+    olaux_every: int = 5  # OL-AUX: steps between two updates of the weights
     olaux_lr: float = 1e4  # OL-AUX: step size of the weights' gradient descent (see OLAux)
-    epsilon: float = 1e-3  # below this weight an auxiliary task does no work
-    schedule_unit: str = "step"  # t = fractional epoch at every step, or the whole epoch ("epoch")
-    eval_every: int | None = None  # evaluate every this many primary training examples, or
-    eval_every_epochs: float | None = None  # every this fraction of an epoch (default 0.05)
-    epochs: int = 5
-    batch_size: int = 64  # 0: full batch (one step per epoch)
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    dim: int = 100
-    min_count: int = 1
-    max_len: int | None = None
-    seed: int = 0
-    aux_grad: str = "real"  # real | detached (the authors' defect: zero auxiliary gradient)
-    target: float = 0.8
-    stop_at_target: bool = False
-    lexicon_heldout: float = 0.5
-    lexicon_seed: int = 0
-    similarity_batch: int = 64
-    analogy_batch: int = 32
-    sgns_sentences: int = 64
-    sgns_alpha: float = 0.025
-    threads: int = 1
-    device: str = "cpu"
-    backend: str = "numba"
-    kernel: str = "auto"  # the in-place tasks' kernel: numba pairs|hogbatch, torch batched|triton
-    replica: int = 0  # > 0: a replica of the cell, identical arithmetic, its own cell (noise floor)
-
+    epsilon: float = 1e-3  # an auxiliary task below this weight does no work
+    schedule_unit: str = "step"  # step: t is the fractional epoch at every step; epoch: whole epochs
+    eval_every: int | None = None  # evaluate every N primary training examples
+    eval_every_epochs: float | None = None  # evaluate every this fraction of an epoch (default 0.05)
+    epochs: int = 5  # the training budget in epochs of the primary task
+    batch_size: int = 64  # primary sentences per step; 0: full batch (one step per epoch)
+    optimizer: str = "adam"  # adam or sgd
+    lr: float = 1e-3  # the optimizer's step size
+    dim: int = 100  # the embedding table's vector size
+    min_count: int = 1  # words seen fewer times in the training text map to <unk>
+    max_len: int | None = None  # sentences cut at this many tokens (none: whole sentences)
+    seed: int = 0  # the run's seed: init, batches and auxiliary draws
+    aux_grad: str = "real"  # real or detached (the authors' formulation: zero auxiliary gradient)
+    target: float = 0.8  # validation accuracy that counts as reached
+    stop_at_target: bool = False  # stop the run at the first evaluation reaching the target
+    lexicon_heldout: float = 0.5  # share of the similarity and analogy items held out for evaluation
+    lexicon_seed: int = 0  # the seed of that held-out split
+    similarity_batch: int = 64  # similarity: word pairs per step
+    analogy_batch: int = 32  # analogy: questions per step
+    sgns_sentences: int = 64  # sgns and cbow: sentences of the primary's text per step
+    sgns_alpha: float = 0.025  # sgns and cbow: the kernels' learning rate (times the weight)
+    threads: int = 1  # threads of the run (torch, numba and BLAS)
+    device: str = "cpu"  # cpu or cuda[:N]
+    backend: str = "numba"  # the in-place tasks' back end: numba or torch
+    kernel: str = "auto"  # kernel of the in-place tasks: numba pairs or hogbatch, torch batched or triton
+    replica: int = 0  # > 0: rerun the cell as its own replica cell (an A/A noise-floor pair)
     def __post_init__(self) -> None:
         self._normalise()
         c = self
@@ -126,8 +125,6 @@ class TrainConfig:
             (c.similarity_batch >= 1, f"similarity_batch must be >= 1, got {c.similarity_batch}"),
             (c.analogy_batch >= 1, f"analogy_batch must be >= 1, got {c.analogy_batch}"),
             (c.sgns_sentences >= 1, f"sgns_sentences must be >= 1, got {c.sgns_sentences}"),
-            (c.strategy.lower() != "switch" or 0 < c.t_switch <= c.epochs,
-             f"t_switch must be in (0, epochs={c.epochs}], got {c.t_switch}"),
             (1 <= c.threads <= MAX_THREADS, f"threads must be from 1 to {MAX_THREADS}, got {c.threads}"),
             *((0 <= getattr(c, name) < SEED_LIMIT,
                f"{name} must be a whole number from 0 to 2**63 - 1, got {getattr(c, name)}")
@@ -155,14 +152,15 @@ class TrainConfig:
             raise ConfigError(f"strategy {self.strategy!r} with setting {self.setting!r} runs no "
                               f"auxiliary task (that is STL: use strategy stl, or a setting of "
                               f"{SETTING_NAMES[1:]} or a list of {AUX_NAMES})")
-        for task, g in gammas.items():
+        for task in gammas:
             if task not in AUX_NAMES:
                 raise ConfigError(f"gamma0 names unknown task {task!r}; known: {AUX_NAMES}")
             if self.strategy != "stl" and task not in tasks:  # a new cell id, the same training
                 raise ConfigError(f"gamma0 names {task!r}, which setting {self.setting!r} does "
                                   f"not run ({', '.join(tasks)})")
-            if not (isinstance(g, int | float) and math.isfinite(g) and g >= 0):
-                raise ConfigError(f"gamma0 for {task!r} must be a finite number >= 0, got {g!r}")
+        # the strategy's own parameters and γ0's values, checked by the schedule itself (one
+        # place) when the configuration is read, not when the run is built
+        make_schedule(self.strategy, gammas, **self.schedule_params()).check_budget(self.epochs)
 
     def _normalise(self) -> None:
         """Numbers to their field's type (``t_switch = 2`` and ``2.0`` are one run), names to
@@ -398,3 +396,24 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def field_help() -> dict[str, str]:
+    """Each TrainConfig field's one-line documentation: the comment on its line above (one
+    place, which the CLI's flag help reads)."""
+    import inspect
+    import io
+    import tokenize
+
+    out: dict[str, str] = {}
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    source = inspect.getsource(TrainConfig)
+    line_field: dict[int, str] = {}
+    for number, line in enumerate(source.splitlines(), 1):
+        head = line.strip().split(":", 1)[0]
+        if line.startswith("    ") and not line.startswith("     ") and head in names:
+            line_field[number] = head
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT and tok.start[0] in line_field:
+            out.setdefault(line_field[tok.start[0]], tok.string.lstrip("#").strip())
+    return out

@@ -23,6 +23,23 @@ class Schedule(ABC):
     default L_primary + Σ_k γ_k(t) · L_k; the gradient weightings below override it."""
 
     name = "base"
+    # What the reports, figures and CLI know of a strategy lives here, on its class: adding a
+    # strategy is one class and one line in STRATEGIES.
+    #: how reports and figures name it
+    label = "base"
+    #: its colour in every figure
+    color = "#444444"
+    #: the strategies the report compares it with, in this order (STL against itself: an STL
+    #: replica cell against its STL cell, the null control)
+    baselines: tuple[str, ...] = ("stl",)
+    #: whether it drops the auxiliary tasks at some point (figures mark the switch)
+    switches = False
+    #: the paper's name for it in Table 2 (None: the paper reports no such strategy)
+    paper_name: str | None = None
+    #: the key prefix of the authors' logged runs whose curves stand beside its own (None: none)
+    authors_log: str | None = None
+    #: whether our Table 2 gives it a row (the MT2ST family; the weightings are in the claims)
+    table2 = True
     #: whether the tasks that update the table in place (sgns) can run under this weighting
     in_place_tasks = True
     #: whether ``backward`` needs ``primary_again`` (the step's primary loss recomputed at the
@@ -31,9 +48,13 @@ class Schedule(ABC):
 
     def __init__(self, gamma0: dict[str, float]) -> None:
         for task, g in gamma0.items():
-            if not (isinstance(g, int | float) and math.isfinite(g) and g >= 0):
-                raise ConfigError(f"gamma0 for task {task!r} must be a finite number >= 0, got {g!r}")
+            if isinstance(g, bool) or not (isinstance(g, int | float) and math.isfinite(g) and g >= 0):
+                raise ConfigError(f"gamma0 for {task!r} must be a finite number >= 0, got {g!r}")
         self.gamma0 = dict(gamma0)
+
+    def check_budget(self, epochs: float) -> None:  # noqa: B027 (optional hook)
+        """Refuse parameters that cannot act within a training budget of ``epochs`` (a switch
+        after the last step); most schedules have none."""
 
     @abstractmethod
     def factor(self, t: float) -> float:
@@ -74,6 +95,7 @@ class STL(Schedule):
     """Single-task learning: γ ≡ 0, no auxiliary work at all."""
 
     name = "stl"
+    label, color, paper_name, authors_log = "STL", "#444444", "STL", "training_mt"
 
     def factor(self, t: float) -> float:
         return 0.0
@@ -83,6 +105,7 @@ class MTL(Schedule):
     """Plain multi-task learning: γ ≡ γ0."""
 
     name = "mtl"
+    label, color, paper_name, authors_log = "MTL", "#1f77b4", "MTL", "training_mt"
 
     def factor(self, t: float) -> float:
         return 1.0
@@ -92,6 +115,8 @@ class Diminish(Schedule):
     """The paper's Diminish: γ0 · exp(−η · t^ν), η > 0, ν >= 1."""
 
     name = "diminish"
+    label, color, paper_name, authors_log = "Diminish", "#2ca02c", "Diminish", "training_mt2st_dimish"
+    baselines = ("stl", "mtl")
 
     def __init__(self, gamma0: dict[str, float], eta: float = 0.3, nu: float = 1.0) -> None:
         super().__init__(gamma0)
@@ -113,6 +138,8 @@ class DiminishAuthors(Schedule):
     (α multiplied in and squared every epoch); about 0 from epoch 10 on for α = 0.95."""
 
     name = "diminish-authors"
+    label, color, paper_name = "Diminish (authors' code)", "#98df8a", "Diminish"
+    authors_log = "training_mt2st_dimish"
 
     def __init__(self, gamma0: dict[str, float], alpha: float = 0.95) -> None:
         super().__init__(gamma0)
@@ -132,12 +159,18 @@ class Switch(Schedule):
     """γ0 for t < T_switch, then 0: after the switch no auxiliary work is done."""
 
     name = "switch"
+    label, color, paper_name, authors_log = "Switch", "#d62728", "Switch", "training_mt2st_switch"
+    baselines, switches = ("stl", "mtl"), True
 
     def __init__(self, gamma0: dict[str, float], t_switch: float = 3.0) -> None:
         super().__init__(gamma0)
         if not t_switch > 0:
             raise ConfigError(f"Switch needs t_switch > 0, got {t_switch}")
         self.t_switch = t_switch
+
+    def check_budget(self, epochs: float) -> None:
+        if self.t_switch > epochs:
+            raise ConfigError(f"t_switch must be in (0, epochs={epochs}], got {self.t_switch}")
 
     def factor(self, t: float) -> float:
         return 1.0 if t < self.t_switch else 0.0
@@ -162,6 +195,9 @@ class AdaptiveSwitch(Schedule):
     back. ``max_t`` switches anyway at that time if the plateau never comes (None: never)."""
 
     name = "adaptive-switch"
+    # its numbers are not the paper's Switch: the paper's "feedback mechanism" made concrete
+    label, color, authors_log = "Adaptive Switch", "#ff7f0e", "training_mt2st_switch"
+    baselines, switches = ("stl", "mtl"), True
 
     def __init__(self, gamma0: dict[str, float], delta: float = 0.002, patience: int = 1,
                  max_t: float | None = None) -> None:
@@ -203,6 +239,7 @@ class GradientWeighting(Schedule):
     (sgns) have no gradient to weigh: refused at configuration time."""
 
     in_place_tasks = False
+    table2 = False
 
     def factor(self, t: float) -> float:
         return 1.0
@@ -236,6 +273,7 @@ class GCS(GradientWeighting):
     is used only where its cosine with the primary gradient is positive."""
 
     name = "gcs"
+    label, color = "GCS", "#9467bd"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
         _combine_rows(_table_gradients(primary, aux, weights, table), table, gcs_combine)
@@ -258,6 +296,7 @@ class PCGrad(GradientWeighting):
     others taken in random order; the projected gradients are summed."""
 
     name = "pcgrad"
+    label, color = "PCGrad", "#8c564b"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
         _combine_rows(_table_gradients(primary, aux, weights, table), table,
@@ -287,13 +326,20 @@ class UncertaintyWeighting(GradientWeighting):
     (primary included), loss Σ_k exp(−s_k) · L_k / 2 + s_k / 2, s optimised with the model."""
 
     name = "uw"
+    label, color = "Uncertainty weighting", "#e377c2"
 
     def __init__(self, gamma0: dict[str, float]) -> None:
+        super().__init__(gamma0)
+        self.index = {name: i + 1 for i, name in enumerate(self.gamma0)}
+        self._log_var = None  # made on first use: configurations are checked without torch
+
+    @property
+    def log_var(self):
         import torch
 
-        super().__init__(gamma0)
-        self.log_var = torch.nn.Parameter(torch.zeros(1 + len(self.gamma0)))
-        self.index = {name: i + 1 for i, name in enumerate(self.gamma0)}
+        if self._log_var is None:
+            self._log_var = torch.nn.Parameter(torch.zeros(1 + len(self.gamma0)))
+        return self._log_var
 
     def parameters(self) -> list:
         return [self.log_var]
@@ -317,6 +363,7 @@ class RandomLossWeighting(GradientWeighting):
     over the primary and the auxiliary tasks, scaled to sum to the number of tasks."""
 
     name = "rlw"
+    label, color = "RLW", "#17becf"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
         z = rng.standard_normal(1 + len(aux))
@@ -462,6 +509,7 @@ class HydaLearn(_StepWeighting):
     (a step that does not lower its own loss) gives every auxiliary task weight 0."""
 
     name = "hydalearn"
+    label, color, baselines = "HydaLearn", "#bcbd22", ("stl", "mtl")
     needs_primary_again = True
 
     def __init__(self, gamma0: dict[str, float], hydalearn_mode: str = "exact",
@@ -536,6 +584,7 @@ class OLAux(_StepWeighting):
     weight by about 0.05 per update of 5 steps; it is a tuning knob."""
 
     name = "olaux"
+    label, color, baselines = "OL-AUX", "#7f7f7f", ("stl", "mtl")
 
     def __init__(self, gamma0: dict[str, float], olaux_every: int = 5,
                  olaux_lr: float = 1e4) -> None:

@@ -4,7 +4,7 @@ results store; failed runs are recorded with their error and retried on the next
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import json
 import os
 import re
@@ -16,198 +16,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mt2st.config import SEED_LIMIT, TrainConfig, read_toml
+from mt2st.config import TrainConfig
 from mt2st.data.sources import ENV_VAR as DATA_ENV_VAR
-from mt2st.errors import ConfigError, check_keys
+from mt2st.errors import ConfigError, MT2STError
 from mt2st.results import ResultsStore
-from mt2st.tune import TuneSpec, knob_values, read_chosen
-
-SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report", "tune")
-SWEEP_KEYS = ("name", "seeds", "estimate", "tuned", "replicas")
-REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors", "seed_sets",
-               "positive_dataset")
-
-
-@dataclass
-class SweepSpec:
-    """``[base]`` keys for every run, ``[grid]`` lists crossed with each other and ``seeds``,
-    ``[[regime]]`` bundles of keys that belong together (a dataset with its training size and
-    epochs), each crossed with the grid (a list under a grid key replaces the grid's list for
-    that regime; ``label`` names a regime), ``[[extra]]`` single cells added to the grid (also
-    crossed with the seeds), ``[report]`` options for the report, ``[tune]`` how the knobs
-    are tuned (:class:`mt2st.tune.TuneSpec`) and ``[sweep] tuned`` the file (next to the TOML)
-    of tuned knobs, which override a regime's values for each strategy. STL runs are
-    normalised to setting S0 (no auxiliary work)."""
-
-    name: str
-    base: dict
-    grid: dict[str, list]
-    seeds: list[int]
-    extra: list[dict] = field(default_factory=list)
-    report: dict = field(default_factory=dict)
-    estimate: str = ""
-    regimes: list[dict] = field(default_factory=list)
-    tune: TuneSpec | None = None
-    tuned: dict[tuple[str, str], dict] = field(default_factory=dict)  # (label, strategy) -> knobs
-    tuned_path: Path | None = None
-    replicas: int = 0  # [sweep] replicas: STL cells rerun as their own replica cells
-
-    @property
-    def labels(self) -> list[str]:
-        """Each regime's label (``regime N`` where none is given)."""
-        return [r.get("label", f"regime {i}") for i, r in enumerate(self.regimes, 1)]
-
-    @classmethod
-    def from_toml(cls, path: str | Path, tuned: bool = True) -> SweepSpec:
-        """Read and validate a sweep TOML; ``tuned=False`` leaves its tuned values out (and
-        does not need their file), as the tuning itself does."""
-        path = Path(path)
-        raw = read_toml(path)
-        sweep = raw.get("sweep", {})
-        check_keys(raw, SWEEP_TABLES, f"{path}: table")
-        for name in ("sweep", "base", "grid", "report", "tune"):
-            if name in raw and not isinstance(raw[name], dict):
-                raise ConfigError(f"{path}: {name} must be a table ([{name}] and its keys), got "
-                                  f"{raw[name]!r}")
-        for name in ("regime", "extra"):
-            if name in raw and not (isinstance(raw[name], list)
-                                    and all(isinstance(x, dict) for x in raw[name])):
-                raise ConfigError(f"{path}: {name} must be tables written [[{name}]], got "
-                                  f"{raw[name]!r}")
-        check_keys(sweep, SWEEP_KEYS, f"{path}: [sweep] key")
-        check_keys(raw.get("report", {}), REPORT_KEYS, f"{path}: [report] key")
-        if not any(raw.get(t) for t in ("base", "grid", "regime", "extra")):
-            raise ConfigError(f"{path}: no [base], [grid], [[regime]] or [[extra]]: the sweep "
-                              f"would run the default configuration only; say what to run")
-        seeds = sweep.get("seeds", [0])
-        if not isinstance(seeds, list) or not seeds or not all(
-                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < SEED_LIMIT for s in seeds):
-            raise ConfigError(f"{path}: [sweep] seeds must be a non-empty list of whole numbers "
-                              f"from 0 to 2**63 - 1, got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"{path}: [sweep] seeds {seeds} repeat a seed (a run is its config "
-                              f"and seed: a repeated seed is the same run)")
-        for table in ("base", "grid"):
-            if "seed" in (raw.get(table) or {}):
-                raise ConfigError(f"{path}: [{table}] seed: seeds go in [sweep] seeds (which "
-                                  f"would replace it)")
-        grid = raw.get("grid", {})
-        for key, values in grid.items():
-            if not isinstance(values, list) or not values:
-                raise ConfigError(f"{path}: [grid] {key} must be a non-empty list")
-        regimes = raw.get("regime", [])
-        if not isinstance(regimes, list) or not all(isinstance(r, dict) and r for r in regimes):
-            raise ConfigError(f"{path}: regimes are written [[regime]], each a table of keys")
-        for i, regime in enumerate(regimes, 1):
-            for key in set(regime) & set(grid):
-                if not isinstance(regime[key], list) or not regime[key]:
-                    raise ConfigError(f"{path}: [[regime]] {i}: {key} is a [grid] key, so it must "
-                                      f"be a non-empty list (it replaces the grid's list there)")
-        name = sweep.get("name", path.stem)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            raise ConfigError(f"{path}: [sweep] name {name!r} must be a plain folder name (letters, "
-                              f"digits, '.', '_', '-'): it names the results folder")
-        replicas = sweep.get("replicas", 0)
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise ConfigError(f"{path}: [sweep] replicas must be a whole number >= 0 (replica "
-                              f"cells of each STL cell), got {replicas!r}")
-        spec = cls(name, raw.get("base", {}), grid, list(seeds),
-                   raw.get("extra", []), raw.get("report", {}), sweep.get("estimate", ""),
-                   regimes, replicas=replicas)
-        labels = spec.labels
-        if not all(isinstance(label, str) for label in labels):
-            raise ConfigError(f"{path}: a [[regime]] label must be a string, got {labels!r}")
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"{path}: two [[regime]] tables have the same label")
-        if "tune" in raw:
-            spec.tune = TuneSpec.from_table(raw["tune"], path, labels, spec.seeds)
-        if "tuned" in sweep:
-            if spec.tune is None:
-                raise ConfigError(f"{path}: [sweep] tuned needs a [tune] table (how they were tuned)")
-            spec.tuned_path = path.parent / sweep["tuned"]
-        if spec.tuned_path is not None and tuned:
-            spec.tuned = read_chosen(spec.tuned_path)
-            unknown = sorted({label for label, _ in spec.tuned} - set(spec.tune.regimes))
-            if unknown:
-                raise ConfigError(f"{spec.tuned_path}: regimes {unknown} are not tuned by "
-                                  f"[tune] regimes; run `mt2st tune` again")
-        spec.configs(source=str(path))  # validate every cell now, not mid-sweep
-        return spec
-
-    def regime_cells(self, label: str | None = None, tuned: bool = True) -> list[dict]:
-        """The grid's cells (keys beyond [base]) of every regime, or of the one labelled
-        ``label``, with the tuned knobs of their strategy applied unless ``tuned`` is false
-        (seeds not included)."""
-        keys = list(self.grid)
-        out = []
-        for name, regime in zip(self.labels or [None], self.regimes or [{}], strict=True):
-            if label is not None and name != label:
-                continue
-            regime = {k: v for k, v in regime.items() if k != "label"}
-            source = self.tune.transfer.get(name, name) if self.tune else name
-            for combo in itertools.product(*(regime.get(k, self.grid[k]) for k in keys)):
-                cell = {**regime, **dict(zip(keys, combo, strict=True))}
-                strategy = cell.get("strategy", self.base.get("strategy", TrainConfig.strategy))
-                if not isinstance(strategy, str):
-                    raise ConfigError(f"strategy must be a string (a [grid] list holds several), "
-                                      f"got {strategy!r}")
-                knobs = self.tuned.get((source, strategy)) if tuned else None
-                if knobs:
-                    epochs = cell.get("epochs", self.base.get("epochs", TrainConfig.epochs))
-                    cell.update(knob_values(knobs, epochs))
-                out.append(cell)
-        return out
-
-    def configs(self, source: str = "sweep") -> list[TrainConfig]:
-        """Every run of the sweep (with ``replicas`` replica cells of each STL cell),
-        deduplicated by configuration, in blocked, rotated order (:func:`blocked_order`)."""
-        cells = self.regime_cells() + [dict(e) for e in self.extra]
-        configs = expand_seeds(self.base, cells, self.seeds, source)
-        stl = [c for c in configs if c.strategy == "stl" and not c.replica]
-        configs += [c.replace(replica=k) for k in range(1, self.replicas + 1) for c in stl]
-        return blocked_order(configs, self.seeds)
-
-
-def expand_seeds(base: dict, cells: list[dict], seeds: list[int],
-                 source: str = "sweep") -> list[TrainConfig]:
-    """``base`` with each cell and seed, as configurations, deduplicated, in a stable order
-    (cell by cell; a sweep runs them in :func:`blocked_order`)."""
-    out: dict[str, TrainConfig] = {}
-    for cell in cells:
-        for seed in seeds:
-            try:
-                cfg = TrainConfig.from_dict({**base, **cell, "seed": seed}, source=source)
-            except ConfigError as exc:  # say which file and which cell
-                where = ", ".join(f"{k} = {v!r}" for k, v in cell.items()) or "[base] alone"
-                message = str(exc).removeprefix(f"{source}: ")
-                raise ConfigError(f"{source}: the cell {where}: {message}") from None
-            out.setdefault(cfg.run_id, cfg)  # STL is normalised to S0
-    return list(out.values())
-
-
-def blocked_order(configs: list[TrainConfig], seeds: list[int] | None = None) -> list[TrainConfig]:
-    """The runs a report compares next to each other: one block per (seed, workload), every
-    cell of that workload in it, blocks seed by seed; within a block the cells' order is
-    rotated by one place from one seed to the next, so no strategy always runs first (or
-    last) and a slow spell of the machine lands on both sides of a comparison. Deterministic:
-    a resumed sweep keeps the order of the runs it has left."""
-    seeds = list(dict.fromkeys(seeds if seeds is not None else [c.seed for c in configs]))
-    seeds += sorted({c.seed for c in configs} - set(seeds))
-    cells: dict[str, list[str]] = {}  # workload -> its cells, in first-seen order
-    blocks: dict[tuple[int, str], dict[str, TrainConfig]] = {}
-    for c in configs:
-        workload, cell = c.workload_id, c.cell_id
-        members = cells.setdefault(workload, [])
-        if cell not in members:
-            members.append(cell)
-        blocks.setdefault((c.seed, workload), {})[cell] = c
-    out = []
-    for k, seed in enumerate(seeds):
-        for workload, members in cells.items():
-            block = blocks.get((seed, workload), {})
-            turn = k % len(members)
-            out += [block[m] for m in members[turn:] + members[:turn] if m in block]
-    return out
+from mt2st.spec import (  # noqa: F401 (the spec's names, where callers have found them)
+    REPORT_KEYS,
+    SWEEP_KEYS,
+    SWEEP_TABLES,
+    SweepSpec,
+    blocked_order,
+    expand_seeds,
+)
 
 
 def execute_run(config_dict: dict, store_root: str, data_dir: str | None) -> dict:
@@ -375,21 +195,80 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+#: seconds to reach the Dask scheduler before giving up, and without any worker before the
+#: sweep stops (its finished runs stay in the store)
+DASK_CONNECT_TIMEOUT, DASK_NO_WORKER_TIMEOUT = 20.0, 120.0
+#: a scheduler address: [tcp|tls|ucx|ws|wss://]host[:port], or inproc://... (in-process clusters)
+_ADDRESS = re.compile(r"^(((tcp|tls|ucx|ws|wss)://)?[^\s/:]+(:\d{1,5})?/?|inproc://\S+)$", re.IGNORECASE)
+
+
+class SweepStopped(MT2STError):
+    """The executor went away mid-sweep; the finished runs are in the store."""
+
+
 def _dask_map(args: list[tuple], scheduler: str | None,
-              client_factory: Callable | None = None) -> Iterable[dict]:
+              client_factory: Callable | None = None,
+              connect_timeout: float = DASK_CONNECT_TIMEOUT,
+              no_worker_timeout: float = DASK_NO_WORKER_TIMEOUT) -> Iterable[dict]:
+    """Run ``execute_run`` over ``args`` on a Dask cluster, results as they come. Fails with
+    a message (never a hang or a traceback) when the scheduler cannot be reached, when it goes
+    away mid-sweep, and when no worker is left for ``no_worker_timeout`` seconds."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client, wait
     except ImportError:
         raise ConfigError("the dask executor needs the 'dask' extra: pip install 'mt2st[dask]'") from None
     if scheduler is None:
         raise ConfigError("the dask executor needs --scheduler ADDRESS (e.g. tcp://host:8786)")
-    client = Client(scheduler) if client_factory is None else client_factory(scheduler)
+    if not _ADDRESS.match(scheduler.strip()):
+        raise ConfigError(f"--scheduler {scheduler!r}: expected an address such as "
+                          f"tcp://host:8786 or host:8786")
+    resume = "the finished runs are in the store: the same command resumes from there"
+    try:
+        client = (Client(scheduler, timeout=connect_timeout) if client_factory is None
+                  else client_factory(scheduler))
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"could not reach the Dask scheduler at {scheduler} within "
+                          f"{connect_timeout:g} s ({type(exc).__name__}): is it running, and is "
+                          f"the address right?") from None
+    done = 0
     try:
         # priorities keep the blocked order on the cluster (higher runs first)
-        futures = [client.submit(execute_run, *a, pure=False, priority=len(args) - i)
-                   for i, a in enumerate(args)]
-        for f in as_completed(futures):
-            yield f.result()
+        pending = {client.submit(execute_run, *a, pure=False, priority=len(args) - i)
+                   for i, a in enumerate(args)}
+        idle_since, poll = None, min(5.0, max(no_worker_timeout / 4, 0.05))
+        while pending:
+            try:
+                finished, pending = wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                finished = set()
+            except Exception as exc:  # the connection, not a run: runs report their own errors
+                raise SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} of "
+                                   f"{len(args)} runs ({type(exc).__name__}); {resume}") from None
+            for f in finished:
+                try:
+                    result = f.result()
+                except Exception as exc:  # cancelled or lost with the scheduler, not a run's error
+                    raise SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} "
+                                       f"of {len(args)} runs ({type(exc).__name__}); {resume}") from None
+                yield result
+                done += 1
+            if finished:
+                idle_since = None
+                continue
+            try:
+                workers = len(client.scheduler_info().get("workers", {}))
+            except Exception:
+                raise SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} of "
+                                   f"{len(args)} runs; {resume}") from None
+            if workers:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > no_worker_timeout:
+                raise SweepStopped(f"no Dask worker left at {scheduler} for {no_worker_timeout:g} s "
+                                   f"after {done} of {len(args)} runs; start workers (dask worker "
+                                   f"{scheduler}) and run the same command: {resume}")
     finally:
         if client_factory is None:
-            client.close()
+            with contextlib.suppress(Exception):  # a scheduler that died cannot say goodbye
+                client.close(timeout=5)

@@ -5,143 +5,28 @@ The rule follows AlgoPerf's external tuning ruleset (a fixed trial budget per su
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mt2st.config import PER_STRATEGY_OPTIONS, TrainConfig, read_toml
-from mt2st.errors import ConfigError, check_keys
+from mt2st.config import TrainConfig
+from mt2st.errors import ConfigError
 from mt2st.metrics import quantile, time_to_target
-
-TUNE_KEYS = ("seeds", "trials", "space", "regimes", "transfer", "scan", "target", "draw_seed")
-#: knobs given relative to a run's epoch budget: name -> (config key, value from knob and epochs)
-RELATIVE_KNOBS = {
-    "t_switch_fraction": ("t_switch", lambda v, epochs: v * epochs),  # switch at this share
-    "eta_decay": ("eta", lambda v, epochs: v / epochs),  # Diminish's weight is e^-v at the end
-}
-
-
-def config_key(knob: str) -> str:
-    """The TrainConfig key a knob of the search space sets."""
-    return RELATIVE_KNOBS[knob][0] if knob in RELATIVE_KNOBS else knob
-
-
-def knob_values(knobs: dict, epochs: int) -> dict:
-    """Search-space knobs as TrainConfig keys and values for a run of ``epochs`` epochs."""
-    out = {}
-    for knob, value in knobs.items():
-        if knob in RELATIVE_KNOBS:
-            key, convert = RELATIVE_KNOBS[knob]
-            out[key] = float(convert(value, epochs))
-        else:
-            out[knob] = value
-    return out
-
-
-@dataclass
-class TuneSpec:
-    """The ``[tune]`` table of a sweep TOML: the seeds the tuning runs on (never reported),
-    the trial budget per strategy, the search space (knob -> values; a knob counts for a
-    strategy when it is part of that strategy's run identity), the regimes tuned (by label),
-    regimes that take another regime's choice (``transfer``), the knobs scanned one at a time
-    around the choice for the sensitivity figure (``scan``), and the target as a fraction of
-    the best tuned STL trial's median best validation accuracy."""
-
-    seeds: list[int]
-    trials: int
-    space: dict[str, list]
-    regimes: list[str]
-    transfer: dict[str, str] = field(default_factory=dict)
-    scan: dict[str, list] = field(default_factory=dict)
-    target: float = 0.99
-    draw_seed: int = 0
-
-    @classmethod
-    def from_table(cls, table: dict, path: str | Path, labels: list[str],
-                   reported_seeds: list[int]) -> TuneSpec:
-        where = f"{path}: [tune]"
-        check_keys(table, TUNE_KEYS, f"{where} key")
-        seeds = table.get("seeds", [])
-        if not isinstance(seeds, list) or not seeds or not all(
-                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-            raise ConfigError(f"{where} seeds must be a non-empty list of whole numbers >= 0")
-        if set(seeds) & set(reported_seeds):
-            raise ConfigError(f"{where} seeds {sorted(set(seeds) & set(reported_seeds))} are also "
-                              f"reported seeds; tune on seeds the sweep does not report")
-        trials = table.get("trials")
-        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-            raise ConfigError(f"{where} trials must be an integer >= 1 (trials per strategy)")
-        space, scan = table.get("space", {}), table.get("scan", {})
-        regimes, transfer = table.get("regimes", []), table.get("transfer", {})
-        for name, value, kind in (("space", space, dict), ("scan", scan, dict),
-                                  ("regimes", regimes, list), ("transfer", transfer, dict)):
-            if not isinstance(value, kind):
-                raise ConfigError(f"{where} {name} must be a {'table' if kind is dict else 'list'}"
-                                  f", got {value!r}")
-        if not all(isinstance(r, str) for r in [*regimes, *transfer.values()]):
-            raise ConfigError(f"{where} regimes and transfer name [[regime]] labels (strings)")
-        target, draw_seed = table.get("target", 0.99), table.get("draw_seed", 0)
-        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 1:
-            raise ConfigError(f"{where} target must be a fraction of STL's best in (0, 1], "
-                              f"got {target!r}")
-        if isinstance(draw_seed, bool) or not isinstance(draw_seed, int) or draw_seed < 0:
-            raise ConfigError(f"{where} draw_seed must be a whole number >= 0, got {draw_seed!r}")
-        for name, grid in (("space", space), ("scan", scan)):
-            for knob, values in grid.items():
-                if not isinstance(values, list) or not values:
-                    raise ConfigError(f"{where}.{name} {knob} must be a non-empty list")
-                if knob not in RELATIVE_KNOBS and knob not in TrainConfig.__dataclass_fields__:
-                    raise ConfigError(f"{where}.{name}: unknown knob {knob!r}; a TrainConfig key "
-                                      f"or one of {sorted(RELATIVE_KNOBS)}")
-        if not space:
-            raise ConfigError(f"{where}.space is empty: nothing to tune")
-        fixed = sorted(k for k in space if config_key(k) not in PER_STRATEGY_OPTIONS)
-        if fixed:
-            raise ConfigError(f"{where}.space: {fixed} define the workload, so every strategy "
-                              f"must share them; tune only {sorted(PER_STRATEGY_OPTIONS)}")
-        for label in [*regimes, *transfer, *transfer.values()]:
-            if label not in labels:
-                raise ConfigError(f"{where}: no [[regime]] has label {label!r}; labels: {labels}")
-        for dst, src in transfer.items():
-            if src not in regimes:
-                raise ConfigError(f"{where}.transfer: {dst!r} takes the choice of {src!r}, "
-                                  f"which is not tuned (regimes = {regimes})")
-        return cls(list(seeds), trials, space, list(regimes), dict(transfer), scan,
-                   float(target), draw_seed)
-
-    def strategy_knobs(self, probe: TrainConfig) -> list[str]:
-        """The knobs of the space that change runs of ``probe``'s strategy (its identity)."""
-        identity = probe.identity()
-        return [k for k in self.space if config_key(k) in identity]
-
-    def trials_for(self, probe: TrainConfig) -> list[dict]:
-        """The strategy's trials: its whole grid when that is within the budget, else
-        ``trials`` distinct grid points from Latin hypercube draws (every knob's values are
-        covered about evenly, which a small random draw does not promise), seeded by the
-        strategy's name (the same trials in every regime)."""
-        from scipy.stats import qmc
-
-        knobs = self.strategy_knobs(probe)
-        sizes = [len(self.space[k]) for k in knobs]
-        if math.prod(sizes) <= self.trials:
-            return [dict(zip(knobs, combo, strict=True))
-                    for combo in itertools.product(*(self.space[k] for k in knobs))]
-        rng = np.random.default_rng([self.draw_seed, zlib.crc32(probe.strategy.encode())])
-        picked: dict[tuple, None] = {}
-        while len(picked) < self.trials:  # a repeated grid point is drawn again
-            points = qmc.LatinHypercube(d=len(knobs), seed=rng).random(self.trials)
-            for point in points:
-                index = tuple(min(int(u * n), n - 1) for u, n in zip(point, sizes, strict=True))
-                if len(picked) < self.trials:
-                    picked.setdefault(index, None)
-        return [{k: self.space[k][i] for k, i in zip(knobs, index, strict=True)}
-                for index in picked]
+from mt2st.spec import (  # noqa: F401 (the spec's names, where callers have found them)
+    RELATIVE_KNOBS,
+    TUNE_KEYS,
+    SweepSpec,
+    TuneSpec,
+    config_key,
+    knob_values,
+    read_chosen,
+    write_chosen,
+)
+from mt2st.sweep import expand_seeds, run_configs
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -199,7 +84,6 @@ class TuningResult:
 def _trial_rows(spec, knob_sets) -> tuple[list, list[dict]]:
     """Configurations and bookkeeping rows of every tuned regime's strategies, over the tuning
     seeds, for ``knob_sets(label, probe)`` -> [(trial, phase, knobs)]."""
-    from mt2st.sweep import expand_seeds
 
     tune = spec.tune
     configs, rows = [], []
@@ -260,7 +144,6 @@ def run_tuning(spec, out: str | Path, chosen_path: str | Path, command: str, job
     around the choice. Writes ``out/trials.csv``; records of runs no longer planned (an
     earlier search space) are moved to ``out/stale/``."""
     from mt2st.results import ResultsStore, write_text_atomic
-    from mt2st.sweep import run_configs
 
     store = ResultsStore(out)
 
@@ -281,42 +164,3 @@ def run_tuning(spec, out: str | Path, chosen_path: str | Path, command: str, job
 
 
 # -- the chosen values as TOML ---------------------------------------------------------------
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"cannot write {v!r} as a tuned value")
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
-    raise ConfigError(f"cannot write {v!r} ({type(v).__name__}) as a tuned value")
-
-
-def write_chosen(scores: pd.DataFrame, path: str | Path, command: str) -> Path:
-    """The chosen trial of each (regime, strategy) as ``[[tuned]]`` tables, atomically."""
-    from mt2st.results import write_text_atomic
-
-    lines = [f"# Generated by `{command}`; do not edit (run it again).",
-             "# The knobs each strategy reached its target fastest with, on tuning seeds only.", ""]
-    for row in scores[scores["chosen"]].sort_values(["regime", "strategy"]).itertuples():
-        lines += ["[[tuned]]", f"regime = {_toml_value(row.regime)}",
-                  f"strategy = {_toml_value(row.strategy)}"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in json.loads(row.knobs).items()]
-        lines.append("")
-    return write_text_atomic(path, "\n".join(lines))
-
-
-def read_chosen(path: str | Path) -> dict[tuple[str, str], dict]:
-    """(regime label, strategy) -> knobs, from a file written by :func:`write_chosen`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: the tuned values are missing; write them with "
-                          f"`mt2st tune --config <the sweep toml>`")
-    out = {}
-    for i, entry in enumerate(read_toml(path).get("tuned", []), 1):
-        if not {"regime", "strategy"} <= set(entry):
-            raise ConfigError(f"{path}: [[tuned]] {i} needs regime and strategy")
-        knobs = {k: v for k, v in entry.items() if k not in ("regime", "strategy")}
-        out[(entry["regime"], entry["strategy"])] = knobs
-    return out

@@ -79,10 +79,14 @@ def test_sweep_runs_blocks_of_one_workload_and_seed_rotated_from_seed_to_seed(tm
 def test_reproduce_exits_non_zero_when_runs_fail(tmp_path, capsys):
     from mt2st.cli import main
 
+    # a run that fails when it is built, not when the sweep is read: its vectors file names
+    # a word twice (found only when the file is loaded)
+    vectors = tmp_path / "twice.vec"
+    vectors.write_text("2 8\n" + "film 0 0 0 0 0 0 0 0\n" * 2)
     toml = tmp_path / "bad.toml"
-    toml.write_text('[sweep]\nseeds = [0]\n[base]\ndataset = "synthetic"\ninit = "random"\n'
-                    'epochs = 1\ndim = 8\neval_every_epochs = 0.5\nstrategy = "adaptive-switch"\n'
-                    'dataset_options = {n_train = 100}\n[grid]\npatience = [-1, 2]\n')
+    toml.write_text('[sweep]\nseeds = [0]\n[base]\ndataset = "synthetic"\n'
+                    'epochs = 1\ndim = 8\neval_every_epochs = 0.5\nstrategy = "stl"\n'
+                    f'dataset_options = {{n_train = 100}}\n[grid]\ninit = ["random", "vectors:{vectors}"]\n')
     code = main(["reproduce", "--config", str(toml), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 1 and "1 of 2 runs failed" in err

@@ -811,3 +811,57 @@ def test_a_table_that_does_not_fit_says_what_it_would_need(monkeypatch):
         train(TrainConfig(dataset="synthetic", init="random", strategy="stl", epochs=1, dim=8,
                           dataset_options={"n_train": 100, "n_validation": 50, "n_test": 50}),
               progress=False)
+
+
+# -- Dask: a scheduler that cannot be reached, goes away, or has no worker left ----------------
+def _dask_args(tmp_path: Path, n: int = 2) -> list[tuple]:
+    path = tmp_path / "five.toml"
+    path.write_text(TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4]"))
+    configs = SweepSpec.from_toml(path).configs()[:n]
+    return [(c.to_dict(), str(tmp_path / "store"), None) for c in configs]
+
+
+@pytest.mark.parametrize("address", ["not a url", "tcp://host name:1", "tcp://h:port"])
+def test_a_scheduler_address_that_is_no_address_is_refused(tmp_path, address):
+    pytest.importorskip("distributed")
+    from mt2st.sweep import _dask_map
+
+    with pytest.raises(ConfigError, match="expected an address such as tcp://host:8786"):
+        next(_dask_map(_dask_args(tmp_path), address))
+
+
+def test_an_unreachable_scheduler_is_a_message_within_the_timeout(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from mt2st.sweep import _dask_map
+
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match="could not reach the Dask scheduler at tcp://127.0.0.1:9"):
+        next(_dask_map(_dask_args(tmp_path), "tcp://127.0.0.1:9", connect_timeout=1.0))
+    assert time.monotonic() - t0 < 30
+
+
+def test_a_cluster_without_workers_stops_the_sweep_with_a_message(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from mt2st.sweep import SweepStopped, _dask_map
+
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        with pytest.raises(SweepStopped, match="no Dask worker left .* after 0 of 2 runs"):
+            list(_dask_map(_dask_args(tmp_path), cluster.scheduler_address, no_worker_timeout=0.5))
+
+
+def test_a_scheduler_that_dies_mid_sweep_stops_it_with_the_finished_runs_kept(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from mt2st.sweep import SweepStopped, _dask_map
+
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       dashboard_address=None)
+    runs = _dask_map(_dask_args(tmp_path, 8), cluster.scheduler_address, no_worker_timeout=2.0)
+    try:
+        first = next(runs)
+        assert first["status"] == "ok"
+        cluster.close()
+        with pytest.raises(SweepStopped, match="the finished runs are in the store"):
+            list(runs)
+    finally:
+        cluster.close()
+    assert len(ResultsStore(tmp_path / "store").run_ids()) >= 1

@@ -56,5 +56,5 @@ def test_bad_parameters(strategy, params, message):
 
 
 def test_negative_gamma():
-    with pytest.raises(ConfigError, match="gamma0 for task 'analogy'"):
+    with pytest.raises(ConfigError, match="gamma0 for 'analogy'"):
         make_schedule("mtl", {"analogy": -1.0})

@@ -20,10 +20,11 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLoca
 
 from mt2st.report.aggregate import data_options, split_label  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
+from mt2st.schedules import STRATEGIES  # noqa: E402
 
-COLORS = {"stl": "#444444", "mtl": "#1f77b4", "diminish": "#2ca02c", "diminish-authors": "#98df8a",
-          "switch": "#d62728", "adaptive-switch": "#ff7f0e", "gcs": "#9467bd", "pcgrad": "#8c564b",
-          "uw": "#e377c2", "rlw": "#17becf", "hydalearn": "#bcbd22", "olaux": "#7f7f7f"}
+COLORS = {n: c.color for n, c in STRATEGIES.items()}  # one colour per strategy, its own
+#: strategies that drop the auxiliary tasks at a point (their curves get switch marks)
+SWITCHING = frozenset(n for n, c in STRATEGIES.items() if c.switches)
 INIT_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
 LINESTYLES = ["-", "--", ":", "-."]
 REGIME_COLORS = [plt.get_cmap("tab10")(i) for i in range(10)]
@@ -49,7 +50,7 @@ def _band(ax, group: pd.DataFrame, column: str, color: str, label: str, ls: str 
 def _switch_marks(ax, runs: pd.DataFrame, strategy: str, color="k", annotate: bool = True) -> None:
     """Vertical line where auxiliary work stops in one cell (median over its runs): the last
     evaluation interval in which the cumulative auxiliary step count still grew."""
-    if strategy not in ("switch", "adaptive-switch"):
+    if strategy not in SWITCHING:
         return
     ends = []
     for _, run in runs.sort_values("step").groupby("run_id"):
@@ -122,7 +123,7 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                             ax2.plot(np.arange(1, len(y) + 1), y, lw=1.5,
                                      color=INIT_COLORS[k % len(INIT_COLORS)],
                                      label=f"{log['name']} (test {log['test_acc']:.2f})")
-                    if strategy in ("switch", "adaptive-switch"):
+                    if strategy in SWITCHING:
                         ax2.axvline(15.5, color="k", ls=":", lw=1.2)
                     ax2.set_title(f"authors' log (IMDB, BiLSTM) · {setting}", fontsize=10)
                     ax2.set_xlabel("epoch")
@@ -134,7 +135,7 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
                         ax2.text(0.5, 0.5, "no matching log", ha="center", va="center",
                                  transform=ax2.transAxes, color="gray")
             axes[0][0].set_ylabel(ylabel)
-            marks = "; dotted = switch, per cell" if strategy in ("switch", "adaptive-switch") else ""
+            marks = "; dotted = switch, per cell" if strategy in SWITCHING else ""
             fig.suptitle(f"{STRATEGY_LABEL.get(strategy, strategy)}: {ylabel} versus epoch "
                          f"(line = mean, band = min–max over seeds{marks})", fontsize=10)
             fig.tight_layout()

@@ -8,19 +8,15 @@ from importlib import resources
 
 import pandas as pd
 
-#: our strategies that the paper's Table 2 reports (adaptive Switch is ours: the paper's
-#: "feedback mechanism" made concrete; its numbers are not the paper's Switch)
-STRATEGY_TO_PAPER = {"stl": "STL", "mtl": "MTL", "diminish": "Diminish",
-                     "diminish-authors": "Diminish", "switch": "Switch"}
-STRATEGY_LABEL = {"stl": "STL", "mtl": "MTL", "diminish": "Diminish",
-                  "diminish-authors": "Diminish (authors' code)", "switch": "Switch",
-                  "adaptive-switch": "Adaptive Switch", "gcs": "GCS", "pcgrad": "PCGrad",
-                  "uw": "Uncertainty weighting", "rlw": "RLW", "hydalearn": "HydaLearn",
-                  "olaux": "OL-AUX"}
+from mt2st.schedules import STRATEGIES
+
+# what the report knows of each strategy is read off its class (mt2st.schedules)
+#: our strategies that the paper's Table 2 reports, under the paper's names
+STRATEGY_TO_PAPER = {n: c.paper_name for n, c in STRATEGIES.items() if c.paper_name}
+#: how the reports name each strategy
+STRATEGY_LABEL = {n: c.label for n, c in STRATEGIES.items()}
 #: our strategy name → key prefix of the authors' logged runs
-STRATEGY_TO_LOG = {"stl": "training_mt", "mtl": "training_mt", "diminish": "training_mt2st_dimish",
-                   "diminish-authors": "training_mt2st_dimish", "switch": "training_mt2st_switch",
-                   "adaptive-switch": "training_mt2st_switch"}
+STRATEGY_TO_LOG = {n: c.authors_log for n, c in STRATEGIES.items() if c.authors_log}
 INIT_TO_LOG = {"cbow": "CBOW", "sg": "SG", "fasttext": "FastTextSG"}
 #: the GloVe-Twitter runs are logged under their own keys
 GLOVE_LOG = {"training_mt": "glove_mt", "training_mt2st_dimish": "glove_dimish",
