@@ -126,13 +126,15 @@ def _check_output_folder(path, flag: str):
     return folder
 
 
-def _train_config(args: argparse.Namespace):
-    """TOML file (``--config``) first, then every flag given on the command line on top."""
+def _train_config(args: argparse.Namespace, base=None):
+    """TOML file (``--config``, or ``base``) first, then every flag given on the command line
+    on top."""
     import dataclasses
 
     from mt2st.config import TrainConfig
 
-    base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    if base is None:
+        base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
     changes = {}
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
@@ -185,7 +187,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _select_config(args: argparse.Namespace):
     """The workload to choose for: a sweep TOML's regime (``--regime``; its MTL cell, tuned
-    knobs included, first seed), else a run TOML and the train flags."""
+    knobs included, first seed) or a run TOML, with the train flags given on top."""
     from mt2st.config import read_toml
     from mt2st.errors import ConfigError
     from mt2st.spec import SWEEP_TABLES, SweepSpec, expand_seeds
@@ -203,7 +205,7 @@ def _select_config(args: argparse.Namespace):
         raise ConfigError(f"--regime {label!r} is not a regime of {args.config} ({'; '.join(labels)})")
     cells = spec.regime_cells(label)
     cell = next((c for c in cells if c.get("strategy", spec.base.get("strategy")) == "mtl"), cells[0])
-    return expand_seeds(spec.base, [cell], spec.seeds[:1], str(args.config))[0]
+    return _train_config(args, expand_seeds(spec.base, [cell], spec.seeds[:1], str(args.config))[0])
 
 
 def _cmd_select(args: argparse.Namespace) -> int:

@@ -111,3 +111,6 @@ def test_select_cli_reads_a_sweep_regime_and_writes_json(tmp_path, capsys):
     assert "would run: none" in printed and "(lr 0.01)" in printed
     saved = json.loads(out.read_text())
     assert saved["config"]["lr"] == 0.01 and len(saved["candidates"]) == len(candidates())
+    assert main(["select", "--config", str(toml), "--regime", "b", "--lr", "0.02", "--steps", "2",
+                 "--aux-steps", "5", "--sample", "100"]) == 0
+    assert "(lr 0.02)" in capsys.readouterr().out  # a flag given applies on top of the regime
