@@ -208,11 +208,49 @@ def _select_config(args: argparse.Namespace):
     return _train_config(args, expand_seeds(spec.base, [cell], spec.seeds[:1], str(args.config))[0])
 
 
+def _judge_selection(args: argparse.Namespace) -> int:
+    """Rank every regime of a sweep TOML and score the rankings against its store."""
+    from pathlib import Path
+
+    from mt2st.errors import ConfigError
+    from mt2st.report.selection import judge, write_selection_report
+    from mt2st.results import ResultsStore
+    from mt2st.select import render, select
+    from mt2st.spec import SweepSpec, expand_seeds
+
+    if not args.config:
+        raise ConfigError("select --judge needs --config SWEEP.toml (the sweep that measured the store)")
+    spec = SweepSpec.from_toml(args.config)
+    store = ResultsStore(args.judge)
+    if not store.runs.is_dir():
+        raise ConfigError(f"select --judge {args.judge}: no runs/ folder (run `mt2st reproduce "
+                          f"--config {args.config} --out {args.judge}` first)")
+    rows = store.load()
+    workloads = {}
+    for label in spec.labels or [None]:
+        configs = expand_seeds(spec.base, spec.regime_cells(label), spec.seeds, str(args.config))
+        config = next((c for c in configs if c.strategy == "mtl"), configs[0])
+        chosen = select(config, data_dir=args.data_dir, steps=args.steps, aux_steps=args.aux_steps,
+                        sample=args.sample, seeds=args.seeds, top=args.top)
+        print(f"== {label}\n{render(chosen)}\n")
+        workloads[label or "workload"] = (configs, chosen)
+    tables = judge(rows, workloads)
+    if tables["scores"].empty:
+        raise ConfigError(f"{args.judge}: the store holds no run of {args.config}'s regimes")
+    command = f"mt2st select --config {args.config} --judge {args.judge}"
+    md = write_selection_report(tables, Path(args.judge), f"mt2st select judged ({args.config})",
+                                command)
+    print(f"report: {md}")
+    return 0
+
+
 def _cmd_select(args: argparse.Namespace) -> int:
     import json
 
     from mt2st.select import render, select
 
+    if args.judge:
+        return _judge_selection(args)
     config = _select_config(args)
     if args.json:
         _check_output_file(args.json, "select --json")
@@ -474,6 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds per candidate of the sweep the ranking replaces (default 5)")
     p.add_argument("--top", type=int, default=3, help="candidates it would run besides none")
     p.add_argument("--json", default=None, help="also write the ranking as JSON to this file")
+    p.add_argument("--judge", default=None, metavar="STORE",
+                   help="rank every regime of the --config sweep and score the rankings against "
+                        "the candidates measured in STORE (regret@1/@3, NDCG, Kendall tau; report "
+                        "written there)")
     _add_train_flags(p)
     p.set_defaults(func=_cmd_select)
 

@@ -114,3 +114,49 @@ def test_select_cli_reads_a_sweep_regime_and_writes_json(tmp_path, capsys):
     assert main(["select", "--config", str(toml), "--regime", "b", "--lr", "0.02", "--steps", "2",
                  "--aux-steps", "5", "--sample", "100"]) == 0
     assert "(lr 0.02)" in capsys.readouterr().out  # a flag given applies on top of the regime
+
+
+def test_regret_ndcg_and_tau_known_answers():
+    from mt2st.report.selection import kendall_tau, ndcg, regret_at
+
+    outcome = np.array([0.0, 1.0, 4.0, 2.0])  # the best candidate is the third
+    perfect = np.array([1.0, 2.0, 4.0, 3.0])
+    worst = -perfect
+    assert regret_at(perfect, outcome, 1) == 0.0 and ndcg(perfect, outcome) == pytest.approx(1.0)
+    assert regret_at(worst, outcome, 1) == 1.0  # its top pick missed (outcome 0)
+    assert regret_at(worst, outcome, 3) == pytest.approx((4 - 2) / 4)
+    assert kendall_tau(perfect, outcome) == pytest.approx(1.0)
+    assert kendall_tau(worst, outcome) == pytest.approx(-1.0)
+    assert ndcg(worst, outcome) < ndcg(perfect, outcome)
+    assert math.isnan(regret_at(perfect, np.zeros(4), 1))  # every candidate missed: no regret
+
+
+def test_select_judged_against_a_measured_store(tmp_path, capsys):
+    """A tiny sweep of every candidate, then --judge: the report scores every predictor on
+    both outcomes, and the truth table holds every candidate."""
+    from mt2st.cli import main
+    from mt2st.report.selection import OUTCOMES
+
+    toml = tmp_path / "sel.toml"
+    toml.write_text('[sweep]\nseeds = [0]\n[base]\ndataset = "synthetic"\ninit = "random"\n'
+                    'dim = 16\nepochs = 2\neval_every_epochs = 0.5\n'
+                    'dataset_options = { n_train = 300, n_validation = 100, n_test = 100, n_corpus = 200 }\n'
+                    '[grid]\nstrategy = ["stl", "mtl"]\n'
+                    'setting = ["similarity", "analogy", "sgns", "cbow", "S3", '
+                    '"similarity,analogy,sgns,cbow"]\n')
+    store = tmp_path / "store"
+    assert main(["reproduce", "--config", str(toml), "--out", str(store), "--quiet"]) == 0
+    assert main(["select", "--config", str(toml), "--judge", str(store), "--steps", "2",
+                 "--aux-steps", "5", "--sample", "100"]) == 0
+    assert "report:" in capsys.readouterr().out
+    import pandas as pd
+
+    truth = pd.read_csv(store / "truth.csv")
+    assert sorted(truth["candidate"]) == sorted(c.name for c in candidates())
+    scores = pd.read_csv(store / "scores.csv")
+    assert len(scores) == len(OUTCOMES) * len(PREDICTORS)
+    assert scores["regret@1"].between(0, 1).all() and scores["ndcg"].between(0, 1.0 + 1e-9).all()
+    assert "Summary: means over workloads" in (store / "report.md").read_text()
+    assert (store / "figures" / "regret.png").is_file()
+    assert main(["select", "--judge", str(store)]) == 2  # which sweep measured it: --config
+    assert "needs --config" in capsys.readouterr().err
