@@ -12,8 +12,10 @@ from mt2st.report.render import build_report
 from mt2st.results import record_problem
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-#: a committed report folder holds report.md beside its store, runs/
-REPORTS = sorted(p.parent for p in DOCS.glob("*/report.md"))
+#: a committed report folder holds report.md beside its store, runs/; a selection report
+#: (`mt2st select --judge`) holds truth.csv and scores.csv instead of the comparisons
+SELECTIONS = sorted(p.parent for p in DOCS.glob("*/scores.csv") if (p.parent / "truth.csv").is_file())
+REPORTS = sorted(p.parent for p in DOCS.glob("*/report.md") if p.parent not in SELECTIONS)
 
 
 def _params(heavy: set[str]) -> list:
@@ -131,3 +133,30 @@ def test_committed_tuning_choice_follows_from_its_store():
     assert chosen == read_chosen(spec.tuned_path) == spec.tuned
     assert set(pd.read_parquet(DOCS / "regimes-tuning" / "runs", columns=["seed"])["seed"]) \
         .isdisjoint(spec.seeds)  # tuned on seeds the reported sweep never uses
+
+
+@pytest.mark.parametrize("folder", SELECTIONS, ids=[p.name for p in SELECTIONS])
+def test_committed_selection_judgement_follows_from_its_store(folder):
+    """docs/select: the measured outcomes regenerate from the committed runs, and the scores
+    from those outcomes and the committed predictions (the predictors themselves train, so they
+    are rerun by `mt2st select --judge`, not here)."""
+    from mt2st.report.selection import score, truth
+    from mt2st.results import ResultsStore
+    from mt2st.spec import SweepSpec, expand_seeds
+
+    spec = SweepSpec.from_toml(DOCS.parent / "reproduce" / f"{folder.name}.toml")
+    rows = ResultsStore(folder).load()
+    committed_truth = pd.read_csv(folder / "truth.csv")
+    predictions = pd.read_csv(folder / "predictions.csv")
+    committed_scores = pd.read_csv(folder / "scores.csv")
+    for label in spec.labels:
+        configs = expand_seeds(spec.base, spec.regime_cells(label), spec.seeds)
+        measured = truth(rows, configs)
+        mine = committed_truth[committed_truth["workload"] == label].drop(columns="workload")
+        pd.testing.assert_frame_equal(measured.reset_index(drop=True), mine.reset_index(drop=True),
+                                      check_exact=False, rtol=1e-9, check_dtype=False)
+        p = predictions[predictions["workload"] == label].drop(columns="workload")
+        s = committed_scores[committed_scores["workload"] == label].drop(columns="workload")
+        pd.testing.assert_frame_equal(score(p, measured).reset_index(drop=True),
+                                      s.reset_index(drop=True), check_exact=False, rtol=1e-9,
+                                      check_dtype=False)
