@@ -189,10 +189,17 @@ def _execute_args(a: tuple) -> dict:
 
 
 def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which ends them (no traceback from each worker)."""
+    """Workers leave Ctrl-C to the parent, which ends them (no traceback from each worker).
+    Their progress bars take a thread lock: tqdm's default is a multiprocessing lock, a named
+    semaphore that a worker ended by the parent never releases, which the resource tracker
+    then reports as leaked at shutdown."""
     import signal
+    import threading
+
+    from tqdm.auto import tqdm as bar
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    bar.set_lock(threading.RLock())
 
 
 #: seconds to reach the Dask scheduler before giving up, and without any worker before the

@@ -865,3 +865,29 @@ def test_a_scheduler_that_dies_mid_sweep_stops_it_with_the_finished_runs_kept(tm
     finally:
         cluster.close()
     assert len(ResultsStore(tmp_path / "store").run_ids()) >= 1
+
+
+@pytest.mark.heavy  # about 15 s: a real Ctrl-C of a two-worker sweep; run by .ci/run with -m heavy
+def test_ctrl_c_of_a_two_worker_sweep_leaks_no_semaphore(tmp_path):
+    """Before: the workers' progress bars took tqdm's default multiprocessing lock, a named
+    semaphore; ended by the parent, they never released it, and the resource tracker printed
+    "There appear to be 2 leaked semaphore objects" after every Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+
+    toml = tmp_path / "long.toml"
+    toml.write_text(TINY.replace("seeds = [0]", f"seeds = {list(range(40))}"))
+    store = tmp_path / "store"
+    env = dict(os.environ)
+    child = subprocess.Popen([sys.executable, "-m", "mt2st", "reproduce", "--config", str(toml),
+                              "--out", str(store), "--jobs", "2", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((store / "runs").glob("*.parquet"))) < 2:
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 130, out[-2000:]
+    assert "interrupted" in out and "leaked" not in out, out[-2000:]
