@@ -190,7 +190,7 @@ def _select_config(args: argparse.Namespace):
     knobs included, first seed) or a run TOML, with the train flags given on top."""
     from mt2st.config import read_toml
     from mt2st.errors import ConfigError
-    from mt2st.spec import SWEEP_TABLES, SweepSpec, expand_seeds
+    from mt2st.spec import SWEEP_TABLES, SweepSpec
 
     raw = read_toml(args.config) if args.config else {}
     if not raw or not ({"sweep", "grid", "regime"} & set(raw)) or not set(raw) <= set(SWEEP_TABLES):
@@ -203,9 +203,16 @@ def _select_config(args: argparse.Namespace):
     label = args.regime if args.regime is not None else (labels[0] if labels else None)
     if label is not None and label not in labels:
         raise ConfigError(f"--regime {label!r} is not a regime of {args.config} ({'; '.join(labels)})")
-    cells = spec.regime_cells(label)
-    cell = next((c for c in cells if c.get("strategy", spec.base.get("strategy")) == "mtl"), cells[0])
-    return _train_config(args, expand_seeds(spec.base, [cell], spec.seeds[:1], str(args.config))[0])
+    return _train_config(args, _regime_workload(spec, label, str(args.config))[1])
+
+
+def _regime_workload(spec, label: str | None, source: str):
+    """(every run of the regime, the configuration its workload is ranked with: its MTL cell,
+    tuned knobs included, at the first seed)."""
+    from mt2st.spec import expand_seeds
+
+    configs = expand_seeds(spec.base, spec.regime_cells(label), spec.seeds, source)
+    return configs, next((c for c in configs if c.strategy == "mtl"), configs[0])
 
 
 def _judge_selection(args: argparse.Namespace) -> int:
@@ -216,7 +223,7 @@ def _judge_selection(args: argparse.Namespace) -> int:
     from mt2st.report.selection import judge, write_selection_report
     from mt2st.results import ResultsStore
     from mt2st.select import render, select
-    from mt2st.spec import SweepSpec, expand_seeds
+    from mt2st.spec import SweepSpec
 
     if not args.config:
         raise ConfigError("select --judge needs --config SWEEP.toml (the sweep that measured the store)")
@@ -228,8 +235,7 @@ def _judge_selection(args: argparse.Namespace) -> int:
     rows = store.load()
     workloads = {}
     for label in spec.labels or [None]:
-        configs = expand_seeds(spec.base, spec.regime_cells(label), spec.seeds, str(args.config))
-        config = next((c for c in configs if c.strategy == "mtl"), configs[0])
+        configs, config = _regime_workload(spec, label, str(args.config))
         chosen = select(config, data_dir=args.data_dir, steps=args.steps, aux_steps=args.aux_steps,
                         sample=args.sample, seeds=args.seeds, top=args.top)
         print(f"== {label}\n{render(chosen)}\n")

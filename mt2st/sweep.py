@@ -238,6 +238,11 @@ def _dask_map(args: list[tuple], scheduler: str | None,
                           f"{connect_timeout:g} s ({type(exc).__name__}): is it running, and is "
                           f"the address right?") from None
     done = 0
+
+    def gone(exc: BaseException) -> SweepStopped:
+        return SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} of "
+                            f"{len(args)} runs ({type(exc).__name__}); {resume}")
+
     try:
         # priorities keep the blocked order on the cluster (higher runs first)
         pending = {client.submit(execute_run, *a, pure=False, priority=len(args) - i)
@@ -249,14 +254,12 @@ def _dask_map(args: list[tuple], scheduler: str | None,
             except TimeoutError:
                 finished = set()
             except Exception as exc:  # the connection, not a run: runs report their own errors
-                raise SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} of "
-                                   f"{len(args)} runs ({type(exc).__name__}); {resume}") from None
+                raise gone(exc) from None
             for f in finished:
                 try:
                     result = f.result()
                 except Exception as exc:  # cancelled or lost with the scheduler, not a run's error
-                    raise SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} "
-                                       f"of {len(args)} runs ({type(exc).__name__}); {resume}") from None
+                    raise gone(exc) from None
                 yield result
                 done += 1
             if finished:
@@ -264,9 +267,8 @@ def _dask_map(args: list[tuple], scheduler: str | None,
                 continue
             try:
                 workers = len(client.scheduler_info().get("workers", {}))
-            except Exception:
-                raise SweepStopped(f"the Dask scheduler at {scheduler} went away after {done} of "
-                                   f"{len(args)} runs; {resume}") from None
+            except Exception as exc:
+                raise gone(exc) from None
             if workers:
                 idle_since = None
             elif idle_since is None:
