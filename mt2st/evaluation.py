@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mt2st.metrics import analogy_of_rows, spearman_of_rows
+from mt2st.metrics import ANALOGY_BATCH, RankedScores, analogy_of_rows, spearman_of_rows
 from mt2st.tasks.primary import accuracy
 
 
@@ -27,7 +27,8 @@ class Evaluator:
             r = pairs.restrict(vocab)
             self.sims[name] = (np.array([vocab.index(w) for w in r.word1], dtype=np.int64),
                                np.array([vocab.index(w) for w in r.word2], dtype=np.int64),
-                               r.scores)
+                               r.scores, RankedScores(r.scores))
+        self._scratch: np.ndarray | None = None  # the analogy scores, reused per evaluation
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module, table: torch.Tensor) -> dict[str, float]:
@@ -40,11 +41,14 @@ class Evaluator:
         vectors = table.cpu().numpy()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = vectors / np.maximum(norms, 1e-12)
-        ana = analogy_of_rows(unit, *self.analogy)
+        shape = (min(self.n_analogy, ANALOGY_BATCH), len(unit))
+        if self._scratch is None or self._scratch.shape != shape or self._scratch.dtype != unit.dtype:
+            self._scratch = np.empty(shape, dtype=unit.dtype)
+        ana = analogy_of_rows(unit, *self.analogy, scratch=self._scratch)
         row["analogy_sem"], row["analogy_syn"] = ana["semantic"], ana["syntactic"]
         sims = []
-        for name, (i1, i2, scores) in self.sims.items():
-            rho = spearman_of_rows(vectors, i1, i2, scores)
+        for name, (i1, i2, scores, ranked) in self.sims.items():
+            rho = spearman_of_rows(vectors, i1, i2, scores, ranked)
             row[f"sim_{name}"] = rho
             if np.isfinite(rho):
                 sims.append(rho)

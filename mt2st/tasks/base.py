@@ -66,6 +66,9 @@ class RowGradientLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table, loss: float, rows: torch.Tensor, values: torch.Tensor, sparse: bool):
         ctx.rows, ctx.values, ctx.sparse, ctx.shape = rows, values, sparse, table.shape
+        # what the table's gradient will be, for a weighting that adds it without autograd
+        # (``kernels.sparse_add.accumulate_table_grad``); the backward pass below is the same
+        ctx.row_gradient = (rows, values) if sparse else None
         return torch.tensor(loss, dtype=table.dtype, device=table.device)
 
     @staticmethod

@@ -1,0 +1,108 @@
+"""The table-gradient merge equals torch's sparse ``+`` bit for bit (rows, their order and
+values), and a step through it leaves the table as autograd's own accumulation does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mt2st.kernels.sparse_add import accumulate_table_grad, add_row_sparse
+
+
+def _sparse(rows, values, shape, coalesced=False):
+    return torch.sparse_coo_tensor(torch.as_tensor(rows)[None], values, shape,
+                                   check_invariants=False, is_coalesced=coalesced)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return (torch.equal(a._indices(), b._indices()) and a._values().dtype == b._values().dtype
+            and torch.equal(a._values(), b._values())
+            # bit for bit: -0.0 and 0.0 too
+            and torch.equal(a._values().view(torch.int32 if a.dtype == torch.float32
+                                             else torch.int64),
+                            b._values().view(torch.int32 if b.dtype == torch.float32
+                                             else torch.int64))
+            and a.is_coalesced() == b.is_coalesced())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", range(6))
+def test_merge_equals_torch_sparse_add(dtype, seed):
+    rng = np.random.default_rng(seed)
+    vocab, dim = 40, 5
+    nt, ns = int(rng.integers(1, 60)), int(rng.integers(1, 30))
+    # unsorted rows with repeats (an embedding batch), ties between the two tensors
+    t_rows, s_rows = rng.integers(0, vocab, nt), rng.integers(0, vocab, ns)
+    if seed % 2:
+        t_rows, s_rows = np.sort(t_rows), np.sort(s_rows)
+    t = _sparse(t_rows, torch.from_numpy(rng.standard_normal((nt, dim))).to(dtype), (vocab, dim))
+    s = _sparse(s_rows, torch.from_numpy(rng.standard_normal((ns, dim))).to(dtype), (vocab, dim))
+    assert _same(add_row_sparse(t, s), t + s)
+
+
+def test_merge_keeps_torch_special_cases_and_flags():
+    shape = (10, 3)
+    a = _sparse([1, 4, 7], torch.tensor([[1.0, -0.0, 2.0]] * 3), shape, coalesced=True)
+    b = _sparse([4, 8], torch.tensor([[0.5, 0.0, -2.0]] * 2), shape, coalesced=True)
+    assert _same(add_row_sparse(a, b), a + b)  # both coalesced: so is the sum
+    empty = _sparse(torch.zeros(0, dtype=torch.int64), torch.zeros((0, 3)), shape)
+    assert _same(add_row_sparse(a, empty), a + empty)
+    assert _same(add_row_sparse(empty, b), empty + b)
+    wide = torch.zeros((3, 6))[:, ::2]  # non-contiguous values: torch concatenates
+    c = _sparse([2, 2, 9], wide + 1.0, shape)
+    assert _same(add_row_sparse(a, c), a + c)
+
+
+def test_accumulated_step_equals_autograd_accumulation():
+    torch.manual_seed(0)
+    table = torch.nn.Parameter(torch.randn(30, 4))
+    idx = torch.randint(0, 30, (25,))
+
+    def losses():
+        primary = torch.nn.functional.embedding(idx, table, sparse=True).pow(2).sum()
+        aux1 = torch.nn.functional.embedding(idx[:7] % 11, table, sparse=True).sum()
+        aux2 = torch.nn.functional.embedding(idx[5:] // 2, table, sparse=True).tanh().sum()
+        return primary, aux1, aux2
+
+    primary, aux1, aux2 = losses()
+    primary.backward()
+    (0.3 * aux1).backward()
+    (1.7 * aux2).backward()
+    want = table.grad
+    table.grad = None
+    primary, aux1, aux2 = losses()
+    primary.backward()
+    accumulate_table_grad(table, aux1, 0.3)
+    accumulate_table_grad(table, aux2, 1.7)
+    assert _same(table.grad, want)
+    # a loss that does not reach the table leaves its gradient alone
+    before = table.grad
+    accumulate_table_grad(table, (torch.ones(1, requires_grad=True) * 2).sum(), 1.0)
+    assert table.grad is before
+
+
+@pytest.mark.parametrize("weight", [0.3, 1.0, 1e-3, 7.123456789])
+def test_a_fused_kernel_loss_skips_autograd_with_the_same_gradient(weight):
+    from mt2st.tasks.base import RowGradientLoss
+
+    rng = np.random.default_rng(3)
+    table = torch.nn.Parameter(torch.randn(30, 4))
+    idx = torch.randint(0, 30, (25,))
+    rows = torch.from_numpy(rng.integers(0, 30, 12))
+    values = torch.from_numpy(rng.standard_normal((12, 4)).astype(np.float32))
+
+    def primary_and_aux():
+        primary = torch.nn.functional.embedding(idx, table, sparse=True).pow(2).sum()
+        return primary, RowGradientLoss.apply(table, 0.5, rows, values, True)
+
+    primary, aux = primary_and_aux()
+    primary.backward()
+    (weight * aux).backward()
+    want = table.grad
+    table.grad = None
+    primary, aux = primary_and_aux()
+    assert aux.grad_fn.row_gradient is not None
+    primary.backward()
+    accumulate_table_grad(table, aux, weight)
+    assert _same(table.grad, want)
