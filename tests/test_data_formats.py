@@ -213,3 +213,18 @@ def test_sst_glue_rows_need_glue_layout(tmp_path):
     path.write_text("sentence\tlabel\na fine film \t2\n")
     with pytest.raises(DataFormatError, match=r"train\.tsv, line 2"):
         glue_rows(path)
+
+
+def test_local_data_is_read_without_pooch(monkeypatch, tmp_path):
+    """A lent GPU machine has no pooch: local data still loads, a download says what it needs."""
+    import sys
+
+    from mt2st.data import sources
+    from mt2st.errors import DataNotFoundError
+
+    monkeypatch.setitem(sys.modules, "pooch", None)  # import pooch now raises ImportError
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert sources.cache_dir() == tmp_path / "mt2st"
+    resource = next(iter(sources.RESOURCES.values()))
+    with pytest.raises(DataNotFoundError, match="needs pooch"):
+        sources._download(resource)

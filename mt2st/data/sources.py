@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pooch
-
 from mt2st.data import sst
 from mt2st.errors import DataNotFoundError
 
@@ -141,7 +139,13 @@ RESOURCES: dict[str, Resource] = {
 
 
 def cache_dir() -> Path:
-    """The per-user cache folder (platform-specific, e.g. ~/.cache/mt2st on Linux)."""
+    """The per-user cache folder (platform-specific, e.g. ~/.cache/mt2st on Linux). Without
+    pooch (a lent GPU machine has none, and nothing can be installed there) local data is still
+    read: the cache is then the XDG folder pooch would name on Linux."""
+    try:
+        import pooch
+    except ImportError:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mt2st"
     return Path(pooch.os_cache("mt2st"))
 
 
@@ -203,6 +207,11 @@ def _untar_data(fname: str, action: str, pup) -> list[str]:
 
 def _download(resource: Resource) -> Path:
     """Fetch a resource into the cache with pooch and verify each file's pinned sha256."""
+    try:
+        import pooch
+    except ImportError:
+        raise DataNotFoundError(f"{resource.name}: not found locally, and downloading it needs "
+                                f"pooch (pip install pooch), which is not installed") from None
     folder = cache_dir() / resource.name
     downloader = pooch.HTTPDownloader(timeout=30, progressbar=True)
     for remote in resource.remotes:
