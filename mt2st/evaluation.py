@@ -28,7 +28,9 @@ class Evaluator:
             self.sims[name] = (np.array([vocab.index(w) for w in r.word1], dtype=np.int64),
                                np.array([vocab.index(w) for w in r.word2], dtype=np.int64),
                                r.scores, RankedScores(r.scores))
-        self._scratch: np.ndarray | None = None  # the analogy scores, reused per evaluation
+        # the analogy scores of one batch of questions over the table, reused per evaluation
+        self._scratch = np.empty((min(self.n_analogy, ANALOGY_BATCH), parts.table.shape[0]),
+                                 dtype=parts.table.detach().cpu().numpy().dtype)
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module, table: torch.Tensor) -> dict[str, float]:
@@ -41,9 +43,6 @@ class Evaluator:
         vectors = table.cpu().numpy()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = vectors / np.maximum(norms, 1e-12)
-        shape = (min(self.n_analogy, ANALOGY_BATCH), len(unit))
-        if self._scratch is None or self._scratch.shape != shape or self._scratch.dtype != unit.dtype:
-            self._scratch = np.empty(shape, dtype=unit.dtype)
         ana = analogy_of_rows(unit, *self.analogy, scratch=self._scratch)
         row["analogy_sem"], row["analogy_syn"] = ana["semantic"], ana["syntactic"]
         sims = []
