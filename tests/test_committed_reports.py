@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -78,12 +81,34 @@ def test_no_committed_comparison_of_identical_arithmetic_reads_confirmed_or_reve
         comparisons["identical"]].any()
 
 
+def _has_avx512() -> bool:
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return bool(__cpu_features__.get("AVX512F"))
+
+
+@pytest.mark.heavy
+@pytest.mark.skipif(not _has_avx512(), reason="already the AVX2 dispatch: the default run checks it")
+def test_committed_report_regenerates_under_numpy_avx2_dispatch():
+    """The CI machine may lack AVX-512, where numpy's vectorised log, exp and pow differ from
+    the AVX-512 ones by an ulp. With those kernels switched off here (NPY_DISABLE_CPU_FEATURES),
+    the controls report still regenerates: the check that caught the fragile BCa intervals."""
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+    test = f"{__file__}::test_committed_report_regenerates_from_its_store[controls]"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", _params({"paper-protocol"}))
 def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     """The store is not only read back: one of its runs (the one that trained fastest, so that a
     BiLSTM store costs seconds, not minutes), trained again from the config in its record, gives
-    the same evaluation rows (every metric; the clocks aside)."""
+    the same evaluation rows (every metric; the clocks aside). Across CPU families (AVX-512
+    against AVX2) torch's reductions sum in another order, so cosines differ in their last bits
+    and a near-tied pair can swap ranks: the Spearman mean is compared to 1e-3, the rest to
+    pandas' default 1e-5 relative."""
     from mt2st.config import TrainConfig
     from mt2st.trainer import train
 
@@ -97,7 +122,11 @@ def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     rows = train(config, data_dir=data_dir, progress=False).rows
     metrics = ["step", "examples", "epoch", "val_acc", "test_acc", "loss_primary", "steps_analogy",
                "steps_similarity", "analogy_sem", "analogy_syn", "sim_mean", "flops_total"]
-    pd.testing.assert_frame_equal(rows[metrics], stored[metrics])
+    rank_based = ["sim_mean"]
+    others = [m for m in metrics if m not in rank_based]
+    pd.testing.assert_frame_equal(rows[others], stored[others])
+    pd.testing.assert_frame_equal(rows[rank_based], stored[rank_based], check_exact=False,
+                                  atol=1e-3, rtol=0)
 
 
 def test_readme_headline_table_is_generated_from_the_committed_reports(monkeypatch):
