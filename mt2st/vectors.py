@@ -14,6 +14,8 @@ import numpy as np
 from mt2st.data.files import numbered_lines, umask_mode
 from mt2st.errors import ConfigError, DataFormatError
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass
 class Embeddings:
@@ -77,6 +79,9 @@ def load_vectors(path: str | Path) -> Embeddings:
     expected_n = dim = None
     if len(head) == 2 and all(h.isdigit() for h in head):
         expected_n, dim = int(head[0]), int(head[1])
+        if dim < 1:
+            raise DataFormatError(path, number, f"header says {dim} values per word",
+                                  "'WORDS DIMENSIONS' with at least one dimension")
     else:
         lines = itertools.chain([(number, first)], lines)  # GloVe: no header, still streamed
     table: np.ndarray | None = None
@@ -90,14 +95,26 @@ def load_vectors(path: str | Path) -> Embeddings:
                 raise DataFormatError(path, number, "values separated by tabs" if tabs else
                                       "a word with no vector values",
                                       "'word v1 v2 ...' separated by single spaces")
+        if not cells[0]:
+            raise DataFormatError(path, number, "the line starts with a space (a word of no "
+                                  "letters)", "'word v1 v2 ...' with the word first")
         if len(cells) != dim + 1:
-            raise DataFormatError(path, number, f"{len(cells) - 1} values", f"{dim} values after the word")
-        try:
-            row = np.array(cells[1:], dtype=np.float32)
+            found = "values separated by tabs" if "\t" in line else f"{len(cells) - 1} values"
+            raise DataFormatError(path, number, found, f"{dim} values after the word, "
+                                  "separated by single spaces")
+        if "" in cells:
+            raise DataFormatError(path, number, "an empty value (two spaces in a row)",
+                                  "values separated by single spaces")
+        try:  # float64 first: a value beyond float32 is our message, not numpy's overflow warning
+            wide = np.array(cells[1:], dtype=np.float64)
         except ValueError:
             raise DataFormatError(path, number, "a value is not a number", "floating-point values") from None
-        if not np.isfinite(row).all():
+        if not np.isfinite(wide).all():
             raise DataFormatError(path, number, "a value is nan or infinite", "finite values")
+        if (np.abs(wide) > FLOAT32_MAX).any():
+            raise DataFormatError(path, number, "a value beyond float32's range (about 3.4e38)",
+                                  "values a float32 table can hold")
+        row = np.array(cells[1:], dtype=np.float32)  # parsed as float32 directly: no double rounding
         if cells[0] in first_line:  # the last one would win silently
             raise DataFormatError(path, number, f"the word {cells[0]!r} again (first on line "
                                   f"{first_line[cells[0]]})", "each word once")

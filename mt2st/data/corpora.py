@@ -111,6 +111,8 @@ def read_labelled_tsv(path: Path, label_map: dict[str, int] | None = None,
             mapping[raw] = -1
         texts.append(cells[ti].strip())
         labels.append(raw)
+    if not labels:
+        raise DataFormatError(path, None, "every row repeats the header", "at least one data row")
     if label_map is None:  # deterministic order: sorted label strings
         mapping = {lab: i for i, lab in enumerate(sorted(mapping))}
     return Split(tuple(texts), np.array([mapping[x] for x in labels], dtype=np.int64)), mapping

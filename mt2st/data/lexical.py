@@ -154,6 +154,8 @@ def split_indices(n: int, heldout_fraction: float, seed: int,
         k = int(round(heldout_fraction * len(members)))
         held.append(members[:k])
         train.append(members[k:])
+    if not train:  # no items: two empty index arrays (np.concatenate refuses an empty list)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
 
 
