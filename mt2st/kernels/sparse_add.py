@@ -102,3 +102,11 @@ def accumulate_table_grad(table: torch.nn.Parameter, loss: torch.Tensor, weight:
         if grad is None:
             return
     table.grad = grad if table.grad is None else add_row_sparse(table.grad, grad)
+
+
+def accumulate_table_grad_autograd(table: torch.nn.Parameter, loss: torch.Tensor,
+                                   weight: float) -> None:
+    """The reference for ``accumulate_table_grad``: autograd's own accumulation (torch's
+    sparse ``+``), the same gradient bit for bit; kept for the tests and for
+    ``bench/step_ab.py``, which times the two against each other in one process."""
+    (weight * loss).backward()
