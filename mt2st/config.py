@@ -29,7 +29,10 @@ MULTI_TASK_OPTIONS = ("gamma0", "epsilon", "schedule_unit", "aux_grad")
 #: options that may differ between the strategies compared on one workload, because each
 #: strategy is tuned on them (``mt2st tune``): the optimizer's step size, besides the strategies'
 #: own parameters and the multi-task options
-TUNABLE_OPTIONS = ("lr",)
+TUNABLE_OPTIONS = ("lr", "table_optimizer_state")
+#: what becomes of the table's optimiser state when a switching strategy drops its auxiliary
+#: tasks: kept (one state for the whole run) or reset (see TrainConfig.table_optimizer_state)
+TABLE_OPTIMIZER_STATES = ("shared", "reset_at_switch")
 #: every option that may differ between the strategies of one workload (see workload_id)
 PER_STRATEGY_OPTIONS = frozenset(
     (*TUNABLE_OPTIONS, *MULTI_TASK_OPTIONS, *(p for s in STRATEGIES for p in strategy_parameters(s)),
@@ -76,6 +79,7 @@ class TrainConfig:
     epochs: int = 5  # the training budget in epochs of the primary task
     batch_size: int = 64  # primary sentences per step; 0: full batch (one step per epoch)
     optimizer: str = "adam"  # adam or sgd
+    table_optimizer_state: str = "shared"  # switches: shared or reset_at_switch (fresh Adam there)
     lr: float = 1e-3  # the optimizer's step size
     dim: int = 100  # the embedding table's vector size
     min_count: int = 1  # words seen fewer times in the training text map to <unk>
@@ -111,6 +115,9 @@ class TrainConfig:
             (c.batch_size >= 0, f"batch_size must be >= 0 (0 = full batch), got {c.batch_size}"),
             (c.optimizer in ("adam", "sgd"), f"optimizer must be adam or sgd, got {c.optimizer!r}"),
             (c.lr > 0 and math.isfinite(c.lr), f"lr must be > 0, got {c.lr}"),
+            (c.table_optimizer_state in TABLE_OPTIMIZER_STATES,
+             f"table_optimizer_state must be one of {TABLE_OPTIMIZER_STATES}, got "
+             f"{c.table_optimizer_state!r}"),
             (1 <= c.dim <= MAX_DIM, f"dim must be from 1 to {MAX_DIM}, got {c.dim}"),
             (c.aux_grad in ("real", "detached"), f"aux_grad must be real or detached, got {c.aux_grad!r}"),
             (0 < c.target <= 1, f"target must be in (0, 1], got {c.target}"),
@@ -195,6 +202,10 @@ class TrainConfig:
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting
             object.__setattr__(self, "setting", "S0")
             object.__setattr__(self, "aux_grad", "real")
+        # a strategy that never switches, or SGD (no state), trains alike either way: one cell
+        if self.table_optimizer_state in TABLE_OPTIMIZER_STATES and (
+                self.optimizer == "sgd" or not getattr(STRATEGIES.get(self.strategy), "switches", True)):
+            object.__setattr__(self, "table_optimizer_state", "shared")
         if self.backend == "numba" and self.kernel == "pairs":  # numba's auto is the pair rule
             object.__setattr__(self, "kernel", "auto")
         if self.eval_every is not None and self.eval_every_epochs is not None:
@@ -234,6 +245,8 @@ class TrainConfig:
             d.pop("kernel", None)
         if not self.replica:  # the cell itself; records from before replicas keep their ids
             d.pop("replica", None)
+        if self.table_optimizer_state == "shared":  # records from before the option keep theirs
+            d.pop("table_optimizer_state", None)
         if self.init == "random" or self.init.startswith("vectors:"):
             d.pop("pretrain_epochs", None)
             d.pop("pretrain_extra", None)
@@ -282,7 +295,8 @@ class TrainConfig:
 
     def baseline_cell_id(self, strategy: str) -> str:
         """The cell this run is compared with: the same configuration under ``strategy``
-        (real auxiliary gradients, not a replica; STL drops the auxiliary options altogether)."""
+        (real auxiliary gradients, not a replica; STL drops the auxiliary options altogether;
+        a strategy that does not switch keeps one optimiser state)."""
         return self.replace(strategy=strategy, aux_grad="real", replica=0).cell_id
 
     @property

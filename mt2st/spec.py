@@ -114,9 +114,25 @@ class TuneSpec:
                    float(target), draw_seed)
 
     def strategy_knobs(self, probe: TrainConfig) -> list[str]:
-        """The knobs of the space that change runs of ``probe``'s strategy (its identity)."""
+        """The knobs of the space that change runs of ``probe``'s strategy: those in its
+        identity, and those whose option the identity leaves out at its default (as
+        table_optimizer_state "shared") where one of the knob's values, valid for the
+        strategy, changes the identity."""
         identity = probe.identity()
-        return [k for k in self.space if config_key(k) in identity]
+
+        def changes_runs(knob: str) -> bool:
+            if config_key(knob) in identity:
+                return True
+            for value in self.space[knob]:
+                try:
+                    other = probe.replace(**knob_values({knob: value}, probe.epochs))
+                except ConfigError:  # a value this strategy refuses
+                    continue
+                if other.identity() != identity:
+                    return True
+            return False
+
+        return [k for k in self.space if changes_runs(k)]
 
     def trials_for(self, probe: TrainConfig) -> list[dict]:
         """The strategy's trials: its whole grid when that is within the budget, else

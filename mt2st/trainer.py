@@ -39,6 +39,7 @@ class Trainer:
         self.loss_tasks, self.in_place_tasks = p.loss_tasks, p.in_place_tasks
         self.evaluator = Evaluator(p)
         self.recorder = Recorder(p)
+        self._aux_active = False  # whether the last step ran an auxiliary task (see _at_phase_change)
 
     # -- one optimisation step ------------------------------------------------------------
     def _aux_table(self) -> torch.Tensor:
@@ -98,6 +99,17 @@ class Trainer:
                     return False
                 rec.auxiliary(name, loss_k, items)
         return True
+
+    def _at_phase_change(self, weights: dict[str, float]) -> None:
+        """With ``table_optimizer_state = "reset_at_switch"``: at the first step on which every
+        auxiliary weight is below epsilon after one was not (the switch), the table's optimiser
+        state is dropped, so the primary-only phase starts from a fresh optimiser's moments and
+        step count, not from second moments the auxiliary gradients built up (which hold the
+        primary's steps small long after the switch)."""
+        active = any(w >= self.config.epsilon for w in weights.values())
+        if self._aux_active and not active and self.config.table_optimizer_state == "reset_at_switch":
+            reset_optimizer_state(self.optimizers, self.table)
+        self._aux_active = active
 
     # -- evaluation and audit ---------------------------------------------------------------
     def gradient_audit(self) -> dict[str, float]:
@@ -172,6 +184,7 @@ class Trainer:
             for b in range(n_batches):
                 t = seen / n_train if c.schedule_unit == "step" else float(epoch)
                 weights = self.schedule.weights(t)
+                self._at_phase_change(weights)
                 idx = order[b * batch:(b + 1) * batch]
                 ok = self._step(idx, weights)
                 step += 1
@@ -193,6 +206,13 @@ class Trainer:
             evaluate_now()  # the step that diverged: one last row that says so
         bar.close()
         return self.recorder.record(diverged, interval, self.evaluator.n_analogy)
+
+
+def reset_optimizer_state(optimizers: list[torch.optim.Optimizer], param: torch.Tensor) -> None:
+    """Drop ``param``'s state in whichever optimiser holds it: its next step starts as a fresh
+    optimiser's first (moments zero, step count one)."""
+    for opt in optimizers:
+        opt.state.pop(param, None)
 
 
 def _finite(tensor: torch.Tensor) -> bool:
