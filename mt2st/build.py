@@ -27,6 +27,7 @@ from mt2st.data import (
     split_similarity,
     tokenize,
 )
+from mt2st.data.corpora import corpus_tokens
 from mt2st.data.resample import RESAMPLE_OPTIONS
 from mt2st.data.text import PAD, UNK
 from mt2st.errors import ConfigError
@@ -115,6 +116,7 @@ def _prepared_key(config: TrainConfig, data_dir, digests: dict[str, str]) -> str
     fields = {"dataset": config.dataset, "data_seed": config.data_seed,
               "dataset_options": config.dataset_options, "min_count": config.min_count,
               "lexicon_heldout": config.lexicon_heldout, "lexicon_seed": config.lexicon_seed,
+              **({"vocab_extra": list(config.vocab_extra)} if config.vocab_extra else {}),
               "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
               "digests": digests}
     return json.dumps(fields, sort_keys=True, default=str)
@@ -136,7 +138,8 @@ def prepared_data(config: TrainConfig, data_dir=None, digests: dict[str, str] | 
     tokens = {k: tuple(tuple(tokenize(t)) for t in s.texts) for k, s in dataset.splits.items()}
     if not any(tokens["train"]):
         raise ConfigError(f"dataset {config.dataset!r}: its training texts hold no word")
-    vocab = Vocabulary.build(tokens["train"], min_count=config.min_count, specials=(PAD, UNK))
+    vocab = Vocabulary.build([*tokens["train"], *corpus_tokens(config.vocab_extra, (), data_dir)],
+                             min_count=config.min_count, specials=(PAD, UNK))
     if len(vocab) <= 2:
         raise ConfigError(f"dataset {config.dataset!r}: min_count {config.min_count} leaves no word "
                           f"in the vocabulary (every token would be <unk>)")
@@ -221,7 +224,9 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     else:
         optimizers = [torch.optim.SGD([table, *model.parameters()], lr=config.lr)]
 
-    context = TaskContext(config, vocab, lexicon, tokens["train"], device)
+    unlabelled = (corpus_tokens(config.aux_corpus, tokens["train"], data_dir)
+                  if any(AUX_TASKS[t].in_place for t in config.aux_tasks) else None)
+    context = TaskContext(config, vocab, lexicon, tokens["train"], device, unlabelled)
     tasks = {}
     for name in config.aux_tasks:
         task = task_class(name).build(context)

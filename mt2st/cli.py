@@ -151,6 +151,11 @@ def _train_config(args: argparse.Namespace, base=None):
     return base.replace(**changes)
 
 
+def _corpus_list(text: str) -> tuple[str, ...]:
+    """``wikitext2`` or ``train,file:extra.txt``: corpus parts, in order."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _parse_gamma(text: str):
     """``0.5`` or ``analogy=1,similarity=0.3``."""
     from mt2st.errors import ConfigError
@@ -420,7 +425,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig key (unset flags keep the config file's or default value)."""
     import dataclasses
 
-    from mt2st.config import NUMERIC_FIELDS, TrainConfig, field_help
+    from mt2st.config import CORPUS_OPTIONS, NUMERIC_FIELDS, TrainConfig, field_help
     from mt2st.schedules import STRATEGIES
 
     helps = field_help()  # each field's own comment in mt2st/config.py: one place
@@ -428,13 +433,18 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                          + "; gradient weightings "
                          + ", ".join(n for n, c in STRATEGIES.items() if not c.in_place_tasks))
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("dataset_options", "pretrain_extra"):
+        if f.name == "dataset_options":
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
-        if isinstance(default, bool):
-            p.add_argument(flag, action="store_const", const=True, default=None,
-                           help=helps.get(f.name, f"(default {default})"))
+        if isinstance(default, bool):  # --flag and --no-flag
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                           help=helps.get(f.name, "") + f" (default {str(default).lower()})")
+            continue
+        if f.name in CORPUS_OPTIONS:  # a comma list of corpus parts
+            p.add_argument(flag, type=_corpus_list, default=None,
+                           help=helps.get(f.name, "") + f"; a comma list (default "
+                                f"{','.join(default) or 'none'})")
             continue
         kind = NUMERIC_FIELDS.get(f.name, str)
         if f.name == "gamma0":

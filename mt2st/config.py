@@ -42,6 +42,28 @@ PER_STRATEGY_OPTIONS = frozenset(
 MAX_DIM, MAX_THREADS = 65536, 1024
 #: seeds are whole numbers below this (torch's and numpy's generators take them all)
 SEED_LIMIT = 2**63
+#: the options that name texts by corpus part (see check_corpus_parts)
+CORPUS_OPTIONS = ("pretrain_extra", "aux_corpus", "vocab_extra")
+#: the unlabelled texts we have loaders for; ``train`` (the primary's own training text) is a
+#: part of aux_corpus only (the init and the vocabulary include it anyway)
+CORPUS_PARTS = ("sst2", "mr", "wikitext2")
+
+
+def check_corpus_parts(name: str, parts: tuple[str, ...], allow_own: bool) -> None:
+    """Each part a known corpus, ``file:PATH``, or (``allow_own``) ``train``; none twice."""
+    known = (("train",) if allow_own else ()) + CORPUS_PARTS
+    for part in parts:
+        if part not in known and not (part.startswith("file:") and len(part) > 5):
+            raise ConfigError(f"{name}: unknown corpus {part!r}; known: {', '.join(known)}, "
+                              f"file:PATH")
+    repeated = sorted({p for p in parts if parts.count(p) > 1})
+    if repeated:
+        raise ConfigError(f"{name} names {', '.join(repeated)} twice")
+    if allow_own and not parts:
+        raise ConfigError(f"{name} is empty: name the text the task trains on (train: the "
+                          f"primary's own)")
+
+
 #: evaluations per epoch when neither eval_every nor eval_every_epochs is given
 DEFAULT_EVAL_EVERY_EPOCHS = 0.05
 
@@ -57,7 +79,10 @@ class TrainConfig:
     init: str = "sg"  # random, sg, cbow, fasttext or vectors:PATH
     oov_init: str = "random"  # rows missing from a vectors file: random (±0.5/dim) or zeros
     pretrain_epochs: int = 5  # epochs of the init's pretraining on the dataset's text
-    pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: mr, wikitext2, file:PATH
+    pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: sst2, mr, wikitext2, file:PATH
+    pretrain_own_text: bool = True  # pretrain the init on the primary's training text too
+    aux_corpus: tuple[str, ...] = ("train",)  # sgns/cbow text: train (the primary's) or as above
+    vocab_extra: tuple[str, ...] = ()  # texts whose words join the vocabulary (the same parts)
     strategy: str = "switch"  # the schedule or gradient weighting (mt2st.schedules.STRATEGIES)
     setting: str = "S3"  # S0-S3, sgns, or a comma list of similarity, analogy, sgns, cbow
     gamma0: float | dict = 1.0  # a number for every auxiliary task, or task=value,task=value
@@ -183,9 +208,10 @@ class TrainConfig:
                                                 for k, v in sorted(self.gamma0.items())})
         elif self.gamma0 is not None:
             object.__setattr__(self, "gamma0", _coerce("gamma0", self.gamma0, float))
-        if isinstance(self.pretrain_extra, str):  # "mr" would be ("m", "r")
-            raise ConfigError(f"pretrain_extra must be a list of corpora (e.g. [\"mr\"]), got "
-                              f"{self.pretrain_extra!r}")
+        for name in CORPUS_OPTIONS:
+            if isinstance(getattr(self, name), str):  # "mr" would be ("m", "r")
+                raise ConfigError(f"{name} must be a list of corpora (e.g. [\"mr\"]), got "
+                                  f"{getattr(self, name)!r}")
         for f in dataclasses.fields(self):  # each option of the type it is declared with
             value = getattr(self, f.name)
             if f.type == "bool" and not isinstance(value, bool):  # "no" is not False
@@ -198,7 +224,9 @@ class TrainConfig:
                                                     and all(isinstance(x, str) for x in value)):
                 raise ConfigError(f"{f.name} must be a list of strings, got {value!r}")
         object.__setattr__(self, "strategy", str(self.strategy).lower())
-        object.__setattr__(self, "pretrain_extra", tuple(self.pretrain_extra))
+        for name in CORPUS_OPTIONS:
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+            check_corpus_parts(name, getattr(self, name), allow_own=name == "aux_corpus")
         if self.strategy == "stl":  # no auxiliary task: one STL cell whatever the setting
             object.__setattr__(self, "setting", "S0")
             object.__setattr__(self, "aux_grad", "real")
@@ -250,6 +278,12 @@ class TrainConfig:
         if self.init == "random" or self.init.startswith("vectors:"):
             d.pop("pretrain_epochs", None)
             d.pop("pretrain_extra", None)
+            d.pop("pretrain_own_text", None)
+        # the options added after records were written leave the identity at their defaults
+        for name, default in (("pretrain_own_text", True), ("aux_corpus", ["train"]),
+                              ("vocab_extra", [])):
+            if d.get(name, default) == default:
+                d.pop(name, None)
         if not self.init.startswith("vectors:"):
             d.pop("oov_init", None)
         if not with_seed:
@@ -270,7 +304,11 @@ class TrainConfig:
             out.append(self.init[8:])
         if self.init not in ("random",) and not self.init.startswith("vectors:"):
             out += [e[5:] for e in self.pretrain_extra if e.startswith("file:")]
-        return out
+        if self.strategy != "stl" and "aux_corpus" in {o for t in self.aux_tasks
+                                                       for o in AUX_OPTIONS[t]}:
+            out += [e[5:] for e in self.aux_corpus if e.startswith("file:")]
+        out += [e[5:] for e in self.vocab_extra if e.startswith("file:")]
+        return list(dict.fromkeys(out))
 
     @property
     def run_id(self) -> str:
@@ -324,7 +362,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["pretrain_extra"] = list(self.pretrain_extra)
+        for name in CORPUS_OPTIONS:
+            d[name] = list(getattr(self, name))
         return d
 
     def replace(self, **changes) -> TrainConfig:
@@ -334,8 +373,9 @@ class TrainConfig:
     def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
         check_keys(raw, [f.name for f in dataclasses.fields(cls)], f"{source}: key")
         raw = dict(raw)
-        if "pretrain_extra" in raw:
-            raw["pretrain_extra"] = tuple(raw["pretrain_extra"])
+        for name in CORPUS_OPTIONS:
+            if name in raw and isinstance(raw[name], list):
+                raw[name] = tuple(raw[name])
         try:
             return cls(**raw)
         except TypeError as exc:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mt2st.data.corpora import embedding_corpus
+from mt2st.data.corpora import corpus_tokens
 from mt2st.data.sources import cache_dir
-from mt2st.data.text import PAD, Vocabulary, encode_corpus, tokenize
+from mt2st.data.text import PAD, Vocabulary, encode_corpus
 from mt2st.errors import ConfigError
 from mt2st.kernels.tables import init_input
 from mt2st.vectors import load_vectors
@@ -34,7 +34,9 @@ def _pretrain_key(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
     payload = {"dataset": config.dataset, "options": config.dataset_options,
                "data_seed": config.data_seed, "init": config.init,
                "dim": config.dim, "epochs": config.pretrain_epochs, "seed": config.seed,
-               "extra": list(config.pretrain_extra), "vocab": hashlib.sha256(
+               "extra": list(config.pretrain_extra),
+               **({} if config.pretrain_own_text else {"own_text": False}),
+               "vocab": hashlib.sha256(
                    "\n".join(vocab.words).encode()).hexdigest(),
                "train_text": text.hexdigest(),
                "files": {f: file_digest(f) for f in config.input_files()}}
@@ -72,9 +74,11 @@ def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
             table = np.load(cached)
             info["cached"] = str(cached)
         else:
-            sentences = list(train_tokens)
-            if config.pretrain_extra:
-                sentences += [tokenize(t) for t in embedding_corpus(data_dir, tuple(config.pretrain_extra))]
+            sentences = list(train_tokens) if config.pretrain_own_text else []
+            sentences += corpus_tokens(config.pretrain_extra, (), data_dir)
+            if not any(sentences):
+                raise ConfigError(f"init {config.init!r}: no pretraining text (pretrain_own_text "
+                                  f"is false and pretrain_extra is empty)")
             corpus = encode_corpus(sentences, vocab, unknown="drop")
             emb = train_embeddings(corpus, method=config.init, dim=config.dim,
                                    epochs=config.pretrain_epochs, seed=config.seed + 1,

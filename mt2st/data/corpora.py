@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from tqdm.auto import tqdm
 from mt2st.data.files import numbered_lines, read_text, read_tsv
 from mt2st.data.lexical import split_indices
 from mt2st.data.sources import locate
+from mt2st.data.text import tokenize
 from mt2st.errors import ConfigError, DataFormatError, DataNotFoundError
 
 TEXT_COLUMNS = ("sentence", "content", "text", "review")
@@ -308,3 +311,27 @@ def embedding_corpus(data_dir: str | Path | None = None,
         else:
             raise ConfigError(f"unknown corpus part {part!r}; known: sst2, mr, wikitext2, file:PATH")
     return tuple(texts)
+
+
+@functools.lru_cache(maxsize=8)
+def _named_corpus(part: str, data_dir: str | None, env_dir: str | None) -> tuple:
+    """A named corpus's sentences, tokenised once per process (WikiText-2 takes a second)."""
+    return tuple(tuple(tokenize(t)) for t in embedding_corpus(data_dir, (part,)))
+
+
+def corpus_tokens(parts, own_tokens, data_dir=None) -> list:
+    """The tokenised sentences of corpus ``parts`` in order: ``train`` is ``own_tokens`` (the
+    primary's training text, labels dropped), ``sst2`` the whole SST-2 training text, ``mr``
+    all of MR's text (its test sentences too: transductive for an MR primary; prefer another
+    corpus there), ``wikitext2`` WikiText-2, ``file:PATH`` a user's text (one sentence a line,
+    read afresh: its sha256 is in the run's identity)."""
+    out: list = []
+    for part in parts:
+        if part == "train":
+            out += list(own_tokens)
+        elif part.startswith("file:"):
+            out += [tokenize(t) for t in embedding_corpus(data_dir, (part,))]
+        else:
+            out += _named_corpus(part, None if data_dir is None else str(data_dir),
+                                 os.environ.get("MT2ST_DATA_DIR"))
+    return out

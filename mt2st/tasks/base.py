@@ -24,6 +24,11 @@ class TaskContext:
     lexicon: object  # build.Lexicon: training parts of the similarity and analogy sets
     train_tokens: list  # tokenised primary training text
     device: torch.device
+    unlabelled_tokens: list | None = None  # the text of sgns/cbow (config.aux_corpus); None: train_tokens
+
+    def __post_init__(self) -> None:
+        if self.unlabelled_tokens is None:
+            self.unlabelled_tokens = self.train_tokens
 
 
 class AuxTask(ABC):

@@ -25,9 +25,9 @@ class TaskSpec:
 AUX_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("similarity", "pairs", ("similarity_batch",), "mt2st.tasks.similarity:SimilarityTask"),
     TaskSpec("analogy", "questions", ("analogy_batch",), "mt2st.tasks.analogy:AnalogyTask"),
-    TaskSpec("sgns", "tokens", ("sgns_sentences", "sgns_alpha", "kernel"),
+    TaskSpec("sgns", "tokens", ("sgns_sentences", "sgns_alpha", "kernel", "aux_corpus"),
              "mt2st.tasks.sgns:SGNSTask", True),
-    TaskSpec("cbow", "tokens", ("sgns_sentences", "sgns_alpha", "kernel"),
+    TaskSpec("cbow", "tokens", ("sgns_sentences", "sgns_alpha", "kernel", "aux_corpus"),
              "mt2st.tasks.cbow:CBOWTask", True),
 )}
 

@@ -1,4 +1,5 @@
-"""Auxiliary task ``sgns``: skip-gram negative sampling on the primary task's own training text,
+"""Auxiliary task ``sgns``: skip-gram negative sampling on the run's unlabelled text (by default
+the primary task's own training text; ``aux_corpus`` names others: SST-2, MR, WikiText-2, a file),
 through the numba kernel (``kernel``: pairs, gensim's rule, or hogbatch) or the torch one
 (``backend="torch"``). The kernel updates the
 shared table in place with plain SGD at step γ(t) · alpha (it is the hand-written gradient of
@@ -26,7 +27,7 @@ class SGNSTask(AuxTask):
         if c.device != "cpu" and c.backend == "numba":
             raise ConfigError(f"the numba kernels run on the CPU: use backend='torch' for "
                               f"{cls.name} on {c.device!r}")
-        text = encode_corpus(ctx.train_tokens, ctx.vocab, unknown="drop")
+        text = encode_corpus(ctx.unlabelled_tokens, ctx.vocab, unknown="drop")
         return cls(text, c.dim, c.seed, c.sgns_sentences, alpha=c.sgns_alpha, backend=c.backend,
                    device=c.device, kernel=c.kernel)
 
@@ -39,7 +40,10 @@ class SGNSTask(AuxTask):
         self.config = SGNSConfig(method=self.method, dim=dim, window=window, negative=negative,
                                  alpha=alpha, sample=sample, seed=seed, compute_loss=True)
         vocab = corpus.vocab
-        self.tables = SGNSTables.build(vocab.words, vocab.counts, self.config)
+        # the noise and subsampling distributions are the text's own unigram counts (on the
+        # primary's training text these are the vocabulary's counts, as they always were)
+        counts = np.bincount(corpus.tokens, minlength=len(vocab)).astype(np.int64)
+        self.tables = SGNSTables.build(vocab.words, counts, self.config)
         self.corpus = corpus
         self.syn1neg = np.zeros((len(vocab), dim), dtype=np.float32)
         self.sentences_per_step = sentences_per_step
