@@ -17,7 +17,10 @@ from pathlib import Path
 from mt2st.config import PER_STRATEGY_OPTIONS, SEED_LIMIT, TrainConfig, read_toml
 from mt2st.errors import ConfigError, check_keys
 
-TUNE_KEYS = ("seeds", "trials", "space", "regimes", "transfer", "scan", "target", "draw_seed")
+TUNE_KEYS = ("seeds", "trials", "space", "regimes", "transfer", "scan", "target", "draw_seed",
+             "extend")
+#: the most times one knob's range may be extended past a chosen edge value (``extend``)
+MAX_EXTEND = 5
 #: knobs given relative to a run's epoch budget: name -> (config key, value from knob and epochs)
 RELATIVE_KNOBS = {
     "t_switch_fraction": ("t_switch", lambda v, epochs: v * epochs),  # switch at this share
@@ -59,6 +62,9 @@ class TuneSpec:
     scan: dict[str, list] = field(default_factory=dict)
     target: float = 0.99
     draw_seed: int = 0
+    #: how many times a knob whose chosen value is an edge of its searched range is extended
+    #: one step beyond it (the step the two outermost values make), then chosen again
+    extend: int = 0
 
     @classmethod
     def from_table(cls, table: dict, path: str | Path, labels: list[str],
@@ -90,6 +96,10 @@ class TuneSpec:
                               f"got {target!r}")
         if isinstance(draw_seed, bool) or not isinstance(draw_seed, int) or draw_seed < 0:
             raise ConfigError(f"{where} draw_seed must be a whole number >= 0, got {draw_seed!r}")
+        extend = table.get("extend", 0)
+        if isinstance(extend, bool) or not isinstance(extend, int) or not 0 <= extend <= MAX_EXTEND:
+            raise ConfigError(f"{where} extend must be a whole number from 0 to {MAX_EXTEND} "
+                              f"(extensions of a knob whose choice is an edge), got {extend!r}")
         for name, grid in (("space", space), ("scan", scan)):
             for knob, values in grid.items():
                 if not isinstance(values, list) or not values:
@@ -111,7 +121,7 @@ class TuneSpec:
                 raise ConfigError(f"{where}.transfer: {dst!r} takes the choice of {src!r}, "
                                   f"which is not tuned (regimes = {regimes})")
         return cls(list(seeds), trials, space, list(regimes), dict(transfer), scan,
-                   float(target), draw_seed)
+                   float(target), draw_seed, extend)
 
     def strategy_knobs(self, probe: TrainConfig) -> list[str]:
         """The knobs of the space that change runs of ``probe``'s strategy: those in its

@@ -28,6 +28,10 @@ from mt2st.spec import (  # noqa: F401 (the spec's names, where callers have fou
 )
 from mt2st.sweep import expand_seeds, run_configs
 
+#: the phases a choice is made from: the drawn trials and the extensions past a chosen edge
+#: (the scans come after the choice and never change it)
+CHOOSING_PHASES = ("trial", "extend")
+
 
 # -- scoring ---------------------------------------------------------------------------------
 def trial_scores(rows: pd.DataFrame, trials: pd.DataFrame, target: float) -> pd.DataFrame:
@@ -64,7 +68,7 @@ def trial_scores(rows: pd.DataFrame, trials: pd.DataFrame, target: float) -> pd.
                     "ttt_q75_s": quantile(t, 0.75)})
     scores = pd.DataFrame(out)
     scores["chosen"] = False
-    drawn = scores[scores["phase"] == "trial"]
+    drawn = scores[scores["phase"].isin(CHOOSING_PHASES)]
     for _, g in drawn.groupby(["regime", "strategy"]):
         order = g.assign(_t=g["ttt_median_s"].replace(math.inf, 1e300)).sort_values(
             ["_t", "misses", "best_median"], ascending=[True, True, False])
@@ -126,6 +130,86 @@ def plan_scans(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
     return _trial_rows(spec, scanned)
 
 
+def _numeric(values: list) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _beyond(values: list, edge, upper: bool):
+    """One step past ``edge`` (the lowest or highest of ``values``), the step the two
+    outermost values make: geometric where every value is positive, else arithmetic; an
+    integer knob stays an integer. None where there is no step (one value) or no new value."""
+    ordered = sorted(set(values))
+    if len(ordered) < 2 or not _numeric(ordered):
+        return None
+    inner = ordered[-2] if upper else ordered[1]
+    if all(v > 0 for v in ordered):
+        new = edge * (edge / inner)
+    else:
+        new = edge + (edge - inner)
+    if all(isinstance(v, int) for v in ordered):
+        new = int(round(new))
+    else:
+        new = float(f"{new:.6g}")  # a value a TOML file and a figure's axis read as written
+    return None if new in ordered else new
+
+
+def searched_values(spec, scores: pd.DataFrame, regime: str, strategy: str, knob: str) -> list:
+    """The values a knob was tried at for one (regime, strategy): its space and extensions."""
+    g = scores[(scores["regime"] == regime) & (scores["strategy"] == strategy)
+               & scores["phase"].isin(CHOOSING_PHASES)]
+    tried = {json.loads(k).get(knob) for k in g["knobs"]}
+    return sorted(v for v in set(spec.tune.space[knob]) | tried if v is not None)
+
+
+def knob_edges(spec, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per chosen (regime, strategy) and knob: the searched range, the choice, whether it lies
+    on an edge of that range, and how often the range was extended (the tuning report's
+    warning: a choice on an edge says the optimum may lie beyond it)."""
+    out = []
+    for r in scores[scores["chosen"]].itertuples():
+        for knob, value in json.loads(r.knobs).items():
+            values = searched_values(spec, scores, r.regime, r.strategy, knob)
+            edge = None
+            if _numeric(values) and len(values) > 1:
+                edge = "lower" if value == values[0] else "upper" if value == values[-1] else None
+            out.append({"regime": r.regime, "strategy": r.strategy, "knob": knob, "chosen": value,
+                        "searched": values, "edge": edge,
+                        "extensions": len(set(values) - set(spec.tune.space[knob]))})
+    return pd.DataFrame(out, columns=["regime", "strategy", "knob", "chosen", "searched", "edge",
+                                      "extensions"])
+
+
+def plan_extensions(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
+    """For each chosen (regime, strategy) and numeric knob whose choice is the lowest or highest
+    value searched so far: trials one step beyond that edge, the other knobs at the choice
+    (phase "extend"). A value the strategy refuses (a switch past the budget) is the knob's
+    limit: nothing is planned past it."""
+    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
+              for r in scores[scores["chosen"]].itertuples()}
+
+    def extensions(label, probe):
+        base = chosen.get((label, probe.strategy))
+        if base is None:
+            return []
+        planned = []
+        for knob, value in base.items():
+            values = searched_values(spec, scores, label, probe.strategy, knob)
+            for upper in (False, True):
+                if value != (values[-1] if upper else values[0]):
+                    continue
+                new = _beyond(values, value, upper)
+                if new is None:
+                    continue
+                knobs = {**base, knob: new}
+                try:
+                    probe.replace(**knob_values(knobs, probe.epochs))
+                except ConfigError:
+                    continue
+                planned.append((f"{knob}={new:g}", "extend", knobs))
+        return planned
+    return _trial_rows(spec, extensions)
+
+
 def rescore(spec, out: str | Path) -> pd.DataFrame:
     """The scores of a finished tuning from its store alone (no run): trials, choice, scans."""
     from mt2st.results import ResultsStore
@@ -133,6 +217,13 @@ def rescore(spec, out: str | Path) -> pd.DataFrame:
     rows = ResultsStore(out).load()
     _, planned = plan_trials(spec)
     scores = trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
+    for _ in range(spec.tune.extend):
+        _, more = plan_extensions(spec, scores)
+        more = [r for r in more if r["run_id"] in set(rows["run_id"])]
+        if not more:
+            break
+        planned += more
+        scores = trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
     _, scans = plan_scans(spec, scores)
     return trial_scores(rows, pd.DataFrame(planned + scans), spec.tune.target)
 
@@ -154,6 +245,13 @@ def run_tuning(spec, out: str | Path, chosen_path: str | Path, command: str, job
     configs, rows = plan_trials(spec)
     ran = run(configs)
     scores = trial_scores(store.load(), pd.DataFrame(rows), spec.tune.target)
+    for _ in range(spec.tune.extend):  # a choice on an edge: one step beyond it, then again
+        more_configs, more = plan_extensions(spec, scores)
+        if not more:
+            break
+        ran += run(more_configs)
+        rows += more
+        scores = trial_scores(store.load(), pd.DataFrame(rows), spec.tune.target)
     scan_configs, scans = plan_scans(spec, scores)
     ran += run(scan_configs)
     store.prune({r["run_id"] for r in rows + scans})

@@ -146,3 +146,71 @@ def test_tuning_end_to_end_and_the_sweep_takes_the_choice(tmp_path, monkeypatch)
         assert cfg.lr == switch["lr"] and cfg.gamma0 == switch["gamma0"]
     stl = [c for c in spec.configs() if c.strategy == "stl"]
     assert {c.lr for c in stl} == {chosen[("short", "stl")]["lr"]}
+
+
+# -- a choice on the edge of the search space --------------------------------------------
+def test_one_step_beyond_an_edge_is_the_step_its_outermost_values_make():
+    from mt2st.tune import _beyond
+
+    assert _beyond([0.3, 1.0, 3.0], 0.3, upper=False) == 0.09  # geometric: ×0.3 again
+    assert _beyond([0.001, 0.003, 0.01], 0.01, upper=True) == pytest.approx(0.0333333)
+    assert _beyond([2, 5, 10], 10, upper=True) == 20  # integers stay integers
+    assert _beyond([-1.0, 0.0, 1.0], 1.0, upper=True) == 2.0  # arithmetic where a value <= 0
+    assert _beyond([1.0], 1.0, upper=True) is None  # one value: no step
+    assert _beyond(["shared", "reset_at_switch"], "shared", upper=False) is None
+
+
+def _fake_scores(choices: dict, spec) -> pd.DataFrame:
+    """Scores with one chosen trial per (regime, strategy) at ``choices``'s knobs."""
+    return pd.DataFrame([{"regime": "short", "strategy": s, "trial": "trial 0", "phase": "trial",
+                          "knobs": json.dumps(k, sort_keys=True), "chosen": True}
+                         for s, k in choices.items()])
+
+
+def test_a_choice_on_an_edge_plans_trials_past_it_and_stops_at_the_knobs_limit(tmp_path):
+    from mt2st.tune import knob_edges, plan_extensions
+
+    spec = SweepSpec.from_toml(_write(tmp_path))
+    scores = _fake_scores({"stl": {"lr": 0.03}, "switch": {"lr": 0.01, "gamma0": 1.0,
+                                                            "t_switch_fraction": 0.5}}, spec)
+    configs, rows = plan_extensions(spec, scores)
+    planned = {(r["strategy"], r["trial"]) for r in rows}
+    # lr 0.03 is STL's upper edge: 0.09 (×3); Switch's lr 0.01 its lower: 0.00333333; gamma0
+    # 1.0 its upper: 2.0; t_switch_fraction 0.5 would go to 1.0 (the whole budget, allowed)
+    assert planned == {("stl", "lr=0.09"), ("switch", "lr=0.00333333"), ("switch", "gamma0=2"),
+                       ("switch", "t_switch_fraction=1")}
+    assert {c.seed for c in configs} == {100, 101}
+    assert all(r["phase"] == "extend" for r in rows)
+    edges = knob_edges(spec, scores).set_index(["strategy", "knob"])
+    assert edges.loc[("stl", "lr"), "edge"] == "upper"
+    assert edges.loc[("switch", "lr"), "edge"] == "lower"
+    assert (edges["extensions"] == 0).all()
+    # a switch past the budget is refused by the strategy: the knob's limit, nothing planned
+    far = _fake_scores({"switch": {"lr": 0.01, "gamma0": 1.0, "t_switch_fraction": 1.0}}, spec)
+    far = pd.concat([far, far.assign(phase="extend", trial="t_switch_fraction=1", chosen=False,
+                                     knobs=json.dumps({"lr": 0.01, "gamma0": 1.0,
+                                                       "t_switch_fraction": 0.5}))])
+    _, rows = plan_extensions(spec, far)
+    assert not any(r["trial"].startswith("t_switch_fraction") for r in rows)
+
+
+def test_tuning_with_extensions_end_to_end_says_which_choices_sit_on_an_edge(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path, tuned='tuned = "tiny.tuned.toml"')
+    text = path.read_text().replace("regimes = [\"short\"]", "regimes = [\"short\"]\nextend = 1")
+    path.write_text(text.replace('strategy = ["stl", "mtl", "switch", "diminish"]',
+                                 'strategy = ["stl", "switch"]'))
+    assert main(["tune", "--config", str(path), "--out", "tuning", "--quiet"]) == 0
+    trials = pd.read_csv(tmp_path / "tuning" / "trials.csv")
+    assert "extend" in set(trials["phase"])  # two values a knob: every choice is an edge
+    report = (tmp_path / "tuning" / "tuning.md").read_text()
+    assert "Choices on the edge of the searched range" in report
+    assert "extended up to 1 times" in report
+    chosen = read_chosen(tmp_path / "tiny.tuned.toml")
+    spec = SweepSpec.from_toml(path)
+    from mt2st.tune import rescore
+
+    again = rescore(spec, tmp_path / "tuning")  # the store alone gives the same choice
+    assert {(r.regime, r.strategy): json.loads(r.knobs) for r in again[again["chosen"]].itertuples()} \
+        == chosen

@@ -12,7 +12,7 @@ import pandas as pd
 from mt2st.report.document import md_table
 from mt2st.report.figures import REGIME_COLORS, _save, plt
 from mt2st.results import write_text_atomic
-from mt2st.tune import RELATIVE_KNOBS
+from mt2st.tune import CHOOSING_PHASES, RELATIVE_KNOBS, knob_edges
 
 #: how a scanned knob is named on the figure's axis
 KNOB_AXIS = {"t_switch_fraction": "T_switch / epoch budget (Switch)",
@@ -40,11 +40,13 @@ def relative_to_stl(scores: pd.DataFrame) -> pd.DataFrame:
 def choice_table(scores: pd.DataFrame) -> pd.DataFrame:
     """One line per (regime, strategy): trials, the chosen knobs and their time to target."""
     scores = relative_to_stl(scores)
-    drawn = scores[scores["phase"] == "trial"]
+    drawn = scores[scores["phase"].isin(CHOOSING_PHASES)]
     out = []
     for (regime, strategy), g in drawn.groupby(["regime", "strategy"], sort=False):
         c = g[g["chosen"]].iloc[0]
-        out.append({"regime": regime, "strategy": strategy, "trials": len(g),
+        out.append({"regime": regime, "strategy": strategy,
+                    "trials": int((g["phase"] == "trial").sum()),
+                    "extensions": int((g["phase"] == "extend").sum()),
                     "chosen knobs": _knobs_text(c["knobs"]),
                     "target acc": f"{c['target_acc']:.3f}",
                     "seconds to target, median [q25, q75]": _seconds(c["ttt_median_s"], c["ttt_q25_s"],
@@ -53,6 +55,21 @@ def choice_table(scores: pd.DataFrame) -> pd.DataFrame:
                     "misses": f"{c['misses']}/{c['n_seeds']}",
                     "best val (median)": f"{c['best_median']:.3f}"})
     return pd.DataFrame(out)
+
+
+def edge_lines(spec, scores: pd.DataFrame) -> list[str]:
+    """One line per chosen knob value on an edge of the range searched: the optimum may lie
+    beyond it, so the choice (and what it says of the strategy) is a bound, not a tuning."""
+    edges = knob_edges(spec, scores)
+    on_edge = edges[edges["edge"].notna()]
+    out = []
+    for r in on_edge.itertuples():
+        searched = ", ".join(f"{v:g}" for v in r.searched)
+        why = (f"after {r.extensions} extension{'s' if r.extensions != 1 else ''}"
+               if r.extensions else "not extended")
+        out.append(f"{r.regime}, {r.strategy}: {r.knob} = {r.chosen:g} is the {r.edge} edge of "
+                   f"{{{searched}}} ({why})")
+    return out
 
 
 def sensitivity_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
@@ -156,6 +173,17 @@ def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: st
     if untuned:
         lines += ["Regimes run with their TOML values, untuned: " + "; ".join(untuned) + ".", ""]
     lines += ["## Choice per regime and strategy", "", md_table(choice_table(scores)), ""]
+    edges = edge_lines(spec, scores)
+    limit = (f"each such knob was extended up to {tune.extend} times one step past its edge "
+             f"(the step of its two outermost values; not past a value the strategy refuses) "
+             f"and the choice made again" if tune.extend else
+             "no range was extended (`extend = 0` in [tune])")
+    lines += ["## Choices on the edge of the searched range", "",
+              f"A chosen value on an edge of its range says the best may lie beyond it; {limit}. "
+              + (f"{len(edges)} chosen value{'s' if len(edges) != 1 else ''} still "
+                 f"{'lie' if len(edges) != 1 else 'lies'} on an edge:" if edges else
+                 "No chosen numeric value lies on an edge."), "",
+              *[f"- {line}" for line in edges], ""]
     if (out / "figures" / "sensitivity.png").is_file():
         lines += ["## Sensitivity", "",
                   "Each scanned knob varied over its values with the strategy's other knobs at "
