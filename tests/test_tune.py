@@ -207,6 +207,14 @@ def test_tuning_with_extensions_end_to_end_says_which_choices_sit_on_an_edge(tmp
     report = (tmp_path / "tuning" / "tuning.md").read_text()
     assert "Choices on the edge of the searched range" in report
     assert "extended up to 1 times" in report
+    assert (tmp_path / "tuning" / "figures" / "tuning_curves.png").is_file()
+    from mt2st.report.tuning import tuning_curves
+
+    curves = tuning_curves(trials)
+    for _, g in curves.groupby(["regime", "strategy"]):  # the best so far never gets worse
+        assert list(g["trials_spent"]) == list(range(1, len(g) + 1))
+        best = g["best_ttt_median_s"].to_numpy()
+        assert np.array_equal(best, np.minimum.accumulate(best))
     chosen = read_chosen(tmp_path / "tiny.tuned.toml")
     spec = SweepSpec.from_toml(path)
     from mt2st.tune import rescore

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mt2st.report.document import md_table
-from mt2st.report.figures import REGIME_COLORS, _save, plt
+from mt2st.report.figures import COLORS, REGIME_COLORS, _save, plt
 from mt2st.results import write_text_atomic
 from mt2st.tune import CHOOSING_PHASES, RELATIVE_KNOBS, knob_edges
 
@@ -70,6 +70,64 @@ def edge_lines(spec, scores: pd.DataFrame) -> list[str]:
         out.append(f"{r.regime}, {r.strategy}: {r.knob} = {r.chosen:g} is the {r.edge} edge of "
                    f"{{{searched}}} ({why})")
     return out
+
+
+def tuning_curves(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per (regime, strategy): the best median time to target found after each trial spent,
+    drawn trials in their drawn order, then the extensions (AlgoPerf's tuning curves: whether
+    more trials would have changed the ranking)."""
+    drawn = scores[scores["phase"].isin(CHOOSING_PHASES)].copy()
+    drawn["_order"] = [(0 if p == "trial" else 1, int(t.split()[-1]) if p == "trial" else i)
+                       for i, (p, t) in enumerate(zip(drawn["phase"], drawn["trial"], strict=True))]
+    out = []
+    for (regime, strategy), g in drawn.groupby(["regime", "strategy"], sort=False):
+        g = g.sort_values("_order")
+        best = np.minimum.accumulate(g["ttt_median_s"].to_numpy(dtype=float))
+        out += [{"regime": regime, "strategy": strategy, "trials_spent": i + 1,
+                 "best_ttt_median_s": b} for i, b in enumerate(best)]
+    return pd.DataFrame(out)
+
+
+def tuning_curve_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
+    """One panel per regime: best median seconds to target so far against trials spent, one
+    line per strategy (a line starts where its first trial reaches the target; strategies
+    whose every trial missed are named in the panel)."""
+    curves = tuning_curves(scores)
+    if curves.empty:
+        return []
+    regimes = list(dict.fromkeys(curves["regime"]))
+    fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes), 3.6), squeeze=False)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    for ax, regime in zip(axes[0], regimes, strict=True):
+        missed = []
+        for strategy, g in curves[curves["regime"] == regime].groupby("strategy", sort=True):
+            if not np.isfinite(g["best_ttt_median_s"]).any():
+                missed.append(strategy)
+                continue
+            ax.step(g["trials_spent"], g["best_ttt_median_s"], where="post", marker="o", ms=3,
+                    color=COLORS.get(strategy, "#777777"), label=strategy)
+        ax.set_title(regime + ("\nevery trial missed: " + ", ".join(missed) if missed else ""),
+                     fontsize=9)
+        ax.set_xlim(0.5, curves["trials_spent"].max() + 0.5)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("trials spent")
+        ax.set_ylabel("best median seconds to target")
+    handles = {}
+    for ax in axes[0]:  # one legend for every strategy drawn in any panel
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
+                       bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Tuning curves (tuning seeds): the best trial so far; a flat tail says more "
+                 "trials of the same space would not have helped", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out / "figures", "tuning_curves")
 
 
 def sensitivity_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
@@ -173,6 +231,13 @@ def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: st
     if untuned:
         lines += ["Regimes run with their TOML values, untuned: " + "; ".join(untuned) + ".", ""]
     lines += ["## Choice per regime and strategy", "", md_table(choice_table(scores)), ""]
+    if tuning_curve_figure(scores, out):
+        lines += ["## Tuning curves", "",
+                  "The best median time to target each strategy had found after each trial "
+                  "(drawn order, extensions last). A curve still falling at its last trial says "
+                  "its budget, not the strategy, may set its rank; a strategy with a smaller "
+                  "grid than the budget (STL's four learning rates) stops early.", "",
+                  "![tuning curves](figures/tuning_curves.png)", ""]
     edges = edge_lines(spec, scores)
     limit = (f"each such knob was extended up to {tune.extend} times one step past its edge "
              f"(the step of its two outermost values; not past a value the strategy refuses) "
