@@ -139,73 +139,72 @@ class Trainer:
         return _finite(self.table) and all(_finite(p) for p in self.model.parameters())
 
     # -- the run ----------------------------------------------------------------------------
-    def run(self) -> RunRecord:
-        """Train for ``epochs`` epochs, evaluating every ``eval_interval`` primary training
-        examples (and once before training and once at the end) with the training clock paused."""
-        c = self.config
+    def _batches(self, batch: int):
+        """(epoch, batch indices) of every step: each epoch a fresh shuffle of the training
+        split, drawn when its first batch is asked for."""
         n_train = len(self.parts.splits["train"])
-        batch = n_train if c.batch_size == 0 else c.batch_size
-        n_batches = math.ceil(n_train / batch)
-        interval = c.eval_interval(n_train)
-        total_steps = c.epochs * n_batches
-        clock = _TrainingClock(self.parts.device)
-        seen, step, next_eval = 0, 0, interval
-        diverged = stop = False
-        weights = self.schedule.weights(0.0)
-        bar = tqdm(total=total_steps, desc=f"{c.strategy}/{c.setting}", leave=False, unit="step",
-                   disable=(not self.progress) if self.progress is not None else None)
+        for epoch in range(self.config.epochs):
+            order = self.parts.shuffle_rng.permutation(n_train)
+            for lo in range(0, n_train, batch):
+                yield epoch, order[lo:lo + batch]
 
-        def evaluate_now() -> dict:
-            nonlocal diverged
-            clock.pause()
+    def _evaluation_row(self, clock: _TrainingClock, bar, position: dict,
+                        weights: dict[str, float], diverged: bool) -> dict:
+        """One record row at ``position`` (step, examples, epoch), the training clock paused:
+        the evaluation and gradient audit, or the diverged row when a loss was not finite or
+        the last update left a parameter that is not (a finite loss can do that)."""
+        with clock.paused():
             t_eval = time.perf_counter()
-            # a finite loss can still leave non-finite parameters behind (the last step's update)
             diverged = diverged or not self._parameters_finite()
             if diverged:
                 evaluation, audit = self.evaluator.diverged(), {}
             else:
                 evaluation, audit = self.evaluate(), self.gradient_audit()
-            epoch = seen / n_train
-            self.schedule.observe(epoch, evaluation["val_acc"])
+            self.schedule.observe(position["epoch"], evaluation["val_acc"])
             row = self.recorder.row(
-                {"step": step, "examples": seen, "epoch": epoch}, weights, evaluation, audit,
-                self.schedule.diagnostics(),
+                position, weights, evaluation, audit, self.schedule.diagnostics(),
                 {"train_seconds": clock.seconds, "train_cpu_seconds": clock.cpu_seconds,
                  "eval_seconds": time.perf_counter() - t_eval, "wall_seconds": clock.wall,
                  "diverged": diverged})
             bar.set_postfix_str(f"val {row['val_acc']:.3f} " + " ".join(
                 f"γ{n[:3]}={weights[n]:.2g}" for n in self.tasks) + f" {clock.seconds:.1f}s")
-            clock.resume()
-            return row
+        return row
 
-        evaluate_now()  # step 0: the initial table
-        for epoch in range(c.epochs):
-            order = self.parts.shuffle_rng.permutation(n_train)
-            for b in range(n_batches):
-                t = seen / n_train if c.schedule_unit == "step" else float(epoch)
-                weights = self.schedule.weights(t)
-                self._at_phase_change(weights)
-                idx = order[b * batch:(b + 1) * batch]
-                ok = self._step(idx, weights)
-                step += 1
-                bar.update(1)
-                if not ok:
-                    diverged = True
-                    break
-                seen += len(idx)
-                if seen >= next_eval or step == total_steps:
-                    while next_eval <= seen:
-                        next_eval += interval
-                    row = evaluate_now()
-                    if diverged or (c.stop_at_target and row["val_acc"] >= c.target):
-                        stop = True
-                        break
-            if diverged or stop:
+    def run(self) -> RunRecord:
+        """Train for ``epochs`` epochs, evaluating every ``eval_interval`` primary training
+        examples (and once before training and once at the end) with the training clock
+        paused; stop at a diverged step (its row says so) or, with ``stop_at_target``, at the
+        first evaluation that reaches the target."""
+        c = self.config
+        n_train = len(self.parts.splits["train"])
+        batch = n_train if c.batch_size == 0 else c.batch_size
+        interval = c.eval_interval(n_train)
+        total_steps = c.epochs * math.ceil(n_train / batch)
+        clock = _TrainingClock(self.parts.device)
+        bar = tqdm(total=total_steps, desc=f"{c.strategy}/{c.setting}", leave=False, unit="step",
+                   disable=(not self.progress) if self.progress is not None else None)
+        weights = self.schedule.weights(0.0)
+        row = self._evaluation_row(clock, bar, {"step": 0, "examples": 0, "epoch": 0.0}, weights,
+                                   diverged=False)  # step 0: the initial table
+        seen, next_eval = 0, interval
+        for step, (epoch, idx) in enumerate(self._batches(batch), start=1):
+            weights = self.schedule.weights(seen / n_train if c.schedule_unit == "step"
+                                            else float(epoch))
+            self._at_phase_change(weights)
+            finite = self._step(idx, weights)
+            bar.update(1)
+            seen += len(idx) if finite else 0
+            if finite and seen < next_eval and step < total_steps:
+                continue  # no evaluation due
+            while next_eval <= seen:
+                next_eval += interval
+            row = self._evaluation_row(clock, bar, {"step": step, "examples": seen,
+                                                    "epoch": seen / n_train}, weights,
+                                       diverged=not finite)
+            if row["diverged"] or (c.stop_at_target and row["val_acc"] >= c.target):
                 break
-        if diverged and not self.recorder.rows[-1]["diverged"]:
-            evaluate_now()  # the step that diverged: one last row that says so
         bar.close()
-        return self.recorder.record(diverged, interval, self.evaluator.n_analogy)
+        return self.recorder.record(row["diverged"], interval, self.evaluator.n_analogy)
 
 
 def reset_optimizer_state(optimizers: list[torch.optim.Optimizer], param: torch.Tensor) -> None:
@@ -249,6 +248,15 @@ class _TrainingClock:
             self.resumed = time.perf_counter()
             self.resumed_cpu = time.process_time()
             self.running = True
+
+    @contextlib.contextmanager
+    def paused(self):
+        """The block's time off the training clock (an evaluation)."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
 
     @property
     def seconds(self) -> float:
