@@ -35,6 +35,27 @@ def _step(state):
 
 
 @njit(inline="always")
+def _logistic_loss(f, positive):
+    """The pair's loss, −log σ(f) for the positive target and −log σ(−f) for a noise word,
+    without overflow at large margins (the loss column of a record)."""
+    z = f if positive else -f
+    return np.log1p(np.exp(-z)) if z > -30.0 else -z
+
+
+@njit(inline="always")
+def _saturated(f):
+    """gensim's skip: a dot product at or beyond ±MAX_EXP updates nothing (a NaN is not
+    skipped: it reaches the table, where the finiteness check finds it)."""
+    return f <= -_MAX_EXP or f >= _MAX_EXP
+
+
+@njit(inline="always")
+def _logistic_gradient(f, label, alpha):
+    """(label − σ(f)) · α: the step both rows of a pair take, each along the other."""
+    return (label - 1.0 / (1.0 + np.exp(-f))) * alpha
+
+
+@njit(inline="always")
 def _draw_noise(state, accept, alias):
     """One draw from the alias table; returns (word, new state). Two LCG steps."""
     n = np.uint64(accept.shape[0])
@@ -83,12 +104,10 @@ def ns_update(l1, syn1neg, target, negative, accept, alias, alpha, work, outs, l
             continue
         f = logits[d]
         if compute_loss:
-            z = f if d == 0 else -f
-            loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
-        if f <= -_MAX_EXP or f >= _MAX_EXP:
+            loss += _logistic_loss(f, d == 0)
+        if _saturated(f):
             continue
-        label = 1.0 if d == 0 else 0.0
-        g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
+        g = np.float32(_logistic_gradient(f, 1.0 if d == 0 else 0.0, alpha))
         out = syn1neg[outs[d]]
         for k in range(dim):
             work[k] += g * out[k]
@@ -118,11 +137,10 @@ def _ns_sequential(l1, syn1neg, target, negative, accept, alias, alpha, work, st
         for k in range(dim):
             f += l1[k] * out[k]
         if compute_loss:
-            z = f if d == 0 else -f
-            loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
-        if f <= -_MAX_EXP or f >= _MAX_EXP:
+            loss += _logistic_loss(f, d == 0)
+        if _saturated(f):
             continue
-        g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
+        g = np.float32(_logistic_gradient(f, label, alpha))
         for k in range(dim):
             work[k] += g * out[k]
             out[k] += g * l1[k]
@@ -333,11 +351,9 @@ def hogbatch_centre(syn0, syn1neg, buf, lo, hi, i, negative, accept, alias, alph
                 for k in range(dim):
                     f += inp[k] * out[k]
                 if compute_loss:
-                    z = f if d == 0 else -f
-                    loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
-                if -_MAX_EXP < f < _MAX_EXP:
-                    label = 1.0 if d == 0 else 0.0
-                    g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * alpha)
+                    loss += _logistic_loss(f, d == 0)
+                if not _saturated(f):
+                    g = np.float32(_logistic_gradient(f, 1.0 if d == 0 else 0.0, alpha))
             grads[c, d] = g
     for c in range(m):  # ΔC = G·O (output rows not yet changed)
         delta = deltas[c]
@@ -482,11 +498,10 @@ def apply_pair_batch(method, syn0, ngrams, syn1neg, inputs, ctx_offsets, sub_off
             f = 0.0
             for k in range(dim):
                 f += l1[k] * syn1neg[tgt, k]
-            z = f if d == 0 else -f
-            loss += np.log1p(np.exp(-z)) if z > -30.0 else -z
-            if f <= -_MAX_EXP or f >= _MAX_EXP:
+            loss += _logistic_loss(f, d == 0)
+            if _saturated(f):
                 continue
-            g = (label - 1.0 / (1.0 + np.exp(-f))) * alpha
+            g = _logistic_gradient(f, label, alpha)
             for k in range(dim):
                 work[k] += g * syn1neg[tgt, k]
                 d_out[tgt, k] += g * l1[k]
