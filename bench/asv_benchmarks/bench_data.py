@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
-from .common import data_available
+from .common import Benchmark, data_available
 
 
-class DataLoading:
-    version = "1"
+class DataLoading(Benchmark):
     timeout = 120
+    number = repeat = 0  # asv chooses both: the steps take milliseconds
 
     def setup(self):
         if not data_available():

@@ -10,16 +10,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import FAST
+from .common import FAST, OneShot
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class MainJob:
-    version = "1"
+class MainJob(OneShot):
     timeout = 900
-    number = 1
-    repeat = 1
 
     def setup_cache(self):
         config = ROOT / ("bench/harness_smoke.toml" if FAST else "reproduce/quick.toml")

@@ -3,7 +3,7 @@ validation accuracy reached, so quality regressions are tracked like speed regre
 
 from __future__ import annotations
 
-from .common import FAST, data_available
+from .common import FAST, Benchmark, OneShot, data_available
 
 
 def _config(strategy: str, epochs: int):
@@ -18,9 +18,7 @@ def _config(strategy: str, epochs: int):
                        target=0.75, t_switch=1, eta=1.0, seed=0)
 
 
-class TrainerMemory:
-    version = "1"
-    timeout = 600
+class TrainerMemory(Benchmark):
 
     def peakmem_trainer_epoch(self):
         from mt2st.trainer import train
@@ -28,15 +26,12 @@ class TrainerMemory:
         train(_config("mtl", 1), progress=False)
 
 
-class TimeToAccuracy:
+class TimeToAccuracy(OneShot):
     """A fixed small SST-2 configuration (bag-of-embeddings, random init, S3)."""
 
     params = ["stl", "mtl", "diminish", "switch"]
     param_names = ["strategy"]
-    version = "1"
     timeout = 900
-    number = 1
-    repeat = 1
 
     def setup_cache(self):
         from mt2st.trainer import train

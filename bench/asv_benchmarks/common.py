@@ -33,3 +33,21 @@ def data_available() -> bool:
         return True
     except MT2STError:
         return False
+
+
+class Benchmark:
+    """What every mt2st benchmark shares (as scikit-learn's asv_benchmarks/common.py): one call
+    per sample, the profile's repeats and a timeout; a class sets only what differs (its
+    ``version``, a longer timeout)."""
+
+    version = "1"
+    timeout = 600
+    number = 1
+    repeat = (1, 3, 30.0) if FAST else (2, 5, 120.0)
+
+
+class OneShot(Benchmark):
+    """A benchmark whose work runs once in ``setup_cache`` and whose ``track_`` methods read
+    what that run measured (a training run or a sweep is too long to repeat per method)."""
+
+    repeat = 1
