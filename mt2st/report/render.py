@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -295,77 +296,98 @@ def detached_table(cells: pd.DataFrame, lad: pd.DataFrame, target: Target) -> pd
     return pd.DataFrame(rows).drop_duplicates()
 
 
-def build_report(results: str | Path, out: str | Path, title: str = "MT2ST reproduction",
-                 init: str | None = None, setting: str = "S3", overlay_authors: bool = True,
-                 target: float | str = "stl:0.99", levels: list[float] | None = None,
-                 extra_notes: list[str] | None = None, figures: bool = True) -> dict:
-    """Aggregate the store at ``results`` and write report.md, report.html, figures and the
-    aggregate tables (Parquet/CSV) to ``out``. ``target`` is the level of Table 2; ``levels``
-    = [start, stop, step] the ladder of relative targets scanned. Returns the claim checks
-    and paths."""
+@dataclass
+class ReportData:
+    """What the report says, computed once from a store (numbers numeric, nothing written):
+    the analysis (runs, cells, ladder, comparisons, noise floors, profile) and what the
+    sections read off it."""
+
+    store: ResultsStore
+    rows: pd.DataFrame
+    a: Analysis
+    init: str
+    setting: str
+    target: Target
+    found: pd.DataFrame  # findings, one line per regime and level range
+    effect: pd.DataFrame  # Switch against STL per regime
+    main_effect: pd.DataFrame  # the effect at the report's init and setting
+    main: dict[str, str]  # strategy label -> cell id of the main workload
+    target_acc: float  # the main workload's target accuracy
+    names: dict[str, str]  # workload id -> its name
+    checks: list[dict]  # the claim checks
+
+
+def compute(results: str | Path, init: str | None, setting: str, target: float | str,
+            levels: list[float] | None) -> ReportData:
+    """The report's numbers from the store at ``results``."""
     store = ResultsStore(results)
     rows = store.load()
-    out = Path(out)
-    figdir = out / "figures"
     main_target = Target.parse(target)
     a = analyse(rows, levels, main_target)
-    runs, all_cells, cells, scanned, tta, lad = a.runs, a.all_cells, a.cells, a.scanned, a.tta, a.ladder
-    points, floor, floors, comparisons, rho, profile = (a.points, a.floor, a.floors, a.comparisons,
-                                                        a.rho, a.profile)
     init = init or (rows["init"].mode().iloc[0])
-    found = findings(cells, lad, comparisons)
-    effect = effects(cells, comparisons, "switch", main_target.label)
-    main_effect = effect[(effect["init"] == init) & (effect["setting"] == setting)]
-    write_parquet_atomic(runs, out / "runs_summary.parquet")
-    write_parquet_atomic(all_cells, out / "cells.parquet")
-    write_parquet_atomic(tta, out / "time_to_target.parquet")
-    all_cells.to_csv(out / "cells.csv", index=False, float_format="%.6g")
-    points.to_csv(out / "aa_pairs.csv", index=False, float_format="%.6g")
-    lad.to_csv(out / "ladder.csv", index=False, float_format="%.6g")
-    comparisons.to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
-    profile.to_csv(out / "profile.csv", index=False, float_format="%.6g")
-    found.to_csv(out / "findings.csv", index=False)
-    effect.to_csv(out / "effects.csv", index=False, float_format="%.6g")
+    effect = effects(a.cells, a.comparisons, "switch", main_target.label)
+    main = _main_workload(a.cells, init, setting)
+    ref = a.ladder[(a.ladder["cell_id"] == main.get("STL", ""))
+                   & (a.ladder["target"] == main_target.label)]
+    return ReportData(store, rows, a, init, setting, main_target,
+                      findings(a.cells, a.ladder, a.comparisons), effect,
+                      effect[(effect["init"] == init) & (effect["setting"] == setting)], main,
+                      float(ref["target_acc"].iloc[0]) if len(ref) else np.nan,
+                      workload_names(a.cells), claim_check(a.comparisons, init, setting, a.cells))
 
-    main = _main_workload(cells, init, setting)
-    ref = lad[(lad["cell_id"] == main.get("STL", "")) & (lad["target"] == main_target.label)]
-    target_acc = float(ref["target_acc"].iloc[0]) if len(ref) else np.nan
-    names = workload_names(cells)
-    figs: list[Path] = []
-    if figures:  # figures=False: tables, claims and text only (a quick regeneration check)
-        if len(main_effect):
-            figs += regime_map(main_effect, figdir, f"Switch vs STL at {main_target.label} · "
-                                                    f"{init} init, {setting}")
-        figs += time_to_accuracy(rows, figdir, main, target_acc,
-                                 title=f"Validation accuracy against training time · {init}, "
-                                       f"{setting} · {_main_regime(cells, main)}")
-        figs += tta_curves(lad, _workload_panels(cells), figdir)
-        figs += profile_figure(rho, profile, figdir)
-        figs += noise_floor_figure(points, floors, names, figdir)
-        # replica cells repeat their STL cell's curves: the epoch figures leave them out
-        figs += curves_by_strategy(rows[rows["cell_id"].isin(cells["cell_id"])], figdir,
-                                   overlay_authors=overlay_authors)
-    checks = claim_check(comparisons, init, setting, cells)
-    prov = _provenance_summary(rows)
+
+def write_tables(d: ReportData, out: Path) -> None:
+    """The aggregate tables beside the report, each written atomically."""
+    a = d.a
+    write_parquet_atomic(a.runs, out / "runs_summary.parquet")
+    write_parquet_atomic(a.all_cells, out / "cells.parquet")
+    write_parquet_atomic(a.tta, out / "time_to_target.parquet")
+    for name, table, fmt in (("cells", a.all_cells, "%.6g"), ("aa_pairs", a.points, "%.6g"),
+                             ("ladder", a.ladder, "%.6g"), ("comparisons", a.comparisons, "%.6g"),
+                             ("profile", a.profile, "%.6g"), ("findings", d.found, None),
+                             ("effects", d.effect, "%.6g")):
+        write_text_atomic(out / f"{name}.csv", table.to_csv(index=False, float_format=fmt))
+
+
+def draw_figures(d: ReportData, figdir: Path, overlay_authors: bool) -> list[Path]:
+    """Every figure the sections show (PNG and SVG)."""
+    a, figs = d.a, []
+    if len(d.main_effect):
+        figs += regime_map(d.main_effect, figdir, f"Switch vs STL at {d.target.label} · "
+                                                  f"{d.init} init, {d.setting}")
+    figs += time_to_accuracy(d.rows, figdir, d.main, d.target_acc,
+                             title=f"Validation accuracy against training time · {d.init}, "
+                                   f"{d.setting} · {_main_regime(a.cells, d.main)}")
+    figs += tta_curves(a.ladder, _workload_panels(a.cells), figdir)
+    figs += profile_figure(a.rho, a.profile, figdir)
+    figs += noise_floor_figure(a.points, a.floors, d.names, figdir)
+    # replica cells repeat their STL cell's curves: the epoch figures leave them out
+    figs += curves_by_strategy(d.rows[d.rows["cell_id"].isin(a.cells["cell_id"])], figdir,
+                               overlay_authors=overlay_authors)
+    return figs
+
+
+def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:
+    """The title, where the numbers come from, and the protocol they follow."""
+    a, rows = d.a, d.rows
+    runs, cells, scanned = a.runs, a.cells, a.scanned
     clock_words = ", ".join(f"{CLOCK_LABEL[c]} in {int((runs['clock'] == c).sum())} runs"
                             for c in ("cpu", "wall") if (runs["clock"] == c).any())
     clock_words += ("; CPU seconds of the training process on CPU runs, since a shared machine's "
                     "wall clock counts time the process was not running" if
                     (runs["clock"] == "cpu").any() else
                     "; these records predate the CPU clock")
-    used = [v for v in floors.values() if np.isfinite(v)]
+    used = [v for v in a.floors.values() if np.isfinite(v)]
     floor_words = (f"measured on A/A pairs per workload: {min(used):.3f}–{max(used):.3f}× here"
-                   if used else f"pooled over the store: {floor:.3f}×" if np.isfinite(floor)
+                   if used else f"pooled over the store: {a.floor:.3f}×" if np.isfinite(a.floor)
                    else "not measured here")
-    failures = store.failed()
     interval = runs["eval_interval"].median()
     n_train = rows["n_train"].median()
-
-    blocks: list[tuple[str, object]] = [
+    return [
         ("h1", title),
         ("p", f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from "
               f"{rows['run_id'].nunique()} runs in {cells['cell_id'].nunique()} cells "
-              f"({len(rows)} evaluation rows) in `{store.runs}`; {prov}."),
+              f"({len(rows)} evaluation rows) in `{d.store.runs}`; {_provenance_summary(rows)}."),
         ("p", f"Protocol. An evaluation every {interval:.0f} primary training examples "
               f"({interval / n_train:.3g} epoch; median over runs), the same for every strategy of a "
               f"workload, with the training clock paused. Time to target = training time "
@@ -383,7 +405,13 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
               f"{MIN_SEEDS} seed pairs, and never where the side favoured missed; runs that did "
               f"identical arithmetic up to the level read **no difference (identical "
               f"computation)**; everything else is **inconclusive**, with the reason."),
-        *calibration_section(a, names, figdir),
+    ]
+
+
+def findings_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
+    """Findings in words and as a table, and the regime map."""
+    found, main_effect = d.found, d.main_effect
+    return [
         ("h2", "Findings"),
         ("p", "Per regime (dataset, training examples, model; init and setting as named), the "
               "strategy with the smallest median time to each target level (levels merged where "
@@ -394,16 +422,26 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         ("p", "" if len(found) else "No workload with an STL cell and another strategy."),
         ("table", found),
         *([("img", figdir / "regime_map.png")] if len(main_effect) else []),
-        ("p", f"Map: Switch's time to {main_target.label} as a multiple of STL's per regime "
-              f"({init} init, {setting}); hatched where the verdict is inconclusive. "
+        ("p", f"Map: Switch's time to {d.target.label} as a multiple of STL's per regime "
+              f"({d.init} init, {d.setting}); hatched where the verdict is inconclusive. "
               + "; ".join(f"{regime_label(r['dataset'], r['data_options'], r['n_train'], r['model'])}: "
                           + (f"{r['ratio']:.2f}× [{r['lo']:.2f}, {r['hi']:.2f}], "
                              if np.isfinite(r["ratio"]) else "no ratio, ") + r["verdict"]
                           for _, r in main_effect.iterrows()) + "."
               if len(main_effect) else "No Switch cell with an STL cell at this init and setting."),
-        ("h2", f"Claim check · init {init}, setting {setting}"),
-        *[("li", c["sentence"]) for c in checks],
-        ("p", "" if checks else "No Switch or Diminish cell with a matching baseline to check."),
+    ]
+
+
+def comparison_sections(d: ReportData, figdir: Path, figs: list[Path]) -> list[tuple[str, object]]:
+    """The claim check, the performance profile, the time-to-target and accuracy figures,
+    the evaluation grain, Table 2 beside the paper's, anytime accuracy, every comparison and
+    the per-epoch curves."""
+    a, cells, lad, target = d.a, d.a.cells, d.a.ladder, d.target
+    profile = a.profile
+    return [
+        ("h2", f"Claim check · init {d.init}, setting {d.setting}"),
+        *[("li", c["sentence"]) for c in d.checks],
+        ("p", "" if d.checks else "No Switch or Diminish cell with a matching baseline to check."),
         ("h2", "Performance profile"),
         ("p", "A problem is a workload (dataset × model × init × setting, the other options "
               "fixed) at one target level. A strategy's time on it is its cell's median time to "
@@ -420,25 +458,33 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         ("img", figdir / "time_to_accuracy.png"),
         ("h2", "Evaluation grain"),
         ("p", f"Training seconds between two evaluations beside the median time to "
-              f"{main_target.label}; \"(coarse)\" marks an interval above 10 % of it."),
-        ("table", grain_table(cells, lad, main_target)),
-        ("h2", f"Table 2: ours (paper) · setting {setting}, STL without auxiliary tasks"),
+              f"{target.label}; \"(coarse)\" marks an interval above 10 % of it."),
+        ("table", grain_table(cells, lad, target)),
+        ("h2", f"Table 2: ours (paper) · setting {d.setting}, STL without auxiliary tasks"),
         ("p", "Each cell: our value, the paper's published value in parentheses (Table 2 of v6; "
               "the paper trains on IMDB with a BiLSTM, so absolute values are not comparable, "
               "the orderings are). Time to target is ours only: the paper gives total times. "
               "Compression = 1 − FLOPs / FLOPs of STL over the same budget."),
-        ("table", table2(cells, lad, setting, main_target)),
-        ("p", agreement(three_way(cells, setting))),
+        ("table", table2(cells, lad, d.setting, target)),
+        ("p", agreement(three_way(cells, d.setting))),
         ("h2", "Anytime accuracy"),
         ("table", anytime_table(cells)),
         ("h2", "Every comparison, by target range"),
-        ("table", comparison_table(comparisons)),
+        ("table", comparison_table(a.comparisons)),
         ("h2", "Loss and accuracy versus epoch (the paper's appendix figures)"),
         ("p", "Top row: our runs (line = mean, band = min–max over seeds, dotted = where the "
               "auxiliary work stops). Bottom row, where a matching log exists: the authors' logged "
               "curves (IMDB, BiLSTM, their code; training accuracy, and a total loss that includes "
               "their auxiliary terms), on their own axes."),
         *[("img", p) for p in figs if p.suffix == ".png" and "_vs_epoch_" in p.name],
+    ]
+
+
+def cost_and_knob_sections(d: ReportData) -> list[tuple[str, object]]:
+    """What the auxiliary work costs, the authors' detached formulation, each cell's knobs,
+    every cell, and where each number comes from (with failed runs, if any)."""
+    a, cells = d.a, d.a.cells
+    blocks: list[tuple[str, object]] = [
         ("h2", "What the auxiliary work costs"),
         ("p", "Share of the training time / share of the FLOPs (ratio; \"over\" where the time "
               "share exceeds 1.5× the FLOP share: the work costs more than what it computes). "
@@ -453,36 +499,56 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
         ("p", "In detached mode the auxiliary terms are computed from a detached copy of the "
               "embeddings, as in the authors' code: their gradient on the shared table is zero, "
               "so the run optimises the STL objective while still paying for the auxiliary work."),
-        ("table", detached_table(cells, lad, main_target)),
+        ("table", detached_table(cells, a.ladder, d.target)),
         ("h2", "Knobs each cell ran with"),
         ("p", "The learning rate, auxiliary weight γ0 and the strategy's own parameters of every "
               "cell, as its runs were configured (tuned values where the sweep was tuned with "
               "`mt2st tune`, which records its trials and choice beside its own runs)."),
-        ("table", knob_table(rows, cells)),
+        ("table", knob_table(d.rows, cells)),
         ("h2", "All cells"),
-        ("table", _cells_view(cells, lad, main_target)),
+        ("table", _cells_view(cells, a.ladder, d.target)),
         ("h2", "Traceability"),
         ("p", "Every number above comes from the evaluation rows in `runs/<run_id>.parquet` "
               "(read with `pandas.read_parquet`); `runs_summary.parquet` has one line per run, "
               "`time_to_target.parquet` one per run and target, `cells.csv` the per-cell "
               "statistics, `ladder.csv` the per-cell times per target, `comparisons.csv` every "
               "paired comparison. Runs per cell:"),
-        ("table", runs.groupby(["cell_id", *DESCRIPTIVE])["run_id"]
+        ("table", a.runs.groupby(["cell_id", *DESCRIPTIVE])["run_id"]
          .apply(lambda s: " ".join(sorted(s))).reset_index()),
     ]
+    failures = d.store.failed()
     if failures:
         blocks += [("h2", "Failed runs"),
                    ("table", pd.DataFrame([{"run_id": f["run_id"],
                                             "error": f["error"].strip().splitlines()[-1]}
                                            for f in failures]))]
-    for note in extra_notes or []:
-        blocks.append(("p", note))
+    return blocks
+
+
+def build_report(results: str | Path, out: str | Path, title: str = "MT2ST reproduction",
+                 init: str | None = None, setting: str = "S3", overlay_authors: bool = True,
+                 target: float | str = "stl:0.99", levels: list[float] | None = None,
+                 extra_notes: list[str] | None = None, figures: bool = True) -> dict:
+    """Aggregate the store at ``results`` and write report.md, report.html, figures and the
+    aggregate tables (Parquet/CSV) to ``out``: compute, write the tables, draw, assemble the
+    sections. ``target`` is the level of Table 2; ``levels`` = [start, stop, step] the ladder
+    of relative targets scanned; ``figures=False`` writes tables, claims and text only (a quick
+    regeneration check). Returns the claim checks and paths."""
+    out = Path(out)
+    figdir = out / "figures"
+    d = compute(results, init, setting, target, levels)
+    write_tables(d, out)
+    figs = draw_figures(d, figdir, overlay_authors) if figures else []
+    blocks = [*protocol_section(d, title), *calibration_section(d.a, d.names, figdir),
+              *findings_section(d, figdir), *comparison_sections(d, figdir, figs),
+              *cost_and_knob_sections(d), *[("p", note) for note in extra_notes or []]]
     write_document(blocks, out, title)
-    write_text_atomic(out / "claims.json", strict_json(checks) + "\n")
-    options = {"title": title, "init": init, "setting": setting, "overlay_authors": overlay_authors,
-               "target": str(target), "levels": list(levels) if levels else None}
+    write_text_atomic(out / "claims.json", strict_json(d.checks) + "\n")
+    options = {"title": title, "init": d.init, "setting": setting,
+               "overlay_authors": overlay_authors, "target": str(target),
+               "levels": list(levels) if levels else None}
     write_text_atomic(out / "options.json", strict_json(options) + "\n")  # to regenerate it
-    return {"checks": checks, "headline": headline(checks), "report": out / "report.md",
+    return {"checks": d.checks, "headline": headline(d.checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
 
 
