@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.test_bench_kernels import _gensim, _hogbatch, _ours  # noqa: E402
+from mt2st.report.document import md_rows  # noqa: E402
 from mt2st.report.headline import replace_table  # noqa: E402
 from mt2st.results import cpu_model  # noqa: E402
 
@@ -44,18 +45,18 @@ def measure(methods: list[str], dims: list[int], threads: list[int], rounds: int
 
 def table(results: dict, rounds: int) -> str:
     """Markdown: medians over rounds (k words/s) and ours / gensim."""
-    lines = [f"Effective words/s, median of {rounds} interleaved rounds ({date.today()}, "
-             f"{cpu_model()}):", "",
-             "| method | dim | threads | gensim | mt2st pairs | mt2st HogBatch | pairs / gensim "
-             "| HogBatch / gensim |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for (m, d, t), by in sorted(results.items()):
         med = {k: statistics.median(v) for k, v in by.items()}
         cells = [f"{med[n] / 1e3:.0f}k" if n in med else "–"
                  for n in ("gensim", "mt2st pairs", "mt2st HogBatch")]
         ratios = [f"**{med[n] / med['gensim']:.2f}×**" if n in med else "–"
                   for n in ("mt2st pairs", "mt2st HogBatch")]
-        lines.append(f"| {m} | {d} | {t} | " + " | ".join(cells + ratios) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([m, d, t, *cells, *ratios])
+    header = ["method", "dim", "threads", "gensim", "mt2st pairs", "mt2st HogBatch",
+              "pairs / gensim", "HogBatch / gensim"]
+    return (f"Effective words/s, median of {rounds} interleaved rounds ({date.today()}, "
+            f"{cpu_model()}):\n\n" + md_rows(header, rows) + "\n")
 
 
 def main() -> None:

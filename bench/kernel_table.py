@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mt2st.report.document import md_rows
 from mt2st.report.headline import replace_table
 
 IMPLS = {"gensim": "gensim", "numba": "mt2st pairs", "numba-hogbatch": "mt2st HogBatch"}
@@ -33,35 +34,33 @@ def throughput_table(run: dict) -> str:
         impl, info = b["params"]["impl"], b["extra_info"]
         key = (info["method"], info["dim"], info["threads"])
         by_case.setdefault(key, {})[impl] = info["effective_words_per_s"]
-    lines = [f"Effective words/s, one run ({_machine(run)}):", "",
-             "| method | dim | threads | " + " | ".join(IMPLS.values())
-             + " | pairs / gensim | HogBatch / gensim |",
-             "|---|---|---|" + "---|" * (len(IMPLS) + 2)]
+    rows = []
     for (method, dim, threads), got in sorted(by_case.items()):
         peer = got.get("gensim")
         cells = [f"{got[i] / 1e3:.0f}k" if i in got else "–" for i in IMPLS]
         ratios = [f"**{got[i] / peer:.2f}×**" if i in got and peer else "–"
                   for i in ("numba", "numba-hogbatch")]
-        lines.append(f"| {method} | {dim} | {threads} | " + " | ".join(cells + ratios) + " |")
-    return "\n".join(lines)
+        rows.append([method, dim, threads, *cells, *ratios])
+    header = ["method", "dim", "threads", *IMPLS.values(), "pairs / gensim", "HogBatch / gensim"]
+    return f"Effective words/s, one run ({_machine(run)}):\n\n" + md_rows(header, rows)
 
 
 def hogbatch_table(run: dict) -> str:
     """HogBatch and gensim seed by seed in one run: words/s, ratio, WS-353, SimLex, analogy."""
-    lines = [f"One run ({_machine(run)}):", "",
-             "| dim | threads | words/s HogBatch / gensim | ratio | WS-353 HogBatch / gensim "
-             "| SimLex-999 HogBatch / gensim | analogy % HogBatch / gensim |",
-             "|---|---|---|---|---|---|---|"]
+    header = ["dim", "threads", "words/s HogBatch / gensim", "ratio", "WS-353 HogBatch / gensim",
+              "SimLex-999 HogBatch / gensim", "analogy % HogBatch / gensim"]
+    lines = []
     rows = sorted((b["extra_info"] for b in run["benchmarks"] if "ratio" in b["extra_info"]),
                   key=lambda e: (e["dim"], e["threads"]))
     for e in rows:
         w, ws, sl, an = (e["effective_words_per_s"], e["WS-353-ALL"], e["SIMLEX-999"],
                          e["analogy_overall_pct"])
-        lines.append(f"| {e['dim']} | {e['threads']} | {w['hogbatch'] / 1e3:.0f}k / "
-                     f"{w['gensim'] / 1e3:.0f}k | **{e['ratio']:.2f}×** | {ws['hogbatch']:.3f} / "
-                     f"{ws['gensim']:.3f} | {sl['hogbatch']:.3f} / {sl['gensim']:.3f} | "
-                     f"{an['hogbatch']:.2f} / {an['gensim']:.2f} |")
-    return "\n".join(lines)
+        lines.append([e["dim"], e["threads"],
+                      f"{w['hogbatch'] / 1e3:.0f}k / {w['gensim'] / 1e3:.0f}k",
+                      f"**{e['ratio']:.2f}×**", f"{ws['hogbatch']:.3f} / {ws['gensim']:.3f}",
+                      f"{sl['hogbatch']:.3f} / {sl['gensim']:.3f}",
+                      f"{an['hogbatch']:.2f} / {an['gensim']:.2f}"])
+    return f"One run ({_machine(run)}):\n\n" + md_rows(header, lines)
 
 
 def tables(paths: list[Path]) -> dict[str, str]:

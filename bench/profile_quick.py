@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mt2st.report.document import md_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the child that profiles one run: prints one JSON line of phase seconds per build
@@ -128,27 +130,25 @@ def profile_job(config: str, jobs: int) -> dict:
 
 def markdown(run: dict, job: dict) -> str:
     """README's performance table: one run's phases, then the whole job."""
-    lines = [f"One quick run ({run['strategy']}), seconds: first in a fresh process (cold) and "
-             "the next one in the same process (warm, what a sweep worker pays per run)", "",
-             "| phase | cold | warm |", "|---|---|---|",
-             f"| interpreter start and exit | {run['interpreter start and exit']:.2f} | – |"]
-    for phase in run["cold"]:
-        lines.append(f"| {phase} | {run['cold'][phase]:.2f} | {run['warm'][phase]:.2f} |")
-    lines += [f"| **total** | {sum(run['cold'].values()) + run['interpreter start and exit']:.2f} "
-              f"| {sum(run['warm'].values()):.2f} |", "",
-              f"Whole quick job ({job['runs']} runs, --jobs {job['jobs']}):", "",
-              "| measure | value |", "|---|---|",
-              f"| job wall time (sweep and report) | {job['job_wall']:.1f} s |",
-              f"| job core-seconds | {job['job_core_seconds']:.1f} |",
-              f"| training clock, summed over runs (CPU) | {job['training_cpu']:.1f} s |",
-              f"| evaluation, summed over runs | {job['evaluation_wall']:.1f} s |",
-              f"| report alone (wall / core-seconds) | {job['report_wall']:.1f} s / "
-              f"{job['report_core_seconds']:.1f} |",
-              f"| training share of the sweep's core-seconds (report excluded) | "
-              f"{100 * job['training_share_of_sweep']:.0f} % |",
-              f"| training share of the job's core-seconds | "
-              f"{100 * job['training_share_of_job']:.0f} % |"]
-    return "\n".join(lines)
+    phases = [["interpreter start and exit", f"{run['interpreter start and exit']:.2f}", "–"]]
+    phases += [[p, f"{run['cold'][p]:.2f}", f"{run['warm'][p]:.2f}"] for p in run["cold"]]
+    phases.append(["**total**", f"{sum(run['cold'].values()) + run['interpreter start and exit']:.2f}",
+                   f"{sum(run['warm'].values()):.2f}"])
+    measures = [
+        ["job wall time (sweep and report)", f"{job['job_wall']:.1f} s"],
+        ["job core-seconds", f"{job['job_core_seconds']:.1f}"],
+        ["training clock, summed over runs (CPU)", f"{job['training_cpu']:.1f} s"],
+        ["evaluation, summed over runs", f"{job['evaluation_wall']:.1f} s"],
+        ["report alone (wall / core-seconds)",
+         f"{job['report_wall']:.1f} s / {job['report_core_seconds']:.1f}"],
+        ["training share of the sweep's core-seconds (report excluded)",
+         f"{100 * job['training_share_of_sweep']:.0f} %"],
+        ["training share of the job's core-seconds", f"{100 * job['training_share_of_job']:.0f} %"]]
+    return (f"One quick run ({run['strategy']}), seconds: first in a fresh process (cold) and "
+            "the next one in the same process (warm, what a sweep worker pays per run)\n\n"
+            + md_rows(["phase", "cold", "warm"], phases)
+            + f"\n\nWhole quick job ({job['runs']} runs, --jobs {job['jobs']}):\n\n"
+            + md_rows(["measure", "value"], measures))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -202,3 +202,14 @@ def test_reading_a_configuration_or_a_sweep_file_loads_neither_torch_nor_pandas(
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_one_markdown_table_writer():
+    """Reports, the tuning report, README's headline and the benchmarks' README tables all
+    write Markdown tables through ``report.document.md_rows``: no other module spells out a
+    table's rule line."""
+    writer = ROOT / "mt2st" / "report" / "document.py"
+    others = [p.relative_to(ROOT).as_posix()
+              for p in sorted([*(ROOT / "mt2st").rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
+              if p != writer and "|---|" in p.read_text(encoding="utf-8")]
+    assert others == []

@@ -18,7 +18,8 @@ SYN = dict(dataset="synthetic", init="random", lr=0.02, epochs=3, batch_size=64,
 
 
 def _sparse_grad(rows, values, shape):
-    return torch.sparse_coo_tensor(torch.tensor([rows]), torch.tensor(values), shape)
+    return torch.sparse_coo_tensor(torch.tensor([rows]), torch.tensor(values), shape,
+                                   check_invariants=True)
 
 
 def test_moments_after_a_reset_equal_a_fresh_optimisers():

@@ -15,14 +15,19 @@ from mt2st.results import write_text_atomic
 Block = tuple[str, object]
 
 
+def md_rows(header: list, rows: list[list]) -> str:
+    """A Markdown table: the one table writer of mt2st (reports, the tuning report, README's
+    headline and benchmark tables)."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def md_table(df: pd.DataFrame) -> str:
     if df.empty:
         return "_(no rows)_"
     cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
+    return md_rows(cols, [[r[c] for c in cols] for _, r in df.iterrows()])
 
 
 def html_table(df: pd.DataFrame) -> str:

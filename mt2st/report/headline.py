@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mt2st.report.aggregate import split_label
+from mt2st.report.document import md_rows
 
 MARKER = "headline-table"
 
@@ -31,9 +32,10 @@ def _covers(levels: str, level: float) -> bool:
 
 def headline_table(folders: list[Path], level: float = 0.99) -> str:
     """The Markdown table for ``folders`` (report folders with effects.csv and findings.csv)."""
-    lines = ["| report | dataset | training examples | model | init · setting | Switch / STL time "
-             f"(verdict clock) to {level:.2f}·STL-best [95 % CI] | verdict | fastest at {level:.2f} |",
-             "|---|---|---|---|---|---|---|---|"]
+    header = ["report", "dataset", "training examples", "model", "init · setting",
+              f"Switch / STL time (verdict clock) to {level:.2f}·STL-best [95 % CI]", "verdict",
+              f"fastest at {level:.2f}"]
+    rows = []
     for folder in folders:
         options = json.loads((folder / "options.json").read_text())
         init, setting = options["init"], options["setting"]
@@ -56,10 +58,10 @@ def headline_table(folders: list[Path], level: float = 0.99) -> str:
                      + (f" ({missed}, each at its budget)" if missed else "")
                      if pd.notna(e["ratio"]) else f"— ({missed})")
             dataset = split_label(e["dataset"], e["data_options"])
-            lines.append(f"| [{folder.name}]({folder.as_posix()}/report.md) | {dataset} | "
-                         f"{int(e['n_train']):,} | {e['model']} | {init} · {setting} | {ratio} | "
-                         f"{e['verdict']} | {fastest} |")
-    return "\n".join(lines)
+            rows.append([f"[{folder.name}]({folder.as_posix()}/report.md)", dataset,
+                         f"{int(e['n_train']):,}", e["model"], f"{init} · {setting}", ratio,
+                         e["verdict"], fastest])
+    return md_rows(header, rows)
 
 
 def replace_table(readme: str, table: str, source: str = "README", marker: str = MARKER) -> str:
