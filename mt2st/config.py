@@ -242,6 +242,11 @@ class TrainConfig:
         if self.eval_every is None and self.eval_every_epochs is None:
             object.__setattr__(self, "eval_every_epochs", DEFAULT_EVAL_EVERY_EPOCHS)
 
+    def __hash__(self) -> int:
+        """A hash that agrees with ``==`` (field by field): the dataclass one would hash the
+        dict fields (dataset_options, a gamma0 table) and raise."""
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
     def eval_interval(self, n_train: int) -> int:
         """Primary training examples between two evaluations, for a training split of n_train."""
         if self.eval_every is not None:

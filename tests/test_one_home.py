@@ -213,3 +213,14 @@ def test_one_markdown_table_writer():
               for p in sorted([*(ROOT / "mt2st").rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
               if p != writer and "|---|" in p.read_text(encoding="utf-8")]
     assert others == []
+
+
+def test_a_configuration_is_hashable_as_its_docstring_says():
+    """Equal configurations (dict fields included, in any key order) hash alike; the
+    dataclass's own hash raised on the dict fields."""
+    from mt2st.config import TrainConfig
+
+    a = TrainConfig(gamma0={"similarity": 1.0, "analogy": 0.5}, dataset_options={"train_size": 5})
+    b = TrainConfig(gamma0={"analogy": 0.5, "similarity": 1.0}, dataset_options={"train_size": 5})
+    assert a == b and hash(a) == hash(b)
+    assert len({a, b, TrainConfig()}) == 2
