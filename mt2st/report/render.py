@@ -31,6 +31,7 @@ from mt2st.report.compute import Analysis, analyse
 from mt2st.report.document import write_document
 from mt2st.report.figures import (
     curves_by_strategy,
+    draw_in_parallel,
     noise_floor_figure,
     regime_map,
     time_to_accuracy,
@@ -350,21 +351,27 @@ def write_tables(d: ReportData, out: Path) -> None:
 
 
 def draw_figures(d: ReportData, figdir: Path, overlay_authors: bool) -> list[Path]:
-    """Every figure the sections show (PNG and SVG)."""
-    a, figs = d.a, []
+    """Every figure the sections show (PNG and SVG), the families drawn side by side in
+    worker processes (``figures.draw_in_parallel``: the same bytes as drawn one by one)."""
+    a = d.a
+    tasks = []
     if len(d.main_effect):
-        figs += regime_map(d.main_effect, figdir, f"Switch vs STL at {d.target.label} · "
-                                                  f"{d.init} init, {d.setting}")
-    figs += time_to_accuracy(d.rows, figdir, d.main, d.target_acc,
-                             title=f"Validation accuracy against training time · {d.init}, "
-                                   f"{d.setting} · {_main_regime(a.cells, d.main)}")
-    figs += tta_curves(a.ladder, _workload_panels(a.cells), figdir)
-    figs += profile_figure(a.rho, a.profile, figdir)
-    figs += noise_floor_figure(a.points, a.floors, d.names, figdir)
-    # replica cells repeat their STL cell's curves: the epoch figures leave them out
-    figs += curves_by_strategy(d.rows[d.rows["cell_id"].isin(a.cells["cell_id"])], figdir,
-                               overlay_authors=overlay_authors)
-    return figs
+        tasks.append(lambda: regime_map(d.main_effect, figdir, f"Switch vs STL at {d.target.label}"
+                                                               f" · {d.init} init, {d.setting}"))
+    tasks += [
+        lambda: time_to_accuracy(d.rows, figdir, d.main, d.target_acc,
+                                 title=f"Validation accuracy against training time · {d.init}, "
+                                       f"{d.setting} · {_main_regime(a.cells, d.main)}"),
+        lambda: tta_curves(a.ladder, _workload_panels(a.cells), figdir),
+        lambda: profile_figure(a.rho, a.profile, figdir),
+        lambda: noise_floor_figure(a.points, a.floors, d.names, figdir)]
+    # replica cells repeat their STL cell's curves: the epoch figures leave them out; one
+    # task per strategy (its loss and accuracy figures), in the order the store holds them
+    epochs = d.rows[d.rows["cell_id"].isin(a.cells["cell_id"])]
+    for strategy in epochs.loc[epochs["aux_grad"] == "real", "strategy"].unique():
+        tasks.append(lambda s=strategy: curves_by_strategy(epochs[epochs["strategy"] == s], figdir,
+                                                           overlay_authors=overlay_authors))
+    return draw_in_parallel(tasks)
 
 
 def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:
