@@ -30,7 +30,7 @@ LINESTYLES = ["-", "--", ":", "-."]
 REGIME_COLORS = [plt.get_cmap("tab10")(i) for i in range(10)]
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
+def save_figure(fig, out: Path, stem: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
     fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
@@ -172,7 +172,7 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
             fig.suptitle(f"{STRATEGY_LABEL.get(strategy, strategy)}: {ylabel} versus epoch "
                          f"(line = mean, band = min–max over seeds{marks})", fontsize=10)
             fig.tight_layout()
-            paths += _save(fig, out, f"{kind}_vs_epoch_{strategy}")
+            paths += save_figure(fig, out, f"{kind}_vs_epoch_{strategy}")
     return paths
 
 
@@ -203,7 +203,7 @@ def time_to_accuracy(rows: pd.DataFrame, out: Path, cell_ids: dict[str, str],
     ax.set_title(title or "Validation accuracy against training time", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(fig, out, "time_to_accuracy")
+    return save_figure(fig, out, "time_to_accuracy")
 
 
 def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], out: Path) -> list[Path]:
@@ -249,7 +249,7 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
     fig.suptitle("Time to target over target levels, on the verdict clock (CPU seconds on CPU "
                  "runs; misses: no point where half the seeds missed)", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return _save(fig, out, "tta_curves")
+    return save_figure(fig, out, "tta_curves")
 
 
 def performance_profile(rho: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
@@ -268,7 +268,7 @@ def performance_profile(rho: pd.DataFrame, summary: pd.DataFrame, out: Path) -> 
     ax.set_title(f"Performance profile over {n} problems (workload × target level)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(fig, out, "performance_profile")
+    return save_figure(fig, out, "performance_profile")
 
 
 def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
@@ -317,7 +317,7 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
     bar.ax.set_yticklabels(["0.25×", "0.5×", "1×", "2×", "4×"])
     bar.set_label("time to target / STL's (hatched: inconclusive)", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, out, "regime_map")
+    return save_figure(fig, out, "regime_map")
 
 
 def noise_floor_figure(points: pd.DataFrame, floors: dict[str, float], names: dict[str, str],
@@ -360,4 +360,4 @@ def noise_floor_figure(points: pd.DataFrame, floors: dict[str, float], names: di
                           "(verdict clock)", fontsize=9)
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(fig, out, stem)
+    return save_figure(fig, out, stem)

@@ -137,7 +137,7 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
 
 def regret_figure(summ: pd.DataFrame, out: Path) -> Path:
     """Mean regret@1 and @3 per predictor, one panel per outcome."""
-    from mt2st.report.figures import _save, plt
+    from mt2st.report.figures import plt, save_figure
 
     fig, axes = plt.subplots(1, len(OUTCOMES), figsize=(5.2 * len(OUTCOMES), 3.4), squeeze=False)
     for ax, outcome in zip(axes[0], OUTCOMES, strict=True):
@@ -154,7 +154,7 @@ def regret_figure(summ: pd.DataFrame, out: Path) -> Path:
     fig.suptitle("How much each cheap predictor's top choice loses against the best measured "
                  "candidate (0 = best found)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out / "figures", "regret")[0]
+    return save_figure(fig, out / "figures", "regret")[0]
 
 
 def write_selection_report(tables: dict[str, pd.DataFrame], out: Path, title: str,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mt2st.report.document import md_table
-from mt2st.report.figures import COLORS, REGIME_COLORS, _save, plt
+from mt2st.report.figures import COLORS, REGIME_COLORS, plt, save_figure
 from mt2st.results import write_text_atomic
 from mt2st.tune import CHOOSING_PHASES, RELATIVE_KNOBS, knob_edges
 
@@ -127,7 +127,7 @@ def tuning_curve_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
     fig.suptitle("Tuning curves (tuning seeds): the best trial so far; a flat tail says more "
                  "trials of the same space would not have helped", fontsize=9)
     fig.tight_layout()
-    return _save(fig, out / "figures", "tuning_curves")
+    return save_figure(fig, out / "figures", "tuning_curves")
 
 
 def sensitivity_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
@@ -177,7 +177,7 @@ def sensitivity_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
     fig.suptitle("Tuning seeds: time to target (median, quartile bars; × = median misses; "
                  "big dot = chosen), dashed = tuned STL", fontsize=9)
     fig.tight_layout()
-    return _save(fig, out / "figures", "sensitivity")
+    return save_figure(fig, out / "figures", "sensitivity")
 
 
 def scan_sentences(scores: pd.DataFrame) -> list[str]:
