@@ -217,9 +217,10 @@ def rescore(spec, out: str | Path) -> pd.DataFrame:
     rows = ResultsStore(out).load()
     _, planned = plan_trials(spec)
     scores = trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
+    stored = set(rows["run_id"])
     for _ in range(spec.tune.extend):
         _, more = plan_extensions(spec, scores)
-        more = [r for r in more if r["run_id"] in set(rows["run_id"])]
+        more = [r for r in more if r["run_id"] in stored]
         if not more:
             break
         planned += more
