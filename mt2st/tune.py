@@ -28,9 +28,10 @@ from mt2st.spec import (  # noqa: F401 (the spec's names, where callers have fou
 )
 from mt2st.sweep import expand_seeds, run_configs
 
-#: the phases a choice is made from: the drawn trials and the extensions past a chosen edge
-#: (the scans come after the choice and never change it)
-CHOOSING_PHASES = ("trial", "extend")
+#: the phases a choice is made from: the drawn trials, the trials that fill a strategy's budget
+#: when its grid is smaller, and the extensions past a chosen edge (the scans come after the
+#: choice and never change it)
+CHOOSING_PHASES = ("trial", "fill", "extend")
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -153,6 +154,24 @@ def _beyond(values: list, edge, upper: bool):
     return None if new in ordered else new
 
 
+def _between(values: list, chosen) -> list:
+    """The midpoints between ``chosen`` and each of its neighbours among ``values`` (geometric
+    where both are positive, else arithmetic; integers stay integers), new values only."""
+    ordered = sorted(set(values))
+    if not _numeric(ordered) or chosen not in ordered:
+        return []
+    i = ordered.index(chosen)
+    out = []
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(ordered):
+            a = ordered[j]
+            mid = math.sqrt(a * chosen) if a > 0 and chosen > 0 else (a + chosen) / 2
+            mid = int(round(mid)) if all(isinstance(v, int) for v in ordered) else float(f"{mid:.6g}")
+            if mid not in ordered and mid not in out:
+                out.append(mid)
+    return out
+
+
 def searched_values(spec, scores: pd.DataFrame, regime: str, strategy: str, knob: str) -> list:
     """The values a knob was tried at for one (regime, strategy): its space and extensions."""
     g = scores[(scores["regime"] == regime) & (scores["strategy"] == strategy)
@@ -210,6 +229,54 @@ def plan_extensions(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
     return _trial_rows(spec, extensions)
 
 
+def plan_fill(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
+    """The same budget for every strategy: one whose whole grid is smaller than ``trials``
+    (STL, with the learning rate alone) spends the trials left around its choice, numeric knob
+    by knob: one step past the choice where it is an edge, else the midpoints between it and
+    its neighbours (phase "fill"). Planned a round at a time; each round chooses again."""
+    tune = spec.tune
+    choosing = scores[scores["phase"].isin(CHOOSING_PHASES)]
+    spent = choosing.groupby(["regime", "strategy"])["trial"].nunique().to_dict()
+    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
+              for r in scores[scores["chosen"]].itertuples()}
+
+    def fill(label, probe):
+        base = chosen.get((label, probe.strategy))
+        left = tune.trials - spent.get((label, probe.strategy), 0)
+        if base is None or left <= 0:
+            return []
+        planned = []
+        for knob, value in base.items():
+            values = searched_values(spec, scores, label, probe.strategy, knob)
+            edge = [_beyond(values, value, upper) for upper in (False, True)
+                    if value == (values[-1] if upper else values[0])]
+            for new in [v for v in edge if v is not None] or _between(values, value):
+                knobs = {**base, knob: new}
+                try:
+                    probe.replace(**knob_values(knobs, probe.epochs))
+                except ConfigError:
+                    continue
+                planned.append((f"fill {knob}={new:g}", "fill", knobs))
+        return planned[:left]
+    return _trial_rows(spec, fill)
+
+
+def more_rounds(spec, scores: pd.DataFrame, run_and_score) -> pd.DataFrame:
+    """Rounds of budget-filling trials until no strategy has trials left to spend, then up to
+    ``extend`` rounds of extensions past a chosen edge; ``run_and_score(configs, planned)``
+    runs a round (or finds it in a store) and returns the scores with it, or None to stop."""
+    for plan, limit in ((plan_fill, spec.tune.trials), (plan_extensions, spec.tune.extend)):
+        for _ in range(limit):
+            configs, planned = plan(spec, scores)
+            if not planned:
+                break
+            scored = run_and_score(configs, planned)
+            if scored is None:
+                break
+            scores = scored
+    return scores
+
+
 def rescore(spec, out: str | Path) -> pd.DataFrame:
     """The scores of a finished tuning from its store alone (no run): trials, choice, scans."""
     from mt2st.results import ResultsStore
@@ -218,13 +285,15 @@ def rescore(spec, out: str | Path) -> pd.DataFrame:
     _, planned = plan_trials(spec)
     scores = trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
     stored = set(rows["run_id"])
-    for _ in range(spec.tune.extend):
-        _, more = plan_extensions(spec, scores)
-        more = [r for r in more if r["run_id"] in stored]
-        if not more:
-            break
-        planned += more
-        scores = trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
+
+    def look_up(configs, more):
+        found = [r for r in more if r["run_id"] in stored]
+        if not found:
+            return None
+        planned.extend(found)
+        return trial_scores(rows, pd.DataFrame(planned), spec.tune.target)
+
+    scores = more_rounds(spec, scores, look_up)
     _, scans = plan_scans(spec, scores)
     return trial_scores(rows, pd.DataFrame(planned + scans), spec.tune.target)
 
@@ -246,13 +315,13 @@ def run_tuning(spec, out: str | Path, chosen_path: str | Path, command: str, job
     configs, rows = plan_trials(spec)
     ran = run(configs)
     scores = trial_scores(store.load(), pd.DataFrame(rows), spec.tune.target)
-    for _ in range(spec.tune.extend):  # a choice on an edge: one step beyond it, then again
-        more_configs, more = plan_extensions(spec, scores)
-        if not more:
-            break
-        ran += run(more_configs)
-        rows += more
-        scores = trial_scores(store.load(), pd.DataFrame(rows), spec.tune.target)
+
+    def run_and_score(configs, more):
+        ran.extend(run(configs))
+        rows.extend(more)
+        return trial_scores(store.load(), pd.DataFrame(rows), spec.tune.target)
+
+    scores = more_rounds(spec, scores, run_and_score)
     scan_configs, scans = plan_scans(spec, scores)
     ran += run(scan_configs)
     store.prune({r["run_id"] for r in rows + scans})

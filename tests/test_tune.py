@@ -150,7 +150,11 @@ def test_tuning_end_to_end_and_the_sweep_takes_the_choice(tmp_path, monkeypatch)
 
 # -- a choice on the edge of the search space --------------------------------------------
 def test_one_step_beyond_an_edge_is_the_step_its_outermost_values_make():
-    from mt2st.tune import _beyond
+    from mt2st.tune import _between, _beyond
+
+    assert _between([0.001, 0.01, 0.1], 0.01) == [0.00316228, 0.0316228]  # geometric midpoints
+    assert _between([2, 5, 10], 2) == [3]  # integers stay integers
+    assert _between([0.0, 1.0], 1.0) == [0.5]
 
     assert _beyond([0.3, 1.0, 3.0], 0.3, upper=False) == 0.09  # geometric: ×0.3 again
     assert _beyond([0.001, 0.003, 0.01], 0.01, upper=True) == pytest.approx(0.0333333)
@@ -222,3 +226,30 @@ def test_tuning_with_extensions_end_to_end_says_which_choices_sit_on_an_edge(tmp
     again = rescore(spec, tmp_path / "tuning")  # the store alone gives the same choice
     assert {(r.regime, r.strategy): json.loads(r.knobs) for r in again[again["chosen"]].itertuples()} \
         == chosen
+
+
+def test_a_strategy_with_a_smaller_grid_spends_the_rest_of_the_budget_around_its_choice(tmp_path):
+    from mt2st.tune import plan_fill
+
+    path = _write(tmp_path)
+    path.write_text(path.read_text().replace("trials = 2", "trials = 4"))
+    spec = SweepSpec.from_toml(path)
+    # STL's grid is lr {0.01, 0.03}: two trials, both spent; its choice 0.03 is the upper edge
+    scores = pd.DataFrame([{"regime": "short", "strategy": "stl", "trial": f"trial {i}",
+                            "phase": "trial", "knobs": json.dumps({"lr": lr}), "chosen": lr == 0.03}
+                           for i, lr in enumerate([0.01, 0.03])])
+    _, rows = plan_fill(spec, scores)
+    assert {r["trial"] for r in rows} == {"fill lr=0.09"} and {r["seed"] for r in rows} == {100, 101}
+    # two trials left, one planned a round: with 0.09 tried and chosen, the next round steps on
+    scores = pd.concat([scores.assign(chosen=False),
+                        pd.DataFrame([{"regime": "short", "strategy": "stl", "trial": "fill lr=0.09",
+                                       "phase": "fill", "knobs": json.dumps({"lr": 0.09}),
+                                       "chosen": True}])])
+    _, rows = plan_fill(spec, scores)
+    assert {r["trial"] for r in rows} == {"fill lr=0.27"}
+    # an interior choice is refined between its neighbours; a spent budget plans nothing
+    scores.loc[:, "chosen"] = scores["knobs"] == json.dumps({"lr": 0.03})
+    _, rows = plan_fill(spec, scores)
+    assert {r["trial"] for r in rows} == {"fill lr=0.0173205"}
+    full = pd.concat([scores, scores.assign(trial=lambda d: d["trial"] + "b")])
+    assert plan_fill(spec, full)[1] == []

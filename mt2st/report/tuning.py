@@ -45,7 +45,7 @@ def choice_table(scores: pd.DataFrame) -> pd.DataFrame:
     for (regime, strategy), g in drawn.groupby(["regime", "strategy"], sort=False):
         c = g[g["chosen"]].iloc[0]
         out.append({"regime": regime, "strategy": strategy,
-                    "trials": int((g["phase"] == "trial").sum()),
+                    "trials": int(g["phase"].isin(("trial", "fill")).sum()),
                     "extensions": int((g["phase"] == "extend").sum()),
                     "chosen knobs": _knobs_text(c["knobs"]),
                     "target acc": f"{c['target_acc']:.3f}",
@@ -77,7 +77,8 @@ def tuning_curves(scores: pd.DataFrame) -> pd.DataFrame:
     drawn trials in their drawn order, then the extensions (AlgoPerf's tuning curves: whether
     more trials would have changed the ranking)."""
     drawn = scores[scores["phase"].isin(CHOOSING_PHASES)].copy()
-    drawn["_order"] = [(0 if p == "trial" else 1, int(t.split()[-1]) if p == "trial" else i)
+    rank = {p: k for k, p in enumerate(CHOOSING_PHASES)}  # drawn, then fill, then extensions
+    drawn["_order"] = [(rank[p], int(t.split()[-1]) if p == "trial" else i)
                        for i, (p, t) in enumerate(zip(drawn["phase"], drawn["trial"], strict=True))]
     out = []
     for (regime, strategy), g in drawn.groupby(["regime", "strategy"], sort=False):
@@ -214,14 +215,21 @@ def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: st
                       + (f" (sets {relative[k]})" if k in relative else "")
                       for k, values in tune.space.items())
     lines = [f"# Tuning: {spec.name}", "",
-             f"Written by `{command}`. Every strategy gets at most {tune.trials} trials drawn "
-             f"from one search space (its whole grid when that is smaller), each run on the "
+             f"Written by `{command}`. Every strategy gets {tune.trials} trials from one "
+             f"search space: drawn from its grid, or its whole grid when that is smaller and "
+             f"the rest spent around its choice (one step past it where it is an edge, else "
+             f"between it and its neighbours), each run on the "
              f"tuning seeds {tune.seeds}, which the reported sweep never uses. A trial's score "
              f"is its median training seconds to the target, {tune.target:g} × the best STL "
              f"trial's median best validation accuracy in that regime (a miss counts as "
              f"infinitely slow); the fastest trial is chosen (ties: fewer misses, then higher "
              f"accuracy). A knob counts for a strategy when it changes that strategy's runs.", "",
              f"Search space: {space}.", ""]
+    short = [r for r in choice_table(scores).itertuples() if r.trials < tune.trials]
+    if short:
+        lines += ["Budgets not spent in full (the store holds no more trials for them): "
+                  + "; ".join(f"{r.regime}, {r.strategy}: {r.trials} of {tune.trials}"
+                              for r in short) + ".", ""]
     if tune.transfer:
         lines += ["Regimes not tuned take another regime's choice (relative knobs scale with "
                   "their epoch budget): "
