@@ -70,3 +70,18 @@ def test_effects_read_the_switch_comparison_at_the_target():
     assert np.isclose(row["ratio"], 0.8) and np.isclose(row["lo"], 0.7) and np.isclose(row["hi"], 0.9)
     assert (row["dataset"], row["n_train"], row["model"], row["verdict"]) == \
         ("mr", 750, "bilstm", "confirmed")
+
+
+def test_findings_hold_their_level_bounds_as_numbers():
+    """findings.csv carries each line's level range as numbers (what README's headline reads),
+    beside the text the report shows; the two agree."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    for path in sorted(docs.glob("*/findings.csv")):
+        found = pd.read_csv(path, dtype={"levels": str}, keep_default_na=False)
+        for r in found.itertuples():
+            ends = [float(x) for x in r.levels.split("–")]
+            assert (min(ends), max(ends)) == (r.level_lo, r.level_hi), (path, r.levels)

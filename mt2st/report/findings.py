@@ -15,7 +15,10 @@ from mt2st.report.aggregate import split_label, workloads
 from mt2st.report.paper import STRATEGY_LABEL
 
 FINDING_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "levels", "fastest",
-                   "median_s", "rival", "rival_vs_stl", "ci", "verdict", "misses"]
+                   "median_s", "rival", "rival_vs_stl", "ci", "verdict", "misses", "level_lo",
+                   "level_hi"]
+#: the findings' numeric columns, for readers of findings.csv (the report shows the text ones)
+FINDING_NUMBERS = ["level_lo", "level_hi"]
 EFFECT_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "strategy", "target",
                   "ratio", "lo", "hi", "verdict", "misses", "baseline_misses", "n_paired"]
 
@@ -101,7 +104,9 @@ def findings(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
                         "verdict": ", ".join(f"{v} at {k} of {len(rows)}" if len(rows) > 1 else v
                                              for v, k in counts.items()),
                         "misses": f"others ≤{max(r['misses'] for r in rows)}/{n}, "
-                                  f"STL ≤{max(r['stl_misses'] for r in rows)}/{n}"})
+                                  f"STL ≤{max(r['stl_misses'] for r in rows)}/{n}",
+                        "level_lo": min(r["level"] for r in rows),
+                        "level_hi": max(r["level"] for r in rows)})
     table = pd.DataFrame(out, columns=FINDING_COLUMNS)
     keys = ["dataset", "data_options", "n_train", "model", "init", "setting"]
     return table.sort_values(keys, kind="stable").reset_index(drop=True)

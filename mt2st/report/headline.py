@@ -24,12 +24,6 @@ from mt2st.report.document import md_rows
 MARKER = "headline-table"
 
 
-def _covers(levels: str, level: float) -> bool:
-    """Does a findings span such as "0.90–0.97" (or "0.99") include ``level``?"""
-    ends = [float(x) for x in levels.split("–")]
-    return min(ends) - 1e-9 <= level <= max(ends) + 1e-9
-
-
 def headline_table(folders: list[Path], level: float = 0.99) -> str:
     """The Markdown table for ``folders`` (report folders with effects.csv and findings.csv)."""
     header = ["report", "dataset", "training examples", "model", "init · setting",
@@ -50,8 +44,8 @@ def headline_table(folders: list[Path], level: float = 0.99) -> str:
                          & (found["data_options"] == e["data_options"])
                          & (found["model"] == e["model"]) & (found["init"] == init)
                          & (found["setting"] == setting)]
-            fastest = next((r["fastest"] for _, r in here.iterrows() if _covers(r["levels"], level)),
-                           "—")
+            fastest = next((r["fastest"] for _, r in here.iterrows()
+                            if r["level_lo"] - 1e-9 <= level <= r["level_hi"] + 1e-9), "—")
             missed = (f"misses: Switch {e['misses']}, STL {e['baseline_misses']} of {e['n_paired']}"
                       if e["misses"] or e["baseline_misses"] else "")
             ratio = (f"{e['ratio']:.2f}× [{e['lo']:.2f}, {e['hi']:.2f}]"

@@ -39,6 +39,7 @@ from mt2st.report.figures import (
 )
 from mt2st.report.figures import performance_profile as profile_figure
 from mt2st.report.findings import (
+    FINDING_NUMBERS,
     effects,
     findings,
     findings_sentences,
@@ -427,7 +428,7 @@ def findings_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
               "the seeds paired). \"none\": at least half of every strategy's seeds missed."),
         *[("li", sentence) for sentence in findings_sentences(found)],
         ("p", "" if len(found) else "No workload with an STL cell and another strategy."),
-        ("table", found),
+        ("table", found.drop(columns=FINDING_NUMBERS)),
         *([("img", figdir / "regime_map.png")] if len(main_effect) else []),
         ("p", f"Map: Switch's time to {d.target.label} as a multiple of STL's per regime "
               f"({d.init} init, {d.setting}); hatched where the verdict is inconclusive. "
