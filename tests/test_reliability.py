@@ -202,6 +202,7 @@ def test_tar_archives_extract_with_the_data_filter(tmp_path):
 
 
 # -- sweeps ----------------------------------------------------------------------------------
+@pytest.mark.heavy  # 6 s: the default run keeps a Dask sweep (test_dask_workers_get_the_clients_data_folder)
 def test_dask_workers_in_another_folder_write_into_the_store(tmp_path, monkeypatch):
     """Workers started in folder A, the sweep called from folder B with a relative store:
     every record lands in B's store (paths resolved before dispatch)."""

@@ -98,6 +98,7 @@ def test_sweep_runs_skips_done_and_records_failures(tmp_path):
     assert len(run_sweep(spec, tmp_path / "res", progress=False).failed) == 2
 
 
+@pytest.mark.heavy  # 11 s: the default run resumes cut-short records (test_reliability)
 def test_resume_after_killed_sweep(tmp_path):
     """Kill the sweep mid-run, run it again: every run present once, nothing partial."""
     cfg = _spec(tmp_path, epochs=4, strategies='["stl", "mtl", "switch", "diminish"]')
