@@ -57,12 +57,14 @@ class Skip(Exception):
         self.found = found or {}
 
 
-def section(results: dict, name: str, fn, *args) -> object:
-    """Run one section, recording ok / skipped / failed; never raises."""
+def section(results: dict, name: str, fn, *args, summary=None) -> object:
+    """Run one section, recording ok / skipped / failed; never raises. What is recorded of its
+    value: ``summary(value)``, or the value itself where it is a dict."""
     start = time.perf_counter()
     try:
         value = fn(*args)
-        results[name] = {"status": "ok", **(value if isinstance(value, dict) else {})}
+        recorded = summary(value) if summary else value if isinstance(value, dict) else {}
+        results[name] = {"status": "ok", **recorded}
     except Skip as why:
         value = None
         results[name] = {"status": "skipped", "reason": str(why), **why.found}
@@ -236,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     section(results, "device", device_facts, args.device)
     bw = section(results, "copy_bandwidth", copy_bandwidth, args.device, profile["copy_bytes"])
     bandwidth = bw["bytes_per_s"] if bw else None
-    corpus = section(results, "corpus", lambda: _corpus_section(data_dir, profile))
-    corpus = corpus["_corpus"] if corpus else None
-    results["corpus"].pop("_corpus", None)
+    corpus = section(results, "corpus", load_corpus, data_dir, profile["max_sentences"],
+                     summary=lambda c: {"sentences": len(c[0]), "tokens": int(c[1].n_tokens),
+                                        "vocabulary": len(c[1].vocab)})
     kernels = ("triton", "batched") if args.device == "cuda" else ("batched",)
     for kernel in kernels:
         section(results, f"throughput_{kernel}", throughput, kernel, args.device, corpus,
@@ -260,12 +262,6 @@ def main(argv: list[str] | None = None) -> int:
           f" failed: {', '.join(failed) or 'none'}{'; parity outside tolerance' if missed else ''}",
           flush=True)
     return 0 if results["ok"] else 1
-
-
-def _corpus_section(data_dir, profile) -> dict:
-    sentences, enc = load_corpus(data_dir, profile["max_sentences"])
-    return {"sentences": len(sentences), "tokens": int(enc.n_tokens), "vocabulary": len(enc.vocab),
-            "_corpus": (sentences, enc)}
 
 
 if __name__ == "__main__":

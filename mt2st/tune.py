@@ -121,8 +121,7 @@ def plan_scans(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
     """Each scanned knob over its values around the chosen trial (phase "scan KNOB"), for
     the strategies that have the knob."""
     tune = spec.tune
-    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
-              for r in scores[scores["chosen"]].itertuples()}
+    chosen = _chosen_knobs(scores)
 
     def scanned(label, probe):
         base = chosen.get((label, probe.strategy))
@@ -172,6 +171,28 @@ def _between(values: list, chosen) -> list:
     return out
 
 
+def _past_edges(values: list, value) -> list:
+    """The steps past ``value`` where it is the lowest or highest of ``values`` (see _beyond)."""
+    steps = [_beyond(values, value, upper) for upper in (False, True)
+             if value == (values[-1] if upper else values[0])]
+    return [v for v in steps if v is not None]
+
+
+def _chosen_knobs(scores: pd.DataFrame) -> dict:
+    """(regime, strategy) -> the knobs of its chosen trial."""
+    return {(r.regime, r.strategy): json.loads(r.knobs)
+            for r in scores[scores["chosen"]].itertuples()}
+
+
+def _runnable(probe: TrainConfig, knobs: dict) -> bool:
+    """Whether ``probe``'s strategy takes these knob values (a switch past the budget: no)."""
+    try:
+        probe.replace(**knob_values(knobs, probe.epochs))
+    except ConfigError:
+        return False
+    return True
+
+
 def searched_values(spec, scores: pd.DataFrame, regime: str, strategy: str, knob: str) -> list:
     """The values a knob was tried at for one (regime, strategy): its space and extensions."""
     g = scores[(scores["regime"] == regime) & (scores["strategy"] == strategy)
@@ -203,29 +224,15 @@ def plan_extensions(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
     value searched so far: trials one step beyond that edge, the other knobs at the choice
     (phase "extend"). A value the strategy refuses (a switch past the budget) is the knob's
     limit: nothing is planned past it."""
-    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
-              for r in scores[scores["chosen"]].itertuples()}
+    chosen = _chosen_knobs(scores)
 
     def extensions(label, probe):
-        base = chosen.get((label, probe.strategy))
-        if base is None:
-            return []
-        planned = []
-        for knob, value in base.items():
-            values = searched_values(spec, scores, label, probe.strategy, knob)
-            for upper in (False, True):
-                if value != (values[-1] if upper else values[0]):
-                    continue
-                new = _beyond(values, value, upper)
-                if new is None:
-                    continue
-                knobs = {**base, knob: new}
-                try:
-                    probe.replace(**knob_values(knobs, probe.epochs))
-                except ConfigError:
-                    continue
-                planned.append((f"{knob}={new:g}", "extend", knobs))
-        return planned
+        base = chosen.get((label, probe.strategy), {})
+        return [(f"{knob}={new:g}", "extend", {**base, knob: new})
+                for knob, value in base.items()
+                for new in _past_edges(searched_values(spec, scores, label, probe.strategy, knob),
+                                       value)
+                if _runnable(probe, {**base, knob: new})]
     return _trial_rows(spec, extensions)
 
 
@@ -237,26 +244,19 @@ def plan_fill(spec, scores: pd.DataFrame) -> tuple[list, list[dict]]:
     tune = spec.tune
     choosing = scores[scores["phase"].isin(CHOOSING_PHASES)]
     spent = choosing.groupby(["regime", "strategy"])["trial"].nunique().to_dict()
-    chosen = {(r.regime, r.strategy): json.loads(r.knobs)
-              for r in scores[scores["chosen"]].itertuples()}
+    chosen = _chosen_knobs(scores)
 
     def fill(label, probe):
-        base = chosen.get((label, probe.strategy))
+        base = chosen.get((label, probe.strategy), {})
         left = tune.trials - spent.get((label, probe.strategy), 0)
-        if base is None or left <= 0:
+        if left <= 0:
             return []
         planned = []
         for knob, value in base.items():
             values = searched_values(spec, scores, label, probe.strategy, knob)
-            edge = [_beyond(values, value, upper) for upper in (False, True)
-                    if value == (values[-1] if upper else values[0])]
-            for new in [v for v in edge if v is not None] or _between(values, value):
-                knobs = {**base, knob: new}
-                try:
-                    probe.replace(**knob_values(knobs, probe.epochs))
-                except ConfigError:
-                    continue
-                planned.append((f"fill {knob}={new:g}", "fill", knobs))
+            for new in _past_edges(values, value) or _between(values, value):
+                if _runnable(probe, {**base, knob: new}):
+                    planned.append((f"fill {knob}={new:g}", "fill", {**base, knob: new}))
         return planned[:left]
     return _trial_rows(spec, fill)
 

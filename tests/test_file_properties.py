@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from mt2st.build import prepared_data
 from mt2st.config import TrainConfig
+from mt2st.data.corpora import canonical_label
 from mt2st.errors import DataFormatError, MT2STError
 from mt2st.vectors import load_vectors
 
@@ -43,15 +44,6 @@ def _insert(lines: list, defects: list) -> list:
     return out
 
 
-def _canonical(label: str) -> str:
-    text = label.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return str(int(value)) if value.is_integer() else text
-
-
 def _check_prepared(config: TrainConfig, labels: list[str]) -> None:
     """What a run trusts: every split holds examples, the training split two classes or more,
     every labelled line one example (none dropped, none invented), the classes exactly the
@@ -60,8 +52,25 @@ def _check_prepared(config: TrainConfig, labels: list[str]) -> None:
     assert sum(len(s.labels) for s in data.splits.values()) == len(labels)
     assert all(len(s.labels) for s in data.splits.values())
     assert len(set(data.splits["train"].labels.tolist())) >= 2
-    assert data.n_classes == len({_canonical(label) for label in labels})
+    assert data.n_classes == len({canonical_label(label) for label in labels})
     assert len(data.vocab) > 2
+
+
+def _outcome(config: TrainConfig, labels: list[str], path, bad_line: int | None) -> str:
+    """"loaded" (and trustworthy) or "refused" with our error naming the file, and the first
+    bad line where there is one; a file with a bad line must not load."""
+    try:
+        _check_prepared(config, labels)
+    except DataFormatError as err:
+        assert str(path) in str(err)
+        if bad_line is not None:
+            assert f"line {bad_line}" in str(err), err
+        return "refused"
+    except MT2STError as err:  # degenerate data (one class, an empty split): ConfigError
+        assert str(path) in str(err) and bad_line is None, err
+        return "refused"
+    assert bad_line is None, f"line {bad_line} is malformed but the file loaded"
+    return "loaded"
 
 
 def _config(path, fmt: str) -> TrainConfig:
@@ -81,18 +90,7 @@ def _tsv_case(path, rows, defects, bom) -> str:
     labels = [kind[1] for kind, _ in lines if isinstance(kind, tuple)] + \
         ["pos" for kind, _ in lines if kind == "label only"]
     empty = [i + 2 for i, (kind, _) in enumerate(lines) if kind == "empty label"]
-    try:
-        _check_prepared(_config(path, "tsv"), labels)
-    except DataFormatError as err:
-        assert str(path) in str(err)
-        if empty:
-            assert f"line {empty[0]}" in str(err), err
-        return "refused"
-    except MT2STError as err:  # degenerate data (one class, an empty split): ConfigError
-        assert str(path) in str(err) and not empty, err
-        return "refused"
-    assert not empty, "an empty label cell was read as a class"
-    return "loaded"
+    return _outcome(_config(path, "tsv"), labels, path, empty[0] if empty else None)
 
 
 _FASTTEXT_DEFECTS = st.sampled_from([("no name", "__label__ good film"), ("no label", "good film"),
@@ -105,18 +103,7 @@ def _fasttext_case(path, rows, defects) -> str:
     path.write_text("\n".join(line for _, line in lines) + "\n", encoding="utf-8")
     labels = [kind for kind, _ in lines if kind not in ("no name", "no label", "blank")]
     bad = [i + 1 for i, (kind, _) in enumerate(lines) if kind in ("no name", "no label")]
-    try:
-        _check_prepared(_config(path, "fasttext"), labels)
-    except DataFormatError as err:
-        assert str(path) in str(err)
-        if bad:
-            assert f"line {bad[0]}" in str(err), err
-        return "refused"
-    except MT2STError as err:
-        assert str(path) in str(err) and not bad, err
-        return "refused"
-    assert not bad, f"line {bad[0]} has no label but the file loaded"
-    return "loaded"
+    return _outcome(_config(path, "fasttext"), labels, path, bad[0] if bad else None)
 
 
 _FLOAT = st.floats(width=32, allow_nan=False, allow_infinity=False).map(repr)
