@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mt2st.config import TrainConfig, file_digest
+from mt2st.config import CORPUS_OPTIONS, TrainConfig, file_digest
 from mt2st.data import (
     DATASETS,
     AnalogySet,
@@ -104,6 +104,7 @@ class PreparedData:
     splits: dict[str, ClassificationData]
     n_classes: int
     lexicon: Lexicon
+    full_train: tuple[tuple[str, ...], ...] = ()  # the corpus part train-full, when one is named
 
 
 #: prepared data kept per process (a sweep worker builds many runs on the same data), newest
@@ -117,9 +118,23 @@ def _prepared_key(config: TrainConfig, data_dir, digests: dict[str, str]) -> str
               "dataset_options": config.dataset_options, "min_count": config.min_count,
               "lexicon_heldout": config.lexicon_heldout, "lexicon_seed": config.lexicon_seed,
               **({"vocab_extra": list(config.vocab_extra)} if config.vocab_extra else {}),
+              **({"full_train": True} if _names_full_train(config) else {}),
               "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
               "digests": digests}
     return json.dumps(fields, sort_keys=True, default=str)
+
+
+def _names_full_train(config: TrainConfig) -> bool:
+    return any("train-full" in getattr(config, name) for name in CORPUS_OPTIONS)
+
+
+def _full_train_tokens(config: TrainConfig, dataset, data_dir) -> tuple:
+    """The tokens of the primary dataset's whole training split (``train-full``): the loaded
+    one unless ``train_size`` drew from it, else the same dataset loaded without the draw."""
+    options = dict(config.dataset_options)
+    if options.pop("train_size", None) is not None:
+        dataset = load_dataset(config.dataset, data_dir=data_dir, seed=config.data_seed, **options)
+    return tuple(tuple(tokenize(t)) for t in dataset.train.texts)
 
 
 def prepared_data(config: TrainConfig, data_dir=None, digests: dict[str, str] | None = None
@@ -138,7 +153,9 @@ def prepared_data(config: TrainConfig, data_dir=None, digests: dict[str, str] | 
     tokens = {k: tuple(tuple(tokenize(t)) for t in s.texts) for k, s in dataset.splits.items()}
     if not any(tokens["train"]):
         raise ConfigError(f"dataset {config.dataset!r}: its training texts hold no word")
-    vocab = Vocabulary.build([*tokens["train"], *corpus_tokens(config.vocab_extra, (), data_dir)],
+    full_train = _full_train_tokens(config, dataset, data_dir) if _names_full_train(config) else ()
+    vocab = Vocabulary.build([*tokens["train"], *corpus_tokens(config.vocab_extra, (), data_dir,
+                                                               full_train)],
                              min_count=config.min_count, specials=(PAD, UNK))
     if len(vocab) <= 2:
         raise ConfigError(f"dataset {config.dataset!r}: min_count {config.min_count} leaves no word "
@@ -152,7 +169,7 @@ def prepared_data(config: TrainConfig, data_dir=None, digests: dict[str, str] | 
         for array in (split.corpus.tokens, split.corpus.offsets, split.labels, vocab.counts):
             array.setflags(write=False)
     data = PreparedData(tokens, vocab, splits, len(dataset.label_names),
-                        load_lexicon(config, data_dir))
+                        load_lexicon(config, data_dir), full_train)
     _PREPARED[key] = data
     while len(_PREPARED) > PREPARED_KEEP:
         _PREPARED.pop(next(iter(_PREPARED)))
@@ -209,7 +226,8 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
                                                  data.lexicon, data.tokens)
 
     try:
-        initial, init_info = initial_table(config, vocab, tokens["train"], data_dir)
+        initial, init_info = initial_table(config, vocab, tokens["train"], data_dir,
+                                           data.full_train)
     except MemoryError:
         gib = len(vocab) * config.dim * 4 / 2**30
         raise ConfigError(f"the shared table ({len(vocab):,} words × dim {config.dim}, float32) "
@@ -224,7 +242,7 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     else:
         optimizers = [torch.optim.SGD([table, *model.parameters()], lr=config.lr)]
 
-    unlabelled = (corpus_tokens(config.aux_corpus, tokens["train"], data_dir)
+    unlabelled = (corpus_tokens(config.aux_corpus, tokens["train"], data_dir, data.full_train)
                   if any(AUX_TASKS[t].in_place for t in config.aux_tasks) else None)
     context = TaskContext(config, vocab, lexicon, tokens["train"], device, unlabelled)
     tasks = {}

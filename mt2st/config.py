@@ -45,8 +45,10 @@ SEED_LIMIT = 2**63
 #: the options that name texts by corpus part (see check_corpus_parts)
 CORPUS_OPTIONS = ("pretrain_extra", "aux_corpus", "vocab_extra")
 #: the unlabelled texts we have loaders for; ``train`` (the primary's own training text) is a
-#: part of aux_corpus only (the init and the vocabulary include it anyway)
-CORPUS_PARTS = ("sst2", "mr", "wikitext2")
+#: part of aux_corpus only (the init and the vocabulary include it anyway); ``train-full`` is
+#: the primary dataset's whole training split before ``train_size`` draws from it, labels
+#: dropped (few labels, the rest of the training text unlabelled: no validation or test text)
+CORPUS_PARTS = ("train-full", "sst2", "mr", "wikitext2")
 
 
 def check_corpus_parts(name: str, parts: tuple[str, ...], allow_own: bool) -> None:
@@ -79,7 +81,7 @@ class TrainConfig:
     init: str = "sg"  # random, sg, cbow, fasttext or vectors:PATH
     oov_init: str = "random"  # rows missing from a vectors file: random (±0.5/dim) or zeros
     pretrain_epochs: int = 5  # epochs of the init's pretraining on the dataset's text
-    pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: sst2, mr, wikitext2, file:PATH
+    pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: train-full, sst2, mr, ... (below)
     pretrain_own_text: bool = True  # pretrain the init on the primary's training text too
     aux_corpus: tuple[str, ...] = ("train",)  # sgns/cbow text: train (the primary's) or as above
     vocab_extra: tuple[str, ...] = ()  # texts whose words join the vocabulary (the same parts)

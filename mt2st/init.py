@@ -44,8 +44,10 @@ def _pretrain_key(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
 
 
 def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str]],
-                  data_dir=None) -> tuple[np.ndarray, dict]:
-    """(float32 table, info) for ``config.init`` over ``vocab``."""
+                  data_dir=None, full_train_tokens: Sequence[Sequence[str]] = ()
+                  ) -> tuple[np.ndarray, dict]:
+    """(float32 table, info) for ``config.init`` over ``vocab`` (``full_train_tokens``: the
+    corpus part ``train-full``, see corpora.corpus_tokens)."""
     from mt2st.embed import train_embeddings
 
     table = init_input(len(vocab), config.dim, config.seed, 0.5 / config.dim)
@@ -75,7 +77,7 @@ def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
             info["cached"] = str(cached)
         else:
             sentences = list(train_tokens) if config.pretrain_own_text else []
-            sentences += corpus_tokens(config.pretrain_extra, (), data_dir)
+            sentences += corpus_tokens(config.pretrain_extra, (), data_dir, full_train_tokens)
             if not any(sentences):
                 raise ConfigError(f"init {config.init!r}: no pretraining text (pretrain_own_text "
                                   f"is false and pretrain_extra is empty)")

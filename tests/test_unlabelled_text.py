@@ -96,3 +96,36 @@ def test_an_init_pretrained_on_another_text_only(tmp_path, monkeypatch):
 def test_corpus_names_that_mean_nothing_are_refused(kw, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{**SYN, **kw})
+
+
+def test_train_full_is_the_whole_training_split_before_train_size_drew_from_it():
+    """Few labels, the rest of the training text unlabelled: ``train-full`` holds every
+    training sentence of the dataset (none of validation or test), whatever ``train_size``
+    kept labelled, for the auxiliary task, the init and the vocabulary alike."""
+    few = {**SYN, "dataset_options": {**SYN["dataset_options"], "train_size": 40}}
+    whole = prepared_data(TrainConfig(**SYN))
+    config = TrainConfig(**few, aux_corpus=("train-full",), vocab_extra=("train-full",))
+    assert config.identity()["aux_corpus"] == ["train-full"]
+    data = prepared_data(config)
+    assert len(data.splits["train"].labels) == 40
+    assert data.full_train == whole.tokens["train"]
+    assert set(data.vocab.words) == set(whole.vocab.words)  # the labelled 40 hold fewer words
+    assert len(prepared_data(TrainConfig(**few)).vocab) < len(whole.vocab)
+    task = build_run(config).tasks["sgns"]
+    assert task.corpus.n_sentences == 200
+    assert task.corpus.n_tokens == sum(len(s) for s in whole.tokens["train"])
+    # without train_size, train-full is the training split itself
+    assert prepared_data(TrainConfig(**SYN, aux_corpus=("train-full",))).full_train == \
+        whole.tokens["train"]
+
+
+def test_an_init_pretrained_on_train_full_differs_from_one_on_the_labelled_text(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    few = dict(SYN, dataset_options={**SYN["dataset_options"], "train_size": 40}, init="sg",
+               pretrain_epochs=1, strategy="stl", vocab_extra=("train-full",))
+    own = TrainConfig(**few)
+    full = TrainConfig(**few, pretrain_extra=("train-full",), pretrain_own_text=False)
+    assert full.run_id != own.run_id and full.workload_id != own.workload_id
+    a, b = build_run(own).table.detach().numpy(), build_run(full).table.detach().numpy()
+    assert a.shape == b.shape and not np.array_equal(a, b)

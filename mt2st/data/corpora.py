@@ -319,16 +319,19 @@ def _named_corpus(part: str, data_dir: str | None, env_dir: str | None) -> tuple
     return tuple(tuple(tokenize(t)) for t in embedding_corpus(data_dir, (part,)))
 
 
-def corpus_tokens(parts, own_tokens, data_dir=None) -> list:
+def corpus_tokens(parts, own_tokens, data_dir=None, full_train_tokens=()) -> list:
     """The tokenised sentences of corpus ``parts`` in order: ``train`` is ``own_tokens`` (the
-    primary's training text, labels dropped), ``sst2`` the whole SST-2 training text, ``mr``
-    all of MR's text (its test sentences too: transductive for an MR primary; prefer another
-    corpus there), ``wikitext2`` WikiText-2, ``file:PATH`` a user's text (one sentence a line,
-    read afresh: its sha256 is in the run's identity)."""
+    primary's training text, labels dropped), ``train-full`` is ``full_train_tokens`` (the
+    primary dataset's whole training split before ``train_size`` drew from it), ``sst2`` the
+    whole SST-2 training text, ``mr`` all of MR's text (its test sentences too: transductive for
+    an MR primary; prefer ``train-full`` there), ``wikitext2`` WikiText-2, ``file:PATH`` a
+    user's text (one sentence a line, read afresh: its sha256 is in the run's identity)."""
     out: list = []
     for part in parts:
         if part == "train":
             out += list(own_tokens)
+        elif part == "train-full":
+            out += list(full_train_tokens)
         elif part.startswith("file:"):
             out += [tokenize(t) for t in embedding_corpus(data_dir, (part,))]
         else:

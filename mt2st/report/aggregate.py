@@ -106,6 +106,48 @@ def data_options(config_json: str) -> str:
                     for k, v in sorted(options.items()))
 
 
+def run_labels(config_json: str) -> dict[str, str]:
+    """A run's names for readers where its options leave the defaults: the dataset options
+    with the texts the vocabulary adds, the init with the text it was pretrained on, the
+    setting with the text its in-place tasks (sgns, cbow) train on, the model with its
+    optimizer when that is not Adam. At the defaults these are the record's own values."""
+    raw = json.loads(config_json)
+    labels = {"data_options": data_options(config_json)}
+    try:
+        config = TrainConfig.from_dict(raw)
+    except (ConfigError, ValueError, TypeError):
+        return labels
+    identity = config.identity(with_seed=False)
+    if config.vocab_extra:
+        labels["data_options"] = " ".join(filter(None, (labels["data_options"],
+                                                        "vocab+" + "+".join(config.vocab_extra))))
+    if "pretrain_extra" in identity and (config.pretrain_extra or not config.pretrain_own_text):
+        parts = (["own text"] if config.pretrain_own_text else []) + list(config.pretrain_extra)
+        labels["init"] = f"{config.init} ({' + '.join(parts)})"
+    if "aux_corpus" in identity:
+        labels["setting"] = f"{config.setting} ({'+'.join(config.aux_corpus)})"
+    if config.optimizer != "adam":
+        labels["model"] = f"{config.model} {config.optimizer}"
+    return labels
+
+
+def describe(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the reader columns (data_options, init, setting, model) taken from each
+    run's configuration (:func:`run_labels`), so that runs on different texts or optimizers
+    are never named alike; rows without a configuration keep their columns."""
+    if "config_json" not in rows:
+        return rows if "data_options" in rows else rows.assign(data_options="")
+    configs = rows["config_json"]
+    labels = {c: run_labels(c) for c in configs.unique()}  # parsed once per configuration
+    out = {}
+    for column in ("data_options", "init", "setting", "model"):
+        if column == "data_options" and column in rows:  # named by the caller already
+            continue
+        named = configs.map({c: v.get(column) for c, v in labels.items()})
+        out[column] = named.where(named.notna(), rows[column]) if column in rows else named
+    return rows.assign(**out)
+
+
 def workload_of(config_json: str) -> str | float:
     """The run's workload id (TrainConfig.workload_id), NaN for a configuration this version
     cannot read (such a run keeps the baselines its record names)."""
@@ -151,8 +193,7 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     configs = rows["config_json"] if "config_json" in rows else pd.Series("{}", index=rows.index)
     distinct = configs.unique()  # parsed once per distinct configuration
-    if "data_options" not in rows:
-        rows = rows.assign(data_options=configs.map({c: data_options(c) for c in distinct}))
+    rows = describe(rows)
     rows = rows.assign(workload_id=configs.map({c: workload_of(c) for c in distinct})
                        if "config_json" in rows else np.nan,
                        replica=configs.map({c: int(json.loads(c).get("replica", 0)) for c in distinct}))

@@ -320,6 +320,59 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
     return save_figure(fig, out, "regime_map")
 
 
+def frontier_map(table: pd.DataFrame, out: Path, which: str, title: str) -> list[Path]:
+    """The frontier as heat maps: one panel per dataset × model (rows) and setting (columns),
+    labels on the y axis and the init on the x axis; each square coloured by the best
+    multi-task strategy's time as a multiple of STL's (``which`` "": at the table's target,
+    "top_": at the highest level both reach; blue sooner, red later, log scale; grey: no
+    ratio), hatched where inconclusive, a ★ where STL misses levels another strategy reaches."""
+    table = table.assign(row=[f"{d}, {m}" for d, m in zip(table["dataset"], table["model"],
+                                                            strict=True)])
+    rows, settings = sorted(table["row"].unique()), sorted(table["setting"].unique())
+    inits, sizes = sorted(table["init"].unique()), sorted(table["n_train"].unique())
+    fig, axes = plt.subplots(len(rows), len(settings), squeeze=False, layout="constrained",
+                             figsize=(0.6 + 1.25 * len(inits) * len(settings),
+                                      0.8 + 0.95 * len(sizes) * len(rows)))
+    cmap, norm = plt.get_cmap("RdBu_r"), Normalize(-2.0, 2.0)  # log2 of the ratio: 0.25× to 4×
+    for i, row in enumerate(rows):
+        for j, setting in enumerate(settings):
+            ax = axes[i][j]
+            panel = table[(table["row"] == row) & (table["setting"] == setting)]
+            for _, r in panel.iterrows():
+                x, y = inits.index(r["init"]), sizes.index(r["n_train"])
+                ratio, verdict = r[f"{which}ratio"], r[f"{which}verdict"]
+                finite = np.isfinite(ratio) and ratio > 0
+                ax.add_patch(Rectangle((x - 0.48, y - 0.48), 0.96, 0.96, lw=0.6, edgecolor="k",
+                                       facecolor=cmap(norm(np.log2(ratio))) if finite else "#bbbbbb",
+                                       hatch=None if verdict in ("confirmed", "reversed") else "///"))
+                words = (f"{STRATEGY_LABEL.get(r[f'{which}strategy'], r[f'{which}strategy'])}\n"
+                         f"{ratio:.2f}×" if finite else "no ratio")
+                if which and np.isfinite(r["top_level"]):
+                    words += f" @{r['top_level']:.2f}"
+                words += "\n" + verdict.split(" (")[0] + (" ★" if r["stl_missed_levels"] else "")
+                ax.text(x, y, words, ha="center", va="center", fontsize=6,
+                        bbox={"facecolor": "white", "alpha": 0.75, "lw": 0,
+                              "boxstyle": "round,pad=0.15"})
+            ax.set_xlim(-0.5, len(inits) - 0.5)
+            ax.set_ylim(-0.5, len(sizes) - 0.5)
+            ax.set_xticks(range(len(inits)), [t.replace(" (", "\n(") for t in inits], fontsize=7)
+            ax.set_yticks(range(len(sizes)), [f"{s:,}" for s in sizes], fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"{row}\nlabelled examples", fontsize=8)
+            if i == 0:
+                ax.set_title(setting, fontsize=8)
+            if panel.empty:
+                ax.text((len(inits) - 1) / 2, (len(sizes) - 1) / 2, "not run", ha="center",
+                        va="center", fontsize=7, color="#999999")
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(),
+                       shrink=0.6, ticks=[-2, -1, 0, 1, 2])
+    bar.ax.set_yticklabels(["0.25×", "0.5×", "1×", "2×", "4×"])
+    bar.set_label("best multi-task time / STL's (hatched: inconclusive; ★: STL misses levels "
+                  "it reaches)", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, out, f"frontier_map{'_top' if which else ''}")
+
+
 def noise_floor_figure(points: pd.DataFrame, floors: dict[str, float], names: dict[str, str],
                        out: Path, stem: str = "noise_floor", title: str = "") -> list[Path]:
     """The A/A pairs' time ratios (identical arithmetic) per workload, on the CPU and the wall

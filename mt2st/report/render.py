@@ -15,6 +15,7 @@ from mt2st.report.aggregate import (
     DESCRIPTIVE,
     MIN_SEEDS,
     Target,
+    describe,
     split_label,
     variant_label,
     workloads,
@@ -32,6 +33,7 @@ from mt2st.report.document import write_document
 from mt2st.report.figures import (
     curves_by_strategy,
     draw_in_parallel,
+    frontier_map,
     noise_floor_figure,
     regime_map,
     time_to_accuracy,
@@ -46,6 +48,7 @@ from mt2st.report.findings import (
     regime_label,
     workload_names,
 )
+from mt2st.report.frontier import FRONTIER_COLUMNS, frontier, frontier_sentences, spans_frontier
 from mt2st.report.paper import (
     STRATEGY_LABEL,
     STRATEGY_TO_PAPER,
@@ -317,13 +320,14 @@ class ReportData:
     target_acc: float  # the main workload's target accuracy
     names: dict[str, str]  # workload id -> its name
     checks: list[dict]  # the claim checks
+    frontier: pd.DataFrame  # per workload, the best multi-task strategy (empty: no frontier)
 
 
 def compute(results: str | Path, init: str | None, setting: str, target: float | str,
             levels: list[float] | None) -> ReportData:
     """The report's numbers from the store at ``results``."""
     store = ResultsStore(results)
-    rows = store.load()
+    rows = describe(store.load())
     main_target = Target.parse(target)
     a = analyse(rows, levels, main_target)
     init = init or (rows["init"].mode().iloc[0])
@@ -331,11 +335,14 @@ def compute(results: str | Path, init: str | None, setting: str, target: float |
     main = _main_workload(a.cells, init, setting)
     ref = a.ladder[(a.ladder["cell_id"] == main.get("STL", ""))
                    & (a.ladder["target"] == main_target.label)]
+    front = (frontier(a.cells, a.ladder, a.comparisons, main_target.label)
+             if spans_frontier(a.cells) else pd.DataFrame(columns=FRONTIER_COLUMNS))
     return ReportData(store, rows, a, init, setting, main_target,
                       findings(a.cells, a.ladder, a.comparisons), effect,
                       effect[(effect["init"] == init) & (effect["setting"] == setting)], main,
                       float(ref["target_acc"].iloc[0]) if len(ref) else np.nan,
-                      workload_names(a.cells), claim_check(a.comparisons, init, setting, a.cells))
+                      workload_names(a.cells), claim_check(a.comparisons, init, setting, a.cells),
+                      front)
 
 
 def write_tables(d: ReportData, out: Path) -> None:
@@ -349,13 +356,18 @@ def write_tables(d: ReportData, out: Path) -> None:
                              ("profile", a.profile, "%.6g"), ("findings", d.found, None),
                              ("effects", d.effect, "%.6g")):
         write_text_atomic(out / f"{name}.csv", table.to_csv(index=False, float_format=fmt))
+    if len(d.frontier):
+        write_text_atomic(out / "frontier.csv", d.frontier.to_csv(index=False, float_format="%.6g"))
 
 
 def draw_figures(d: ReportData, figdir: Path, overlay_authors: bool) -> list[Path]:
     """Every figure the sections show (PNG and SVG), the families drawn side by side in
     worker processes (``figures.draw_in_parallel``: the same bytes as drawn one by one)."""
     a = d.a
-    tasks = []
+    tasks = [lambda which=which, words=words: frontier_map(d.frontier, figdir, which, words)
+             for which, words in (("", f"Best multi-task strategy vs STL at {d.target.label}"),
+                                  ("top_", "… at the highest level both reach (@level)"))
+             if len(d.frontier)]
     if len(d.main_effect):
         tasks.append(lambda: regime_map(d.main_effect, figdir, f"Switch vs STL at {d.target.label}"
                                                                f" · {d.init} init, {d.setting}"))
@@ -413,6 +425,42 @@ def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:
               f"{MIN_SEEDS} seed pairs, and never where the side favoured missed; runs that did "
               f"identical arithmetic up to the level read **no difference (identical "
               f"computation)**; everything else is **inconclusive**, with the reason."),
+    ]
+
+
+def frontier_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
+    """Where MT2ST pays: the frontier maps and their findings in words (only for a store that
+    spans label budgets and inits)."""
+    if d.frontier.empty:
+        return []
+    f = d.frontier
+    view = pd.DataFrame({
+        **{k: f[k] for k in ("dataset", "n_train", "model", "init", "setting")},
+        f"best at {d.target.label}": [STRATEGY_LABEL.get(s, s) or "—" for s in f["strategy"]],
+        "× STL [95 % CI]": [f"{r:.2f}× [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "—"
+                            for r, lo, hi in zip(f["ratio"], f["lo"], f["hi"], strict=True)],
+        "verdict": f["verdict"],
+        "highest level both reach": [_fmt(x, ".2f") for x in f["top_level"]],
+        "best there": [STRATEGY_LABEL.get(s, s) or "—" for s in f["top_strategy"]],
+        "× STL there": [f"{r:.2f}× [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "—"
+                        for r, lo, hi in zip(f["top_ratio"], f["top_lo"], f["top_hi"], strict=True)],
+        "verdict there": f["top_verdict"],
+        "levels only others reach": [f"{n} (to {t:.2f}, {by})" if n else "0" for n, t, by in
+                                     zip(f["stl_missed_levels"], f["stl_missed_top"],
+                                         f["stl_missed_by"], strict=True)]})
+    return [
+        ("h2", "Where MT2ST pays: the frontier"),
+        ("p", f"Per workload (dataset × labelled examples × init × auxiliary setting), the "
+              f"multi-task strategy with the smallest seed-paired time ratio to STL at "
+              f"{d.target.label} (first map) and at the highest level that STL and some other "
+              f"strategy both reach in half their seeds or more (second map, the level after "
+              f"@); hatched where the verdict is not confirmed or reversed; ★ where STL misses "
+              f"levels (in half its seeds or more) that another strategy reaches. Times on the "
+              f"verdict clock, verdicts against the A/A floor as everywhere in this report."),
+        *[("li", sentence) for sentence in frontier_sentences(f, d.target.label)],
+        ("img", figdir / "frontier_map.png"),
+        ("img", figdir / "frontier_map_top.png"),
+        ("table", view),
     ]
 
 
@@ -547,7 +595,8 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     d = compute(results, init, setting, target, levels)
     write_tables(d, out)
     figs = draw_figures(d, figdir, overlay_authors) if figures else []
-    blocks = [*protocol_section(d, title), *calibration_section(d.a, d.names, figdir),
+    blocks = [*protocol_section(d, title), *frontier_section(d, figdir),
+              *calibration_section(d.a, d.names, figdir),
               *findings_section(d, figdir), *comparison_sections(d, figdir, figs),
               *cost_and_knob_sections(d), *[("p", note) for note in extra_notes or []]]
     write_document(blocks, out, title)

@@ -1,0 +1,141 @@
+"""The frontier: per workload (dataset × training labels × init × auxiliary setting), the best
+multi-task strategy's time to target as a multiple of STL's, at one level and at the highest
+level both reach, and the levels that only the multi-task side reaches; and the sentences that
+say where MT2ST pays and where it stops paying as labels or the init improve.
+
+"Best" is the strategy other than STL with the smallest seed-paired time ratio at that level
+(misses counted at their run's budget, as every comparison counts them). "Reached" means fewer
+than half the seeds missed. A store holds a frontier when one dataset and model span at least
+two label budgets and two inits (:func:`spans_frontier`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mt2st.report.aggregate import workloads
+from mt2st.report.paper import STRATEGY_LABEL
+
+FRONTIER_KEYS = ["dataset", "data_options", "n_train", "model", "init", "setting"]
+FRONTIER_COLUMNS = [*FRONTIER_KEYS, "target", "strategy", "ratio", "lo", "hi", "verdict",
+                    "misses", "baseline_misses", "top_level", "top_strategy", "top_ratio",
+                    "top_lo", "top_hi", "top_verdict", "stl_missed_levels", "stl_missed_top",
+                    "stl_missed_by"]
+#: verdicts that clear the noise floor
+DECIDED = ("confirmed", "reversed")
+
+
+def spans_frontier(cells: pd.DataFrame) -> bool:
+    """Whether one dataset and model of the store span ≥ 2 label budgets and ≥ 2 inits."""
+    stl = cells[cells["strategy"] == "stl"]
+    return any(g["n_train"].nunique() >= 2 and g["init"].nunique() >= 2
+               for _, g in stl.groupby(["dataset", "model"]))
+
+
+def _reached(row: pd.Series) -> bool:
+    return 2 * int(row["misses"]) < int(row["n_seeds"])
+
+
+def _best(vs: pd.DataFrame) -> pd.Series | None:
+    """The comparison with the smallest time ratio (1 − reduction), None when there is none."""
+    vs = vs[np.isfinite(vs["reduction"].astype(float))]
+    return None if vs.empty else vs.loc[(1 - vs["reduction"]).idxmin()]
+
+
+def frontier(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
+             target: str) -> pd.DataFrame:
+    """One line per workload: the best other strategy at ``target`` (its ratio to STL, 95 %
+    interval, verdict, misses), the same at the highest relative level that STL and some other
+    strategy both reach, and the relative levels that STL misses in half its seeds or more
+    while another strategy reaches them (how many, the highest, and by whom)."""
+    real = cells[cells["aux_grad"] == "real"]
+    lad = lad[lad["relative"].astype(bool)]
+    vs_stl = comparisons[comparisons["baseline"] == "stl"]
+    out = []
+    for (stl_id, setting), members in workloads(real).items():
+        stl = members.iloc[0]
+        others = members[members["strategy"] != "stl"]
+        mine = vs_stl[vs_stl["cell_id"].isin(others["cell_id"])
+                      & (vs_stl["baseline_cell_id"] == stl_id)]
+        strategy_of = others.set_index("cell_id")["strategy"]
+        row = {**{k: stl[k] for k in FRONTIER_KEYS}, "setting": setting, "target": target}
+        best = _best(mine[mine["target"] == target])
+        row.update(_entry(best, strategy_of))
+        levels = lad[lad["cell_id"].isin(members["cell_id"])]
+        both, missed = [], []
+        for level, at in levels.groupby("level", sort=True):
+            at = at.set_index("cell_id")
+            stl_ok = stl_id in at.index and _reached(at.loc[stl_id])
+            reachers = [c for c in others["cell_id"] if c in at.index and _reached(at.loc[c])]
+            if stl_ok and reachers:
+                both.append((level, at.loc[stl_id, "target"]))
+            elif not stl_ok and stl_id in at.index and reachers:
+                missed.append((level, sorted({strategy_of[c] for c in reachers})))
+        top = None
+        if both:
+            row["top_level"] = float(both[-1][0])
+            top = _best(mine[mine["target"] == both[-1][1]])
+        row.update({f"top_{k}": v for k, v in _entry(top, strategy_of).items()
+                    if k in ("strategy", "ratio", "lo", "hi", "verdict")})
+        row.setdefault("top_level", np.nan)
+        row["stl_missed_levels"] = len(missed)
+        row["stl_missed_top"] = float(missed[-1][0]) if missed else np.nan
+        row["stl_missed_by"] = "/".join(dict.fromkeys(
+            STRATEGY_LABEL.get(s, s) for _, names in missed for s in names))
+        out.append(row)
+    table = pd.DataFrame(out, columns=FRONTIER_COLUMNS)
+    return table.sort_values(FRONTIER_KEYS, kind="stable").reset_index(drop=True)
+
+
+def _entry(c: pd.Series | None, strategy_of: pd.Series) -> dict:
+    if c is None:
+        return {"strategy": "", "ratio": np.nan, "lo": np.nan, "hi": np.nan,
+                "verdict": "no paired ratio", "misses": 0, "baseline_misses": 0}
+    return {"strategy": strategy_of[c["cell_id"]], "ratio": float(1 - c["reduction"]),
+            "lo": float(1 - c["hi"]), "hi": float(1 - c["lo"]), "verdict": c["verdict"],
+            "misses": int(c["misses"]), "baseline_misses": int(c["baseline_misses"])}
+
+
+def _ratio_words(strategy: str, ratio: float, lo: float, hi: float, verdict: str) -> str:
+    if not np.isfinite(ratio):
+        return "no paired ratio"
+    return (f"{STRATEGY_LABEL.get(strategy, strategy)} {ratio:.2f}× [{lo:.2f}, {hi:.2f}], "
+            f"{verdict}")
+
+
+def frontier_sentences(table: pd.DataFrame, target: str) -> list[str]:
+    """Findings in words: how many workloads the multi-task side wins, loses or leaves open
+    at ``target`` and at the top level both reach; where STL misses levels the others reach;
+    then per dataset, model and setting, how the best ratio moves with labels and init."""
+    if table.empty:
+        return []
+    n = len(table)
+
+    def tally(verdicts: pd.Series, ratios: pd.Series) -> str:
+        sooner = int(((verdicts == "confirmed") & (ratios < 1)).sum())
+        later = int(((verdicts == "reversed") & (ratios > 1)).sum())
+        return (f"sooner than STL (confirmed) in {sooner}, later (reversed) in {later}, "
+                f"undecided in {n - sooner - later}")
+
+    out = [f"Of {n} workloads, the best multi-task strategy at {target} is "
+           f"{tally(table['verdict'], table['ratio'])}; at the highest level both reach it is "
+           f"{tally(table['top_verdict'], table['top_ratio'])}."]
+    missed = table[table["stl_missed_levels"] > 0]
+    out.append(
+        f"STL misses levels that a multi-task strategy reaches (in half the seeds or more) in "
+        f"{len(missed)} of {n} workloads" + (": " + "; ".join(
+            f"{r['dataset']} {r['n_train']:,} labels, {r['init']}, {r['setting']}: "
+            f"{r['stl_missed_levels']} level(s) up to {r['stl_missed_top']:.2f}·STL-best "
+            f"({r['stl_missed_by']})" for _, r in missed.iterrows()) if len(missed) else "")
+        + ".")
+    for (dataset, model, setting), g in table.groupby(["dataset", "model", "setting"], sort=True):
+        parts = []
+        for init, h in g.groupby("init", sort=True):
+            steps = [f"{r['n_train']:,} labels: " + _ratio_words(r["strategy"], r["ratio"],
+                                                                  r["lo"], r["hi"], r["verdict"])
+                     for _, r in h.sort_values("n_train").iterrows()]
+            parts.append(f"{init} init: " + "; ".join(steps))
+        out.append(f"**{dataset}, {model}, {setting}** (best multi-task strategy at {target}, "
+                   f"time as a multiple of STL's): " + " | ".join(parts) + ".")
+    return out
