@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mt2st.report.document import md_table
+from mt2st.report.document import Block, write_document
 from mt2st.report.figures import COLORS, REGIME_COLORS, plt, save_figure
-from mt2st.results import write_text_atomic
 from mt2st.tune import CHOOSING_PHASES, RELATIVE_KNOBS, knob_edges
 
 #: how a scanned knob is named on the figure's axis
@@ -205,64 +204,72 @@ def scan_sentences(scores: pd.DataFrame) -> list[str]:
 
 
 def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: str) -> Path:
-    """``out/tuning.md``: how the knobs were tuned, the choice per regime and strategy, the
-    regimes that take another's choice, and the sensitivity figure."""
+    """``out/tuning.md`` and ``tuning.html``: how the knobs were tuned, the choice per regime
+    and strategy, the regimes that take another's choice, the tuning curves, the choices on an
+    edge and the sensitivity figure (one document model with the sweep report)."""
     out = Path(out)
     tune = spec.tune
+    figdir = out / "figures"
     sensitivity_figure(scores, out)
     relative = {k: v[0] for k, v in RELATIVE_KNOBS.items()}
     space = "; ".join(f"{k} ∈ {{{', '.join(f'{v:g}' for v in values)}}}"
                       + (f" (sets {relative[k]})" if k in relative else "")
                       for k, values in tune.space.items())
-    lines = [f"# Tuning: {spec.name}", "",
-             f"Written by `{command}`. Every strategy gets {tune.trials} trials from one "
-             f"search space: drawn from its grid, or its whole grid when that is smaller and "
-             f"the rest spent around its choice (one step past it where it is an edge, else "
-             f"between it and its neighbours), each run on the "
-             f"tuning seeds {tune.seeds}, which the reported sweep never uses. A trial's score "
-             f"is its median training seconds to the target, {tune.target:g} × the best STL "
-             f"trial's median best validation accuracy in that regime (a miss counts as "
-             f"infinitely slow); the fastest trial is chosen (ties: fewer misses, then higher "
-             f"accuracy). A knob counts for a strategy when it changes that strategy's runs.", "",
-             f"Search space: {space}.", ""]
-    short = [r for r in choice_table(scores).itertuples() if r.trials < tune.trials]
+    blocks: list[Block] = [
+        ("h1", f"Tuning: {spec.name}"),
+        ("p", f"Written by `{command}`. Every strategy gets {tune.trials} trials from one "
+              f"search space: drawn from its grid, or its whole grid when that is smaller and "
+              f"the rest spent around its choice (one step past it where it is an edge, else "
+              f"between it and its neighbours), each run on the "
+              f"tuning seeds {tune.seeds}, which the reported sweep never uses. A trial's score "
+              f"is its median training seconds to the target, {tune.target:g} × the best STL "
+              f"trial's median best validation accuracy in that regime (a miss counts as "
+              f"infinitely slow); the fastest trial is chosen (ties: fewer misses, then higher "
+              f"accuracy). A knob counts for a strategy when it changes that strategy's runs."),
+        ("p", f"Search space: {space}.")]
+    choices = choice_table(scores)
+    short = [r for r in choices.itertuples() if r.trials < tune.trials]
     if short:
-        lines += ["Budgets not spent in full (the store holds no more trials for them): "
-                  + "; ".join(f"{r.regime}, {r.strategy}: {r.trials} of {tune.trials}"
-                              for r in short) + ".", ""]
+        blocks.append(("p", "Budgets not spent in full (the store holds no more trials for "
+                            "them): " + "; ".join(f"{r.regime}, {r.strategy}: {r.trials} of "
+                                                  f"{tune.trials}" for r in short) + "."))
     if tune.transfer:
-        lines += ["Regimes not tuned take another regime's choice (relative knobs scale with "
-                  "their epoch budget): "
-                  + "; ".join(f"{dst} ← {src}" for dst, src in tune.transfer.items()) + ".", ""]
+        blocks.append(("p", "Regimes not tuned take another regime's choice (relative knobs "
+                            "scale with their epoch budget): "
+                            + "; ".join(f"{dst} ← {src}" for dst, src in tune.transfer.items())
+                            + "."))
     untuned = [label for label in spec.labels if label not in tune.regimes
                and label not in tune.transfer]
     if untuned:
-        lines += ["Regimes run with their TOML values, untuned: " + "; ".join(untuned) + ".", ""]
-    lines += ["## Choice per regime and strategy", "", md_table(choice_table(scores)), ""]
+        blocks.append(("p", "Regimes run with their TOML values, untuned: "
+                            + "; ".join(untuned) + "."))
+    blocks += [("h2", "Choice per regime and strategy"), ("table", choices)]
     if tuning_curve_figure(scores, out):
-        lines += ["## Tuning curves", "",
-                  "The best median time to target each strategy had found after each trial "
-                  "(drawn order, extensions last). A curve still falling at its last trial says "
-                  "its budget, not the strategy, may set its rank; a strategy with a smaller "
-                  "grid than the budget (STL's four learning rates) stops early.", "",
-                  "![tuning curves](figures/tuning_curves.png)", ""]
+        blocks += [("h2", "Tuning curves"),
+                   ("p", "The best median time to target each strategy had found after each "
+                         "trial (drawn order, extensions last). A curve still falling at its "
+                         "last trial says its budget, not the strategy, may set its rank; a "
+                         "strategy with a smaller grid than the budget (STL's four learning "
+                         "rates) stops early."),
+                   ("img", figdir / "tuning_curves.png")]
     edges = edge_lines(spec, scores)
     limit = (f"each such knob was extended up to {tune.extend} times one step past its edge "
              f"(the step of its two outermost values; not past a value the strategy refuses) "
              f"and the choice made again" if tune.extend else
              "no range was extended (`extend = 0` in [tune])")
-    lines += ["## Choices on the edge of the searched range", "",
-              f"A chosen value on an edge of its range says the best may lie beyond it; {limit}. "
-              + (f"{len(edges)} chosen value{'s' if len(edges) != 1 else ''} still "
-                 f"{'lie' if len(edges) != 1 else 'lies'} on an edge:" if edges else
-                 "No chosen numeric value lies on an edge."), "",
-              *[f"- {line}" for line in edges], ""]
-    if (out / "figures" / "sensitivity.png").is_file():
-        lines += ["## Sensitivity", "",
-                  "Each scanned knob varied over its values with the strategy's other knobs at "
-                  "their choice; time to target relative to the tuned STL's in the same regime "
-                  "(below the dashed line: sooner than STL). The scans run after the choice and "
-                  "never change it (that would give the scanned strategies more trials).", "",
-                  "![sensitivity](figures/sensitivity.png)", "",
-                  *[f"- {line}" for line in scan_sentences(scores)], ""]
-    return write_text_atomic(out / "tuning.md", "\n".join(lines))
+    blocks += [("h2", "Choices on the edge of the searched range"),
+               ("p", f"A chosen value on an edge of its range says the best may lie beyond it; "
+                     f"{limit}. " + (f"{len(edges)} chosen value{'s' if len(edges) != 1 else ''}"
+                                     f" still {'lie' if len(edges) != 1 else 'lies'} on an edge:"
+                                     if edges else "No chosen numeric value lies on an edge.")),
+               *[("li", line) for line in edges]]
+    if (figdir / "sensitivity.png").is_file():
+        blocks += [("h2", "Sensitivity"),
+                   ("p", "Each scanned knob varied over its values with the strategy's other "
+                         "knobs at their choice; time to target relative to the tuned STL's in "
+                         "the same regime (below the dashed line: sooner than STL). The scans "
+                         "run after the choice and never change it (that would give the "
+                         "scanned strategies more trials)."),
+                   ("img", figdir / "sensitivity.png"),
+                   *[("li", line) for line in scan_sentences(scores)]]
+    return write_document(blocks, out, f"Tuning: {spec.name}", stem="tuning")[0]
