@@ -134,6 +134,9 @@ def test_tuning_end_to_end_and_the_sweep_takes_the_choice(tmp_path, monkeypatch)
     assert (trials[trials["phase"] == "trial"].groupby("strategy").size() <= 2).all()
     assert (tmp_path / "tuning" / "figures" / "sensitivity.png").is_file()
     assert "Choice per regime and strategy" in (tmp_path / "tuning" / "tuning.md").read_text()
+    page = (tmp_path / "tuning" / "tuning.html").read_text()  # the report's document model
+    assert "<h2>Choice per regime and strategy</h2>" in page and '<table' in page
+    assert 'src="figures/sensitivity.png"' in page
     # every tuning run used tuning seeds only
     rows = pd.read_parquet(tmp_path / "tuning" / "runs", columns=["seed"])
     assert set(rows["seed"]) == {100, 101}
@@ -253,3 +256,14 @@ def test_a_strategy_with_a_smaller_grid_spends_the_rest_of_the_budget_around_its
     assert {r["trial"] for r in rows} == {"fill lr=0.0173205"}
     full = pd.concat([scores, scores.assign(trial=lambda d: d["trial"] + "b")])
     assert plan_fill(spec, full)[1] == []
+
+
+def test_the_search_space_reads_with_named_values_beside_numbers():
+    """A knob whose values are names (table_optimizer_state) is written as named; the report
+    failed on it with "Unknown format code 'g'" before."""
+    from mt2st.report.tuning import space_text
+
+    text = space_text({"lr": [0.001, 0.03], "table_optimizer_state": ["shared", "reset_at_switch"],
+                       "t_switch_fraction": [0.1, 0.5]})
+    assert text == ("lr ∈ {0.001, 0.03}; table_optimizer_state ∈ {shared, reset_at_switch}; "
+                    "t_switch_fraction ∈ {0.1, 0.5} (sets t_switch)")

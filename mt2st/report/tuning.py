@@ -63,7 +63,7 @@ def edge_lines(spec, scores: pd.DataFrame) -> list[str]:
     on_edge = edges[edges["edge"].notna()]
     out = []
     for r in on_edge.itertuples():
-        searched = ", ".join(f"{v:g}" for v in r.searched)
+        searched = ", ".join(_value(v) for v in r.searched)
         why = (f"after {r.extensions} extension{'s' if r.extensions != 1 else ''}"
                if r.extensions else "not extended")
         out.append(f"{r.regime}, {r.strategy}: {r.knob} = {r.chosen:g} is the {r.edge} edge of "
@@ -96,11 +96,16 @@ def tuning_curve_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
     if curves.empty:
         return []
     regimes = list(dict.fromkeys(curves["regime"]))
-    fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes), 3.6), squeeze=False)
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    ncols = min(4, len(regimes))  # four panels a row, so a long tuning stays readable
+    nrows = -(-len(regimes) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
     plain = FuncFormatter(lambda v, _: f"{v:g}")
-    for ax, regime in zip(axes[0], regimes, strict=True):
+    axes = grid.ravel()
+    for ax in axes[len(regimes):]:
+        ax.set_visible(False)
+    for ax, regime in zip(axes, regimes, strict=False):
         missed = []
         for strategy, g in curves[curves["regime"] == regime].groupby("strategy", sort=True):
             if not np.isfinite(g["best_ttt_median_s"]).any():
@@ -113,16 +118,18 @@ def tuning_curve_figure(scores: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xlim(0.5, curves["trials_spent"].max() + 0.5)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        low, high = ax.get_ylim()
+        # minor labels only where the axis spans less than a decade (else they pile up)
+        ax.yaxis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("trials spent")
         ax.set_ylabel("best median seconds to target")
     handles = {}
-    for ax in axes[0]:  # one legend for every strategy drawn in any panel
+    for ax in axes:  # one legend for every strategy drawn in any panel
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
+    grid[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
                        bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Tuning curves (tuning seeds): the best trial so far; a flat tail says more "
                  "trials of the same space would not have helped", fontsize=9)
@@ -203,6 +210,19 @@ def scan_sentences(scores: pd.DataFrame) -> list[str]:
     return out
 
 
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+
+def space_text(space: dict[str, list]) -> str:
+    """The search space in words: each knob's values (numbers as %g, names as written) and,
+    for a knob given relative to the budget, the option it sets."""
+    relative = {k: v[0] for k, v in RELATIVE_KNOBS.items()}
+    return "; ".join(f"{k} ∈ {{{', '.join(_value(v) for v in values)}}}"
+                     + (f" (sets {relative[k]})" if k in relative else "")
+                     for k, values in space.items())
+
+
 def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: str) -> Path:
     """``out/tuning.md`` and ``tuning.html``: how the knobs were tuned, the choice per regime
     and strategy, the regimes that take another's choice, the tuning curves, the choices on an
@@ -211,10 +231,7 @@ def write_tuning_report(scores: pd.DataFrame, spec, out: str | Path, command: st
     tune = spec.tune
     figdir = out / "figures"
     sensitivity_figure(scores, out)
-    relative = {k: v[0] for k, v in RELATIVE_KNOBS.items()}
-    space = "; ".join(f"{k} ∈ {{{', '.join(f'{v:g}' for v in values)}}}"
-                      + (f" (sets {relative[k]})" if k in relative else "")
-                      for k, values in tune.space.items())
+    space = space_text(tune.space)
     blocks: list[Block] = [
         ("h1", f"Tuning: {spec.name}"),
         ("p", f"Written by `{command}`. Every strategy gets {tune.trials} trials from one "
