@@ -33,7 +33,7 @@ def test_there_is_a_committed_report():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", _params({"regimes", "paper-protocol"}))
+@pytest.mark.parametrize("folder", _params({"regimes", "paper-protocol", "frontier"}))
 def test_committed_report_regenerates_from_its_store(folder, tmp_path):
     runs = sorted((folder / "runs").glob("*.parquet"))
     assert runs, f"{folder}: the report's store (runs/) is not committed"
@@ -101,7 +101,7 @@ def test_committed_report_regenerates_under_numpy_avx2_dispatch():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", _params({"paper-protocol"}))
+@pytest.mark.parametrize("folder", _params({"paper-protocol", "frontier"}))
 def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     """The store is not only read back: one of its runs (the one that trained fastest, so that a
     BiLSTM store costs seconds, not minutes), trained again from the config in its record, gives
@@ -146,21 +146,22 @@ def test_readme_headline_table_is_generated_from_the_committed_reports(monkeypat
 
 
 @pytest.mark.heavy
-def test_committed_tuning_choice_follows_from_its_store():
-    """reproduce/regimes.toml's tuned values are what its committed tuning runs choose."""
+@pytest.mark.parametrize("name", ["regimes", "frontier"])
+def test_committed_tuning_choice_follows_from_its_store(name):
+    """reproduce/NAME.toml's tuned values are what its committed tuning runs choose."""
     from mt2st.sweep import SweepSpec
     from mt2st.tune import read_chosen, rescore
 
-    toml = DOCS.parent / "reproduce" / "regimes.toml"
+    toml = DOCS.parent / "reproduce" / f"{name}.toml"
     spec = SweepSpec.from_toml(toml)
-    scores = rescore(spec, DOCS / "regimes-tuning")
-    committed = pd.read_csv(DOCS / "regimes-tuning" / "trials.csv")
+    scores = rescore(spec, DOCS / f"{name}-tuning")
+    committed = pd.read_csv(DOCS / f"{name}-tuning" / "trials.csv")
     pd.testing.assert_frame_equal(scores.reset_index(drop=True), committed, check_exact=False,
                                   rtol=1e-9, check_dtype=False)
     chosen = {(r.regime, r.strategy): json.loads(r.knobs)
               for r in scores[scores["chosen"]].itertuples()}
     assert chosen == read_chosen(spec.tuned_path) == spec.tuned
-    assert set(pd.read_parquet(DOCS / "regimes-tuning" / "runs", columns=["seed"])["seed"]) \
+    assert set(pd.read_parquet(DOCS / f"{name}-tuning" / "runs", columns=["seed"])["seed"]) \
         .isdisjoint(spec.seeds)  # tuned on seeds the reported sweep never uses
 
 

@@ -89,7 +89,8 @@ def test_sentences_count_wins_and_losses_and_name_each_budget():
     assert sentences[0].startswith("Of 2 workloads") and "confirmed) in 1, later (reversed) in 1" \
         in sentences[0]
     assert "in 2 of 2 workloads" in sentences[1]
-    assert "100 labels: Switch 0.80×" in sentences[2] and "300 labels: MTL 2.00×" in sentences[2]
+    assert sentences[2].endswith("in mr, bow, sgns, random init: at 100 labels, not at 300.")
+    assert "100 labels: Switch 0.80×" in sentences[3] and "300 labels: MTL 2.00×" in sentences[3]
 
 
 def test_reader_labels_name_the_texts_and_the_optimizer_only_away_from_the_defaults():

@@ -5,6 +5,7 @@ time to target over the ladder of target levels; the performance profile."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -230,7 +231,7 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
             q25 = g["ttt_q25_s"].replace(np.inf, np.nan)
             q75 = g["ttt_q75_s"].replace(np.inf, np.nan)
             ax.fill_between(g["level"], q25, q75, color=COLORS.get(strategy), alpha=0.12, lw=0)
-        ax.set_title(title, fontsize=9)
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=9)  # long names wrap
         ax.set_xlabel("target (fraction of STL's median best val. accuracy)")
         ax.set_ylabel("time to target, s (median, IQR)")
         ax.grid(alpha=0.3)
@@ -248,7 +249,8 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
                bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("Time to target over target levels, on the verdict clock (CPU seconds on CPU "
                  "runs; misses: no point where half the seeds missed)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    height = fig.get_figheight()  # legend and title keep their inches in a tall grid
+    fig.tight_layout(rect=(0, min(0.06, 0.45 / height), 1, 1 - min(0.04, 0.3 / height)))
     return save_figure(fig, out, "tta_curves")
 
 

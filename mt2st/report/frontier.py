@@ -104,10 +104,15 @@ def _ratio_words(strategy: str, ratio: float, lo: float, hi: float, verdict: str
             f"{verdict}")
 
 
-def frontier_sentences(table: pd.DataFrame, target: str) -> list[str]:
+def _pays(r: pd.Series, prefix: str = "") -> bool:
+    return r[f"{prefix}verdict"] == "confirmed" and r[f"{prefix}ratio"] < 1
+
+
+def frontier_sentences(table: pd.DataFrame, target: str, clock: str = "verdict") -> list[str]:
     """Findings in words: how many workloads the multi-task side wins, loses or leaves open
-    at ``target`` and at the top level both reach; where STL misses levels the others reach;
-    then per dataset, model and setting, how the best ratio moves with labels and init."""
+    at ``target`` and at the top level both reach (on the ``clock`` the verdicts read);
+    where STL misses levels the others reach; where it pays and where it stops paying as the
+    labels grow; then per dataset, model and setting, the best ratio by labels and init."""
     if table.empty:
         return []
     n = len(table)
@@ -118,17 +123,31 @@ def frontier_sentences(table: pd.DataFrame, target: str) -> list[str]:
         return (f"sooner than STL (confirmed) in {sooner}, later (reversed) in {later}, "
                 f"undecided in {n - sooner - later}")
 
-    out = [f"Of {n} workloads, the best multi-task strategy at {target} is "
+    out = [f"Of {n} workloads, on the {clock} clock, the best multi-task strategy at {target} is "
            f"{tally(table['verdict'], table['ratio'])}; at the highest level both reach it is "
            f"{tally(table['top_verdict'], table['top_ratio'])}."]
     missed = table[table["stl_missed_levels"] > 0]
+    by = pd.Series([s for names in missed["stl_missed_by"] for s in names.split("/")])
     out.append(
         f"STL misses levels that a multi-task strategy reaches (in half the seeds or more) in "
-        f"{len(missed)} of {n} workloads" + (": " + "; ".join(
-            f"{r['dataset']} {r['n_train']:,} labels, {r['init']}, {r['setting']}: "
-            f"{r['stl_missed_levels']} level(s) up to {r['stl_missed_top']:.2f}·STL-best "
-            f"({r['stl_missed_by']})" for _, r in missed.iterrows()) if len(missed) else "")
-        + ".")
+        f"{len(missed)} of {n} workloads" + (
+            f" ({missed['stl_missed_levels'].min()}–{missed['stl_missed_levels'].max()} levels, "
+            f"up to {missed['stl_missed_top'].max():.2f}·STL-best; reached by "
+            + ", ".join(f"{s} in {k}" for s, k in by.value_counts().items())
+            + "; the table's last column names each)" if len(missed) else "") + ".")
+    paying = []
+    for (dataset, model, setting, init), g in table.groupby(["dataset", "model", "setting", "init"],
+                                                            sort=True):
+        g = g.sort_values("n_train")
+        wins = [int(r["n_train"]) for _, r in g.iterrows() if _pays(r) or _pays(r, "top_")]
+        if wins:
+            rest = [int(x) for x in g["n_train"] if int(x) not in wins]
+            paying.append(f"{dataset}, {model}, {setting}, {init} init: at "
+                          + ", ".join(f"{x:,}" for x in wins) + " labels"
+                          + (f", not at {', '.join(f'{x:,}' for x in rest)}" if rest else ""))
+    out.append("A multi-task strategy is confirmed sooner than STL (at the target or at the "
+               "highest level both reach) " + ("in " + "; ".join(paying) if paying else
+                                               "in no workload") + ".")
     for (dataset, model, setting), g in table.groupby(["dataset", "model", "setting"], sort=True):
         parts = []
         for init, h in g.groupby("init", sort=True):

@@ -434,6 +434,8 @@ def frontier_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
     if d.frontier.empty:
         return []
     f = d.frontier
+    clocks = d.a.comparisons["clock"].dropna()
+    clock = CLOCK_LABEL.get(clocks.mode().iloc[0], "verdict") if len(clocks) else "verdict"
     view = pd.DataFrame({
         **{k: f[k] for k in ("dataset", "n_train", "model", "init", "setting")},
         f"best at {d.target.label}": [STRATEGY_LABEL.get(s, s) or "—" for s in f["strategy"]],
@@ -457,7 +459,7 @@ def frontier_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
               f"@); hatched where the verdict is not confirmed or reversed; ★ where STL misses "
               f"levels (in half its seeds or more) that another strategy reaches. Times on the "
               f"verdict clock, verdicts against the A/A floor as everywhere in this report."),
-        *[("li", sentence) for sentence in frontier_sentences(f, d.target.label)],
+        *[("li", sentence) for sentence in frontier_sentences(f, d.target.label, clock)],
         ("img", figdir / "frontier_map.png"),
         ("img", figdir / "frontier_map_top.png"),
         ("table", view),
@@ -603,7 +605,8 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     write_text_atomic(out / "claims.json", strict_json(d.checks) + "\n")
     options = {"title": title, "init": d.init, "setting": setting,
                "overlay_authors": overlay_authors, "target": str(target),
-               "levels": list(levels) if levels else None}
+               "levels": list(levels) if levels else None,
+               **({"extra_notes": list(extra_notes)} if extra_notes else {})}
     write_text_atomic(out / "options.json", strict_json(options) + "\n")  # to regenerate it
     return {"checks": d.checks, "headline": headline(d.checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
