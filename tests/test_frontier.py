@@ -19,9 +19,11 @@ LEVELS = [0.98, 0.99, 1.00, 1.01]
 def _cells(n_train: int = 100, init: str = "random", prefix: str = "") -> pd.DataFrame:
     base = {"dataset": "mr", "data_options": "train_size=100", "n_train": n_train, "model": "bow",
             "init": init, "aux_grad": "real", "stl_cell_id": f"{prefix}stl"}
-    return pd.DataFrame([{**base, "cell_id": f"{prefix}{c}", "strategy": s, "setting": setting}
-                         for c, s, setting in (("stl", "stl", "S0"), ("mtl", "mtl", "sgns"),
-                                               ("sw", "switch", "sgns"))])
+    return pd.DataFrame([{**base, "cell_id": f"{prefix}{c}", "strategy": s, "setting": setting,
+                          "best_val_acc_mean": best}
+                         for c, s, setting, best in (("stl", "stl", "S0", 0.70),
+                                                     ("mtl", "mtl", "sgns", 0.72),
+                                                     ("sw", "switch", "sgns", 0.71))])
 
 
 def _ladder(prefix: str = "") -> pd.DataFrame:
@@ -58,6 +60,7 @@ def test_best_strategy_at_the_target_and_at_the_highest_level_both_reach():
     # STL misses 1.01 (3 of 5), Switch reaches it (1 of 5): one level only others reach
     assert r["stl_missed_levels"] == 1 and r["stl_missed_top"] == 1.01
     assert r["stl_missed_by"] == "Switch"
+    assert (r["stl_best_val"], r["other_best_val"], r["other_best_strategy"]) == (0.70, 0.72, "mtl")
 
 
 def test_a_level_nobody_else_reaches_is_not_counted_and_no_ratio_reads_so():
@@ -89,6 +92,8 @@ def test_sentences_count_wins_and_losses_and_name_each_budget():
     assert sentences[0].startswith("Of 2 workloads") and "confirmed) in 1, later (reversed) in 1" \
         in sentences[0]
     assert "in 2 of 2 workloads" in sentences[1]
+    assert "above STL's in 2 of 2 workloads, by +2.0 to +2.0 points" in sentences[2]
+    sentences = sentences[1:]
     assert sentences[2].endswith("in mr, bow, sgns, random init: at 100 labels, not at 300.")
     assert "100 labels: Switch 0.80×" in sentences[3] and "300 labels: MTL 2.00×" in sentences[3]
 

@@ -226,8 +226,9 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
             y = g["ttt_median_s"].replace(np.inf, np.nan)
             strategy = label.split(" ")[0]
             style = "--" if label.endswith("(detached)") else "-"
+            shown = STRATEGY_LABEL.get(strategy, strategy) + label[len(strategy):]  # its label
             ax.plot(g["level"], y, marker="o", ms=2.5, lw=1.5, ls=style,
-                    color=COLORS.get(strategy), label=label)
+                    color=COLORS.get(strategy), label=shown)
             q25 = g["ttt_q25_s"].replace(np.inf, np.nan)
             q75 = g["ttt_q75_s"].replace(np.inf, np.nan)
             ax.fill_between(g["level"], q25, q75, color=COLORS.get(strategy), alpha=0.12, lw=0)

@@ -447,6 +447,10 @@ def frontier_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
         "× STL there": [f"{r:.2f}× [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "—"
                         for r, lo, hi in zip(f["top_ratio"], f["top_lo"], f["top_hi"], strict=True)],
         "verdict there": f["top_verdict"],
+        "best val % STL / best other": [
+            f"{a * 100:.1f} / {b * 100:.1f} ({STRATEGY_LABEL.get(s, s)})" if np.isfinite(b) else "—"
+            for a, b, s in zip(f["stl_best_val"], f["other_best_val"], f["other_best_strategy"],
+                               strict=True)],
         "levels only others reach": [f"{n} (to {t:.2f}, {by})" if n else "0" for n, t, by in
                                      zip(f["stl_missed_levels"], f["stl_missed_top"],
                                          f["stl_missed_by"], strict=True)]})
