@@ -81,7 +81,7 @@ class TrainConfig:
     init: str = "sg"  # random, sg, cbow, fasttext or vectors:PATH
     oov_init: str = "random"  # rows missing from a vectors file: random (±0.5/dim) or zeros
     pretrain_epochs: int = 5  # epochs of the init's pretraining on the dataset's text
-    pretrain_extra: tuple[str, ...] = ()  # extra pretraining text: train-full, sst2, mr, ... (below)
+    pretrain_extra: tuple[str, ...] = ()  # more init text: train-full, sst2, mr, wikitext2, file:PATH
     pretrain_own_text: bool = True  # pretrain the init on the primary's training text too
     aux_corpus: tuple[str, ...] = ("train",)  # sgns/cbow text: train (the primary's) or as above
     vocab_extra: tuple[str, ...] = ()  # texts whose words join the vocabulary (the same parts)
