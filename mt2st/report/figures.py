@@ -248,10 +248,11 @@ def tta_curves(ladder_by_cell: pd.DataFrame, panels: dict[str, dict[str, str]], 
         return []
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
                bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("Time to target over target levels, on the verdict clock (CPU seconds on CPU "
-                 "runs; misses: no point where half the seeds missed)", fontsize=10)
     height = fig.get_figheight()  # legend and title keep their inches in a tall grid
-    fig.tight_layout(rect=(0, min(0.06, 0.45 / height), 1, 1 - min(0.04, 0.3 / height)))
+    fig.suptitle("Time to target over target levels, on the verdict clock (CPU seconds on CPU "
+                 "runs; misses: no point where half the seeds missed)", fontsize=10,
+                 y=1 - min(0.02, 0.1 / height), va="top")
+    fig.tight_layout(rect=(0, min(0.06, 0.45 / height), 1, 1 - min(0.04, 0.45 / height)))
     return save_figure(fig, out, "tta_curves")
 
 
