@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mt2st.report.findings import effects, findings, findings_sentences
+from mt2st.report.findings import FINDING_COLUMNS, effects, findings, findings_sentences, findings_view
 
 
 def _cells() -> pd.DataFrame:
@@ -48,7 +48,11 @@ def _comparisons() -> pd.DataFrame:
 
 
 def test_findings_segments_by_fastest_strategy():
-    table = findings(_cells(), _ladder(), _comparisons())
+    found = findings(_cells(), _ladder(), _comparisons())
+    # numbers stay numbers (findings.csv); the report writes them as spans (findings_view)
+    assert found["level_lo"].tolist() == [0.90, 0.92, 0.93] and found["ratio_hi"].iloc[0] == 1.5
+    assert np.isclose(found["ci_lo"].iloc[0], 1.15) and found["others_misses"].iloc[2] == 3
+    table = findings_view(found)
     assert table["levels"].tolist() == ["0.90–0.91", "0.92", "0.93"]
     assert table["fastest"].tolist() == ["STL", "Switch", "none"]
     first, second = table.iloc[0], table.iloc[1]
@@ -57,7 +61,7 @@ def test_findings_segments_by_fastest_strategy():
     assert second["rival_vs_stl"] == "0.80×" and second["verdict"] == "confirmed"
     assert table.iloc[2]["verdict"] == "the others missed"
     assert table.iloc[2]["misses"] == "others ≤3/5, STL ≤3/5"  # the fewest misses of any other
-    sentence = findings_sentences(table)[0]
+    sentence = findings_sentences(found)[0]
     assert sentence.startswith("**mr (subsample=1000), 750 training examples, bilstm, sg init, S3**")
     assert "at 0.92·STL-best Switch is fastest; 0.80× STL's time" in sentence
     assert "no strategy reaches the target in half its seeds" in sentence
@@ -72,16 +76,20 @@ def test_effects_read_the_switch_comparison_at_the_target():
         ("mr", 750, "bilstm", "confirmed")
 
 
-def test_findings_hold_their_level_bounds_as_numbers():
-    """findings.csv carries each line's level range as numbers (what README's headline reads),
-    beside the text the report shows; the two agree."""
+def test_committed_findings_hold_numbers_only():
+    """Every committed findings.csv holds the numeric columns (what README's headline reads),
+    not the text spans the report writes from them."""
     from pathlib import Path
 
     import pandas as pd
 
     docs = Path(__file__).resolve().parents[1] / "docs"
-    for path in sorted(docs.glob("*/findings.csv")):
-        found = pd.read_csv(path, dtype={"levels": str}, keep_default_na=False)
-        for r in found.itertuples():
-            ends = [float(x) for x in r.levels.split("–")]
-            assert (min(ends), max(ends)) == (r.level_lo, r.level_hi), (path, r.levels)
+    paths = sorted(docs.glob("*/findings.csv"))
+    assert paths
+    for path in paths:
+        found = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in FINDING_COLUMNS
+                                                                    if c.endswith(("_lo", "_hi", "_s"))})
+        assert list(found.columns) == FINDING_COLUMNS, path
+        for column in ("level_lo", "level_hi", "ratio_lo", "ci_hi", "others_misses", "n_paired"):
+            assert pd.api.types.is_numeric_dtype(found[column]), (path, column)
+        assert (found["level_lo"] <= found["level_hi"]).all(), path

@@ -14,11 +14,14 @@ import pandas as pd
 from mt2st.report.aggregate import split_label, workloads
 from mt2st.report.paper import STRATEGY_LABEL
 
-FINDING_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "levels", "fastest",
-                   "median_s", "rival", "rival_vs_stl", "ci", "verdict", "misses", "level_lo",
-                   "level_hi"]
-#: the findings' numeric columns, for readers of findings.csv (the report shows the text ones)
-FINDING_NUMBERS = ["level_lo", "level_hi"]
+FINDING_KEYS = ["dataset", "data_options", "n_train", "model", "init", "setting"]
+#: findings.csv: numbers kept numeric (the report formats them: :func:`findings_view`)
+FINDING_COLUMNS = [*FINDING_KEYS, "level_lo", "level_hi", "fastest", "median_lo_s", "median_hi_s",
+                   "rival", "ratio_lo", "ratio_hi", "ci_lo", "ci_hi", "verdict",
+                   "others_misses", "stl_misses", "n_paired"]
+#: the table the report shows, each number written as a span
+FINDING_VIEW = [*FINDING_KEYS, "levels", "fastest", "median_s", "rival", "rival_vs_stl", "ci",
+                "verdict", "misses"]
 EFFECT_COLUMNS = ["dataset", "data_options", "n_train", "model", "init", "setting", "strategy", "target",
                   "ratio", "lo", "hi", "verdict", "misses", "baseline_misses", "n_paired"]
 
@@ -87,29 +90,53 @@ def findings(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
                 segments.append({"key": key, "rows": [row]})
         for seg in segments:
             rows, fastest = seg["rows"], seg["key"]
-            n = max(r["n"] for r in rows)
             rivals = list(dict.fromkeys(_label(r["rival"]) for r in rows if r["rival"] != "none"))
-            ratio = _span([r["ratio"] for r in rows])
-            lows = [r["lo"] for r in rows if np.isfinite(r["lo"])]
-            highs = [r["hi"] for r in rows if np.isfinite(r["hi"])]
             counts = pd.Series([r["verdict"] for r in rows]).value_counts(sort=False)
-            out.append({"dataset": stl["dataset"], "data_options": stl["data_options"],
-                        "n_train": int(stl["n_train"]),
-                        "model": stl["model"], "init": stl["init"], "setting": setting,
-                        "levels": _span([r["level"] for r in rows]), "fastest": _label(fastest),
-                        "median_s": _span([r["median_s"] for r in rows], "{:.1f}"),
+            out.append({**{k: stl[k] for k in FINDING_KEYS}, "n_train": int(stl["n_train"]),
+                        "setting": setting,
+                        "level_lo": min(r["level"] for r in rows),
+                        "level_hi": max(r["level"] for r in rows), "fastest": _label(fastest),
+                        **_bounds("median", [r["median_s"] for r in rows], "_s"),
                         "rival": "/".join(rivals) or "none",
-                        "rival_vs_stl": ratio + ("×" if ratio != "—" else ""),
-                        "ci": f"{min(lows):.2f} … {max(highs):.2f}" if lows else "—",
+                        **_bounds("ratio", [r["ratio"] for r in rows]),
+                        "ci_lo": min((r["lo"] for r in rows if np.isfinite(r["lo"])), default=np.nan),
+                        "ci_hi": max((r["hi"] for r in rows if np.isfinite(r["hi"])), default=np.nan),
                         "verdict": ", ".join(f"{v} at {k} of {len(rows)}" if len(rows) > 1 else v
                                              for v, k in counts.items()),
-                        "misses": f"others ≤{max(r['misses'] for r in rows)}/{n}, "
-                                  f"STL ≤{max(r['stl_misses'] for r in rows)}/{n}",
-                        "level_lo": min(r["level"] for r in rows),
-                        "level_hi": max(r["level"] for r in rows)})
+                        "others_misses": max(r["misses"] for r in rows),
+                        "stl_misses": max(r["stl_misses"] for r in rows),
+                        "n_paired": max(r["n"] for r in rows)})
     table = pd.DataFrame(out, columns=FINDING_COLUMNS)
-    keys = ["dataset", "data_options", "n_train", "model", "init", "setting"]
-    return table.sort_values(keys, kind="stable").reset_index(drop=True)
+    return table.sort_values(FINDING_KEYS, kind="stable").reset_index(drop=True)
+
+
+def _bounds(name: str, values: list, suffix: str = "") -> dict:
+    """The least and greatest finite value (NaN when none is finite)."""
+    v = [x for x in values if np.isfinite(x)]
+    return {f"{name}_lo{suffix}": min(v) if v else np.nan, f"{name}_hi{suffix}": max(v) if v else np.nan}
+
+
+def _range(lo: float, hi: float, fmt: str = "{:.2f}") -> str:
+    return _span([lo, hi], fmt)
+
+
+def findings_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The findings as the report shows them: each number range written as a span."""
+    ratio = [_range(a, b) for a, b in zip(table["ratio_lo"], table["ratio_hi"], strict=True)]
+    return pd.DataFrame({
+        **{k: table[k] for k in FINDING_KEYS},
+        "levels": [_range(a, b) for a, b in zip(table["level_lo"], table["level_hi"], strict=True)],
+        "fastest": table["fastest"],
+        "median_s": [_range(a, b, "{:.1f}") for a, b in zip(table["median_lo_s"],
+                                                              table["median_hi_s"], strict=True)],
+        "rival": table["rival"],
+        "rival_vs_stl": [r + ("×" if r != "—" else "") for r in ratio],
+        "ci": [f"{a:.2f} … {b:.2f}" if np.isfinite(a) else "—"
+               for a, b in zip(table["ci_lo"], table["ci_hi"], strict=True)],
+        "verdict": table["verdict"],
+        "misses": [f"others ≤{o}/{n}, STL ≤{s}/{n}" for o, s, n in
+                   zip(table["others_misses"], table["stl_misses"], table["n_paired"], strict=True)],
+    }, columns=FINDING_VIEW)
 
 
 def effects(cells: pd.DataFrame, comparisons: pd.DataFrame, strategy: str = "switch",
@@ -142,8 +169,9 @@ def workload_names(cells: pd.DataFrame) -> dict[str, str]:
             for _, c in cells.iterrows()}
 
 
-def findings_sentences(table: pd.DataFrame) -> list[str]:
+def findings_sentences(found: pd.DataFrame) -> list[str]:
     """One sentence per regime from the findings table, for the top of the report."""
+    table = findings_view(found)
     out = []
     keys = ["dataset", "data_options", "n_train", "model", "init", "setting"]
     for key, g in table.groupby(keys, sort=False, dropna=False):

@@ -37,7 +37,7 @@ def headline_table(folders: list[Path], level: float = 0.99) -> str:
                               keep_default_na=False, na_values={"ratio": [""], "lo": [""], "hi": [""]})
         effects = effects[(effects["init"] == init) & (effects["setting"] == setting)
                           & (effects["target"] == f"{level:.2f}·STL-best")]
-        found = pd.read_csv(folder / "findings.csv", dtype={"levels": str, "data_options": str},
+        found = pd.read_csv(folder / "findings.csv", dtype={"data_options": str},
                             keep_default_na=False)
         for _, e in effects.sort_values(["dataset", "model", "n_train"]).iterrows():
             here = found[(found["dataset"] == e["dataset"]) & (found["n_train"] == e["n_train"])

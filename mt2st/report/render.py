@@ -41,10 +41,10 @@ from mt2st.report.figures import (
 )
 from mt2st.report.figures import performance_profile as profile_figure
 from mt2st.report.findings import (
-    FINDING_NUMBERS,
     effects,
     findings,
     findings_sentences,
+    findings_view,
     regime_label,
     workload_names,
 )
@@ -482,7 +482,7 @@ def findings_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
               "the seeds paired). \"none\": at least half of every strategy's seeds missed."),
         *[("li", sentence) for sentence in findings_sentences(found)],
         ("p", "" if len(found) else "No workload with an STL cell and another strategy."),
-        ("table", found.drop(columns=FINDING_NUMBERS)),
+        ("table", findings_view(found)),
         *([("img", figdir / "regime_map.png")] if len(main_effect) else []),
         ("p", f"Map: Switch's time to {d.target.label} as a multiple of STL's per regime "
               f"({d.init} init, {d.setting}); hatched where the verdict is inconclusive. "
