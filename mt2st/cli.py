@@ -390,7 +390,8 @@ def _report(results, out, options: dict, title: str) -> int:
     info = build_report(results, out, title=title, init=options.get("init"),
                         setting=options.get("setting") or "S3",
                         overlay_authors=options.get("overlay_authors", True),
-                        target=options.get("target") or "stl:0.99", levels=options.get("ladder"))
+                        target=options.get("target") or "stl:0.99", levels=options.get("ladder"),
+                        extra_notes=options.get("extra_notes"))
     print(f"report: {info['report']} and {info['html']} ({len(info['figures'])} figure files)")
     for check in info["checks"]:
         print("claim check: " + check["sentence"].replace("**", ""))
@@ -414,6 +415,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     before["ladder"] = before.pop("levels", None)
     options = {k: v if v is not None else before.get(k) for k, v in options.items()}
     options["overlay_authors"] = before.get("overlay_authors", True)
+    options["extra_notes"] = args.note if args.note is not None else before.get("extra_notes")
     for key in ("seed_sets", "positive_dataset"):  # a controls report stays one
         if before.get(key):
             options[key] = before[key]
@@ -575,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None, help="target levels scanned, as fractions of STL's median best "
                                       "(default 0.90 1.00 0.01)")
     p.add_argument("--title")
+    p.add_argument("--note", action="append", default=None,
+                   help="a paragraph closing the report (repeatable; default: the earlier "
+                        "report's notes)")
     p.set_defaults(func=_cmd_report)
     return parser
 

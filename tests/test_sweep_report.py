@@ -181,10 +181,13 @@ def test_report_from_a_small_stored_results_set(tmp_path):
 
     from mt2st.cli import main
     again = ["report", str(tmp_path / "res"), "--out", str(tmp_path / "rep2")]
-    assert main([*again, "--target", "stl:0.95", "--init", "random", "--title", "T"]) == 0
+    assert main([*again, "--target", "stl:0.95", "--init", "random", "--title", "T",
+                 "--note", "Tuned elsewhere."]) == 0
     assert main(again) == 0
     options = json.loads((tmp_path / "rep2" / "options.json").read_text())
     assert (options["target"], options["init"], options["title"]) == ("stl:0.95", "random", "T")
+    assert options["extra_notes"] == ["Tuned elsewhere."]  # the notes stay with the report
+    assert (tmp_path / "rep2" / "report.md").read_text().rstrip().endswith("Tuned elsewhere.")
 
 
 def test_dask_executor_on_a_local_cluster(tmp_path):
