@@ -85,7 +85,9 @@ def test_sentences_count_wins_and_losses_and_name_each_budget():
     cells = pd.concat([_cells(), _cells(n_train=300, prefix="b")])
     lad = pd.concat([_ladder(), _ladder("b")])
     comparisons = pd.concat([_comparisons(), _comparisons("b")])
-    comparisons.loc[comparisons["cell_id"].str.startswith("b"), "verdict"] = "reversed"
+    # a strong verdict with its reason is still that verdict (it was counted undecided)
+    comparisons.loc[comparisons["cell_id"].str.startswith("b"), "verdict"] = \
+        "reversed (Switch missed 1 of 5)"
     comparisons.loc[comparisons["cell_id"].str.startswith("b"), "reduction"] = -1.0  # 2×
     table = frontier(cells, lad, comparisons, "0.99·STL-best")
     sentences = frontier_sentences(table, "0.99·STL-best")

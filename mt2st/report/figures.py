@@ -20,6 +20,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
 
 from mt2st.report.aggregate import data_options, split_label  # noqa: E402
+from mt2st.report.compute import verdict_word  # noqa: E402
+from mt2st.report.frontier import DECIDED  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
 from mt2st.schedules import STRATEGIES  # noqa: E402
 
@@ -295,7 +297,7 @@ def regime_map(effects: pd.DataFrame, out: Path, title: str) -> list[Path]:
             x, y = sizes.index(r["n_train"]), datasets.index(r["row"])
             finite = np.isfinite(r["ratio"]) and r["ratio"] > 0
             color = cmap(norm(np.log2(r["ratio"]))) if finite else "#bbbbbb"
-            inconclusive = r["verdict"] not in ("confirmed", "reversed")
+            inconclusive = verdict_word(r["verdict"]) not in DECIDED
             ax.add_patch(Rectangle(
                 (x - 0.48, y - 0.48), 0.96, 0.96, facecolor=color, edgecolor="k", lw=0.6,
                 hatch="///" if inconclusive else None))
@@ -348,7 +350,7 @@ def frontier_map(table: pd.DataFrame, out: Path, which: str, title: str) -> list
                 finite = np.isfinite(ratio) and ratio > 0
                 ax.add_patch(Rectangle((x - 0.48, y - 0.48), 0.96, 0.96, lw=0.6, edgecolor="k",
                                        facecolor=cmap(norm(np.log2(ratio))) if finite else "#bbbbbb",
-                                       hatch=None if verdict in ("confirmed", "reversed") else "///"))
+                                       hatch=None if verdict_word(verdict) in DECIDED else "///"))
                 words = (f"{STRATEGY_LABEL.get(r[f'{which}strategy'], r[f'{which}strategy'])}\n"
                          f"{ratio:.2f}×" if finite else "no ratio")
                 if which and np.isfinite(r["top_level"]):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mt2st.report.aggregate import workloads
+from mt2st.report.compute import verdict_word
 from mt2st.report.paper import STRATEGY_LABEL
 
 FRONTIER_KEYS = ["dataset", "data_options", "n_train", "model", "init", "setting"]
@@ -113,7 +114,7 @@ def _ratio_words(strategy: str, ratio: float, lo: float, hi: float, verdict: str
 
 
 def _pays(r: pd.Series, prefix: str = "") -> bool:
-    return r[f"{prefix}verdict"] == "confirmed" and r[f"{prefix}ratio"] < 1
+    return verdict_word(r[f"{prefix}verdict"]) == "confirmed" and r[f"{prefix}ratio"] < 1
 
 
 def frontier_sentences(table: pd.DataFrame, target: str, clock: str = "verdict") -> list[str]:
@@ -126,8 +127,9 @@ def frontier_sentences(table: pd.DataFrame, target: str, clock: str = "verdict")
     n = len(table)
 
     def tally(verdicts: pd.Series, ratios: pd.Series) -> str:
-        sooner = int(((verdicts == "confirmed") & (ratios < 1)).sum())
-        later = int(((verdicts == "reversed") & (ratios > 1)).sum())
+        words = verdicts.map(verdict_word)  # "reversed (Switch missed 5 of 5)" is reversed
+        sooner = int(((words == "confirmed") & (ratios < 1)).sum())
+        later = int(((words == "reversed") & (ratios > 1)).sum())
         return (f"sooner than STL (confirmed) in {sooner}, later (reversed) in {later}, "
                 f"undecided in {n - sooner - later}")
 
