@@ -11,6 +11,7 @@ pooled. Comparisons pair runs by seed and bootstrap the mean log time ratio.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -106,11 +107,13 @@ def data_options(config_json: str) -> str:
                     for k, v in sorted(options.items()))
 
 
+@functools.lru_cache(maxsize=4096)
 def run_labels(config_json: str) -> dict[str, str]:
     """A run's names for readers where its options leave the defaults: the dataset options
     with the texts the vocabulary adds, the init with the text it was pretrained on, the
     setting with the text its in-place tasks (sgns, cbow) train on, the model with its
-    optimizer when that is not Adam. At the defaults these are the record's own values."""
+    optimizer when that is not Adam. At the defaults these are the record's own values.
+    Cached per configuration (a report describes its rows twice): read it, do not change it."""
     raw = json.loads(config_json)
     labels = {"data_options": data_options(config_json)}
     try:

@@ -68,6 +68,10 @@ def analyse(rows: pd.DataFrame, levels: tuple[float, float, float] | list[float]
                     comparisons, rho, profile)
 
 
+#: the verdict words that clear the noise floor (the rest are no difference or inconclusive)
+DECIDED = ("confirmed", "reversed")
+
+
 def verdict_word(verdict: str) -> str:
     """The words of a verdict without its reason: confirmed, reversed, no difference or
     inconclusive."""

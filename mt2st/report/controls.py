@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mt2st.report.claims import comparison_label
-from mt2st.report.compute import Analysis, analyse, seed_subset, verdict_word
+from mt2st.report.compute import DECIDED, Analysis, analyse, seed_subset, verdict_word
 from mt2st.report.document import write_document
 from mt2st.report.findings import regime_label, workload_names
 from mt2st.report.verdicts import NO_DIFFERENCE, blind_aa_verdicts, floor_table
@@ -87,7 +87,7 @@ def check_controls(rows: pd.DataFrame, seed_sets: list[list[int]], positive_data
                      "read no difference": int((ident["verdict"] == NO_DIFFERENCE).sum()),
                      "replica comparisons": len(replica),
                      "replica strong": int(replica["verdict"].map(verdict_word)
-                                           .isin(["confirmed", "reversed"]).sum())})
+                                           .isin(DECIDED).sum())})
         others = [b for j, b in enumerate(analyses) if j != k]
         floors = {w: max(o.floors.get(w, np.nan) for o in others) for w in a.floors}
         pooled = max(o.floor for o in others)

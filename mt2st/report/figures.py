@@ -20,8 +20,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
 
 from mt2st.report.aggregate import data_options, split_label  # noqa: E402
-from mt2st.report.compute import verdict_word  # noqa: E402
-from mt2st.report.frontier import DECIDED  # noqa: E402
+from mt2st.report.compute import DECIDED, verdict_word  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
 from mt2st.schedules import STRATEGIES  # noqa: E402
 

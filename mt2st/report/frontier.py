@@ -23,8 +23,6 @@ FRONTIER_COLUMNS = [*FRONTIER_KEYS, "target", "strategy", "ratio", "lo", "hi", "
                     "misses", "baseline_misses", "top_level", "top_strategy", "top_ratio",
                     "top_lo", "top_hi", "top_verdict", "stl_missed_levels", "stl_missed_top",
                     "stl_missed_by", "stl_best_val", "other_best_val", "other_best_strategy"]
-#: verdicts that clear the noise floor
-DECIDED = ("confirmed", "reversed")
 
 
 def spans_frontier(cells: pd.DataFrame) -> bool:
@@ -73,13 +71,10 @@ def frontier(cells: pd.DataFrame, lad: pd.DataFrame, comparisons: pd.DataFrame,
                 both.append((level, at.loc[stl_id, "target"]))
             elif not stl_ok and stl_id in at.index and reachers:
                 missed.append((level, sorted({strategy_of[c] for c in reachers})))
-        top = None
-        if both:
-            row["top_level"] = float(both[-1][0])
-            top = _best(mine[mine["target"] == both[-1][1]])
+        top = _best(mine[mine["target"] == both[-1][1]]) if both else None
+        row["top_level"] = float(both[-1][0]) if both else np.nan
         row.update({f"top_{k}": v for k, v in _entry(top, strategy_of).items()
                     if k in ("strategy", "ratio", "lo", "hi", "verdict")})
-        row.setdefault("top_level", np.nan)
         row["stl_missed_levels"] = len(missed)
         row["stl_missed_top"] = float(missed[-1][0]) if missed else np.nan
         row["stl_missed_by"] = "/".join(dict.fromkeys(

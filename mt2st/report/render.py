@@ -436,16 +436,18 @@ def frontier_section(d: ReportData, figdir: Path) -> list[tuple[str, object]]:
     f = d.frontier
     clocks = d.a.comparisons["clock"].dropna()
     clock = CLOCK_LABEL.get(clocks.mode().iloc[0], "verdict") if len(clocks) else "verdict"
+    def ratios(prefix: str) -> list[str]:
+        return [f"{r:.2f}× [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "—" for r, lo, hi in
+                zip(f[f"{prefix}ratio"], f[f"{prefix}lo"], f[f"{prefix}hi"], strict=True)]
+
     view = pd.DataFrame({
         **{k: f[k] for k in ("dataset", "n_train", "model", "init", "setting")},
         f"best at {d.target.label}": [STRATEGY_LABEL.get(s, s) or "—" for s in f["strategy"]],
-        "× STL [95 % CI]": [f"{r:.2f}× [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "—"
-                            for r, lo, hi in zip(f["ratio"], f["lo"], f["hi"], strict=True)],
+        "× STL [95 % CI]": ratios(""),
         "verdict": f["verdict"],
         "highest level both reach": [_fmt(x, ".2f") for x in f["top_level"]],
         "best there": [STRATEGY_LABEL.get(s, s) or "—" for s in f["top_strategy"]],
-        "× STL there": [f"{r:.2f}× [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "—"
-                        for r, lo, hi in zip(f["top_ratio"], f["top_lo"], f["top_hi"], strict=True)],
+        "× STL there": ratios("top_"),
         "verdict there": f["top_verdict"],
         "best val % STL / best other": [
             f"{a * 100:.1f} / {b * 100:.1f} ({STRATEGY_LABEL.get(s, s)})" if np.isfinite(b) else "—"
