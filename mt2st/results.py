@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -165,14 +166,16 @@ class ResultsStore:
         return [json.loads(p.read_text()) for p in sorted(self.failures.glob("*.json"))]
 
     def load(self) -> pd.DataFrame:
-        """All evaluation rows of all complete runs (records of an older layout refused)."""
+        """All evaluation rows of all complete runs (records of an older layout refused). The
+        records are read and checked as Arrow tables and converted to pandas once: one
+        conversion per record cost more than the reading."""
         ids = self.run_ids()
         if not ids:
             raise ConfigError(f"{self.runs}: no run records (run a sweep first)")
-        frames, bad = [], []
+        tables, bad = [], []
         for r in ids:  # each record read once, and checked
-            df, problem = checked_record(self.run_path(r))
-            frames.append(df)
+            table, problem = checked_record(self.run_path(r))
+            tables.append(table)
             if problem:
                 bad.append(f"{self.run_path(r)}: {problem}")
         if bad:
@@ -180,7 +183,8 @@ class ResultsStore:
                               + "; ".join(bad[:3]) + ("; ..." if len(bad) > 3 else "")
                               + ". Run the sweep again (mt2st reproduce with the same config): it "
                                 "moves them to quarantine/ and runs them again.")
-        return pd.concat(frames, ignore_index=True)
+        # columns a record lacks (another task set's) become nulls, as pandas.concat would
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
 #: columns every record must have (the rest of the schema follows from the code that wrote it)
@@ -196,34 +200,38 @@ def record_problem(path: str | Path) -> str | None:
     return checked_record(path)[1]
 
 
-def checked_record(path: str | Path) -> tuple[pd.DataFrame | None, str | None]:
-    """(the record's rows or None, what is wrong with it or None), from one read."""
+def checked_record(path: str | Path) -> tuple[pa.Table | None, str | None]:
+    """(the record's rows as an Arrow table or None, what is wrong with it or None), from
+    one read."""
     path = Path(path)
     try:
-        df = read_record(path)
+        table = read_record(path)
     except ConfigError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 (any reader failure means a bad file)
         return None, f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
-    return df, _frame_problem(df, path)
+    return table, _table_problem(table, path)
 
 
-def _frame_problem(df: pd.DataFrame, path: Path) -> str | None:
+def _table_problem(table: pa.Table, path: Path) -> str | None:
     """The checks of :func:`record_problem` on rows already read."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    names = set(table.column_names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         return f"missing columns {missing}"
-    if df.empty:
+    if table.num_rows == 0:
         return "no rows"
-    if set(df["run_id"]) != {path.stem}:
-        return f"holds run {sorted(set(df['run_id']))}, not {path.stem}"
-    if not df["step"].is_monotonic_increasing:
+    run_ids = set(table.column("run_id").unique().to_pylist())
+    if run_ids != {path.stem}:
+        return f"holds run {sorted(run_ids, key=str)}, not {path.stem}"
+    steps = table.column("step").to_numpy()
+    if (np.diff(steps) < 0).any():
         return "evaluation rows out of order"
     try:
-        config = json.loads(df["config_json"].iloc[0])
+        config = json.loads(table.column("config_json")[0].as_py())
     except (TypeError, ValueError):
         return "config_json is not JSON"
-    last = df.iloc[-1]
+    last = table.slice(table.num_rows - 1).to_pylist()[0]
     finished = abs(float(last["epoch"]) - float(config.get("epochs", last["epoch"]))) < 1e-9
     stopped = bool(config.get("stop_at_target")) and last["val_acc"] >= config.get("target", 1.0)
     if not (finished or bool(last["diverged"]) or stopped):
@@ -231,17 +239,19 @@ def _frame_problem(df: pd.DataFrame, path: Path) -> str | None:
     return None
 
 
-def read_record(path: str | Path) -> pd.DataFrame:
-    """One run record. A record of an older layout (one row per epoch, schema 1) is refused
-    with a message: its per-epoch times would be misread as evaluations of this protocol."""
-    if Path(path).is_dir():  # pandas would read a folder as a dataset of its files
+def read_record(path: str | Path) -> pa.Table:
+    """One run record as an Arrow table. A record of an older layout (one row per epoch,
+    schema 1) is refused with a message: its per-epoch times would be misread as evaluations
+    of this protocol."""
+    if Path(path).is_dir():  # a reader would take a folder for a dataset of its files
         raise ConfigError(f"{path}: a folder where a run record (a Parquet file) should be")
-    df = pd.read_parquet(path)
-    version = int(df["schema_version"].iloc[0]) if "schema_version" in df and len(df) else 1
+    table = pq.ParquetFile(path).read()
+    version = (int(table.column("schema_version")[0].as_py())
+               if "schema_version" in table.column_names and table.num_rows else 1)
     if version != SCHEMA_VERSION:
         raise ConfigError(
             f"{path}: record layout {version}, this mt2st reads layout {SCHEMA_VERSION} "
             f"(one row per evaluation on a fixed schedule). Layout 1 had one row per epoch, "
             f"whose times cannot be compared with this protocol's: run the sweep again into a "
             f"new folder (or delete {Path(path).parent}).")
-    return df
+    return table

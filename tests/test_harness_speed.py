@@ -113,3 +113,32 @@ def test_reproduce_says_where_its_time_went(tmp_path, capsys):
     # run again: nothing trains, and the line says so without a share
     assert main(["reproduce", "--config", str(spec), "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "timing.json").read_text())["runs_trained"] == 0
+
+
+@pytest.mark.parametrize("store", ["docs/controls", "docs/select"])
+def test_a_store_loads_as_pandas_would_concatenate_its_records(store):
+    """The store is read as Arrow tables and converted once: the same frame as reading each
+    record with pandas and concatenating, in stores whose records differ in columns (two
+    task sets) and in a column's type (an integer FLOP count beside a float one)."""
+    from pathlib import Path
+
+    from mt2st.results import ResultsStore
+
+    root = Path(__file__).resolve().parents[1] / store
+    runs = ResultsStore(root)
+    expected = pd.concat([pd.read_parquet(runs.run_path(r)) for r in runs.run_ids()],
+                         ignore_index=True)
+    pd.testing.assert_frame_equal(runs.load(), expected)
+
+
+def test_drawing_workers_run_figures_while_the_caller_computes(tmp_path):
+    """Figures started before the rest of the report is computed come back in task order,
+    and equal the same tasks run one by one."""
+    from mt2st.report.figures import Drawing
+
+    def task(i):
+        return lambda: [tmp_path / f"{i}.png"]
+
+    drawing = Drawing([task(i) for i in range(5)], jobs=2)
+    assert sum(range(10 ** 5)) > 0  # the caller goes on meanwhile
+    assert drawing.wait() == Drawing([task(i) for i in range(5)], jobs=1).wait()

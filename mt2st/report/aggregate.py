@@ -189,6 +189,15 @@ def pair_baselines(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
+def replica_numbers(rows: pd.DataFrame) -> pd.Series:
+    """Each row's replica number (0: not a replica; an STL replica cell repeats its STL
+    cell's arithmetic on other draws of the machine), read once per distinct configuration."""
+    if "config_json" not in rows:
+        return pd.Series(0, index=rows.index)
+    configs = rows["config_json"]
+    return configs.map({c: int(json.loads(c).get("replica", 0)) for c in configs.unique()})
+
+
 def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per run: best and final accuracies, anytime accuracy, area under the
     validation curve, convergence, clocks, work, time shares and gradient-audit norms; its
@@ -199,7 +208,7 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     rows = describe(rows)
     rows = rows.assign(workload_id=configs.map({c: workload_of(c) for c in distinct})
                        if "config_json" in rows else np.nan,
-                       replica=configs.map({c: int(json.loads(c).get("replica", 0)) for c in distinct}))
+                       replica=replica_numbers(rows))
     for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
         trained = run[run["step"] > 0]
         val = trained["val_acc"].to_numpy(dtype=float)

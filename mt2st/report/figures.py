@@ -42,37 +42,72 @@ def save_figure(fig, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-#: the figure-drawing calls of one ``draw_in_parallel`` (read by the forked workers, which
-#: inherit them: nothing is pickled but an index and the paths drawn)
-_TASKS: list = []
+#: the figure-drawing calls of each :class:`Drawing` under way, by token (read by the forked
+#: workers, which inherit them: nothing is pickled but a token, an index and the paths drawn)
+_TASKS: dict[int, list] = {}
 
 
-def _run_task(i: int) -> list[Path]:
-    return _TASKS[i]()
+def _run_task(key: tuple[int, int]) -> list[Path]:
+    token, i = key
+    return _TASKS[token][i]()
+
+
+def _worker_signals() -> None:
+    """A drawing worker leaves interrupts to its parent (which stops the pool) and dies
+    quietly when the pool ends it: the CLI's SIGTERM handler, inherited through fork, would
+    print a traceback from each idle worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Drawing:
+    """Figures being drawn: each of ``tasks`` (each draws figures and returns their paths)
+    runs in a worker process forked now, ``jobs`` at a time (default: the CPUs this process
+    may use, at most 4), so the caller can compute on while they draw; :meth:`wait` returns
+    the paths in the tasks' order. Each figure is drawn by the same code as in one process,
+    so the files are the same bytes. The workers see memory as it is at construction. Where
+    fork is not available, or with one job, the tasks run in :meth:`wait`, one by one."""
+
+    _tokens = iter(range(1 << 62))
+
+    def __init__(self, tasks: list, jobs: int | None = None):
+        import multiprocessing
+        import os
+
+        if jobs is None:
+            jobs = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else os.cpu_count() or 1)
+        self._tasks, self._pool, self._result = list(tasks), None, None
+        if jobs <= 1 or len(self._tasks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        self._token = next(self._tokens)
+        _TASKS[self._token] = self._tasks
+        self._pool = multiprocessing.get_context("fork").Pool(
+            min(jobs, len(self._tasks)), initializer=_worker_signals)
+        self._result = self._pool.map_async(
+            _run_task, [(self._token, i) for i in range(len(self._tasks))], chunksize=1)
+
+    def wait(self) -> list[Path]:
+        if self._pool is None:
+            return [p for task in self._tasks for p in task()]
+        try:
+            drawn = self._result.get()
+        except BaseException:
+            self._pool.terminate()
+            raise
+        else:
+            self._pool.close()
+        finally:
+            self._pool.join()
+            _TASKS.pop(self._token, None)
+        return [p for paths in drawn for p in paths]
 
 
 def draw_in_parallel(tasks: list, jobs: int | None = None) -> list[Path]:
-    """Call each of ``tasks`` (each draws figures and returns their paths) in forked worker
-    processes, ``jobs`` at a time (default: the CPUs this process may use, at most 4), and
-    return the paths in the tasks' order. Each figure is drawn by the same code as in one
-    process, so the files are the same bytes; where fork is not available, or one job, they
-    run here, one after the other."""
-    import multiprocessing
-    import os
-
-    global _TASKS
-    if jobs is None:
-        jobs = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count() or 1)
-    if jobs <= 1 or len(tasks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [p for task in tasks for p in task()]
-    _TASKS = list(tasks)
-    try:
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(tasks))) as pool:
-            drawn = pool.map(_run_task, range(len(tasks)), chunksize=1)
-    finally:
-        _TASKS = []
-    return [p for paths in drawn for p in paths]
+    """Draw ``tasks`` in worker processes (:class:`Drawing`) and return their paths."""
+    return Drawing(tasks, jobs).wait()
 
 
 def _band(ax, group: pd.DataFrame, column: str, color: str, label: str, ls: str = "-") -> None:

@@ -16,6 +16,7 @@ from mt2st.report.aggregate import (
     MIN_SEEDS,
     Target,
     describe,
+    replica_numbers,
     split_label,
     variant_label,
     workloads,
@@ -31,6 +32,7 @@ from mt2st.report.claims import (
 from mt2st.report.compute import Analysis, analyse
 from mt2st.report.document import write_document
 from mt2st.report.figures import (
+    Drawing,
     curves_by_strategy,
     draw_in_parallel,
     frontier_map,
@@ -323,11 +325,17 @@ class ReportData:
     frontier: pd.DataFrame  # per workload, the best multi-task strategy (empty: no frontier)
 
 
+def load_rows(results: str | Path) -> pd.DataFrame:
+    """The evaluation rows of the store at ``results``, with their reader labels."""
+    return describe(ResultsStore(results).load())
+
+
 def compute(results: str | Path, init: str | None, setting: str, target: float | str,
-            levels: list[float] | None) -> ReportData:
-    """The report's numbers from the store at ``results``."""
+            levels: list[float] | None, rows: pd.DataFrame | None = None) -> ReportData:
+    """The report's numbers from the store at ``results`` (its rows, if ``rows`` is None:
+    :func:`load_rows`)."""
     store = ResultsStore(results)
-    rows = describe(store.load())
+    rows = load_rows(results) if rows is None else rows
     main_target = Target.parse(target)
     a = analyse(rows, levels, main_target)
     init = init or (rows["init"].mode().iloc[0])
@@ -360,9 +368,10 @@ def write_tables(d: ReportData, out: Path) -> None:
         write_text_atomic(out / "frontier.csv", d.frontier.to_csv(index=False, float_format="%.6g"))
 
 
-def draw_figures(d: ReportData, figdir: Path, overlay_authors: bool) -> list[Path]:
-    """Every figure the sections show (PNG and SVG), the families drawn side by side in
-    worker processes (``figures.draw_in_parallel``: the same bytes as drawn one by one)."""
+def draw_figures(d: ReportData, figdir: Path) -> list[Path]:
+    """The figures the sections show (PNG and SVG) but the epoch curves
+    (:func:`start_epoch_figures`), the families drawn side by side in worker processes
+    (``figures.draw_in_parallel``: the same bytes as drawn one by one)."""
     a = d.a
     tasks = [lambda which=which, words=words: frontier_map(d.frontier, figdir, which, words)
              for which, words in (("", f"Best multi-task strategy vs STL at {d.target.label}"),
@@ -378,13 +387,17 @@ def draw_figures(d: ReportData, figdir: Path, overlay_authors: bool) -> list[Pat
         lambda: tta_curves(a.ladder, _workload_panels(a.cells), figdir),
         lambda: profile_figure(a.rho, a.profile, figdir),
         lambda: noise_floor_figure(a.points, a.floors, d.names, figdir)]
-    # replica cells repeat their STL cell's curves: the epoch figures leave them out; one
-    # task per strategy (its loss and accuracy figures), in the order the store holds them
-    epochs = d.rows[d.rows["cell_id"].isin(a.cells["cell_id"])]
-    for strategy in epochs.loc[epochs["aux_grad"] == "real", "strategy"].unique():
-        tasks.append(lambda s=strategy: curves_by_strategy(epochs[epochs["strategy"] == s], figdir,
-                                                           overlay_authors=overlay_authors))
     return draw_in_parallel(tasks)
+
+
+def start_epoch_figures(rows: pd.DataFrame, figdir: Path, overlay_authors: bool) -> Drawing:
+    """Start drawing the loss and accuracy against epoch figures, one task per strategy in
+    the order the store holds them: they need the rows only, so they draw while the rest of
+    the report is computed. Replica cells repeat their STL cell's curves and are left out."""
+    epochs = rows[replica_numbers(rows) == 0]
+    return Drawing([lambda s=strategy: curves_by_strategy(epochs[epochs["strategy"] == s], figdir,
+                                                          overlay_authors=overlay_authors)
+                    for strategy in epochs.loc[epochs["aux_grad"] == "real", "strategy"].unique()])
 
 
 def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:
@@ -600,9 +613,11 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     regeneration check). Returns the claim checks and paths."""
     out = Path(out)
     figdir = out / "figures"
-    d = compute(results, init, setting, target, levels)
+    rows = load_rows(results)
+    epoch_figures = start_epoch_figures(rows, figdir, overlay_authors) if figures else None
+    d = compute(results, init, setting, target, levels, rows)
     write_tables(d, out)
-    figs = draw_figures(d, figdir, overlay_authors) if figures else []
+    figs = [*draw_figures(d, figdir), *epoch_figures.wait()] if figures else []
     blocks = [*protocol_section(d, title), *frontier_section(d, figdir),
               *calibration_section(d.a, d.names, figdir),
               *findings_section(d, figdir), *comparison_sections(d, figdir, figs),
