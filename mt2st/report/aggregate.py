@@ -210,9 +210,9 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
                        if "config_json" in rows else np.nan,
                        replica=replica_numbers(rows))
     for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
-        trained = run[run["step"] > 0]
-        val = trained["val_acc"].to_numpy(dtype=float)
-        epoch = trained["epoch"].to_numpy(dtype=float)
+        trained = run["step"].to_numpy() > 0  # the evaluations after training started
+        val = run["val_acc"].to_numpy(dtype=float)[trained]
+        epoch = run["epoch"].to_numpy(dtype=float)[trained]
         finite = np.isfinite(val)
         best = float(np.nanmax(val)) if finite.any() else np.nan
         budget = float(run["epoch"].max()) if len(run) else np.nan
@@ -241,8 +241,9 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
                "started_at": float(last.get("started_at", np.nan))}
         rec["train_clock_s"] = rec["train_cpu_s"] if rec["clock"] == "cpu" else rec["train_s"]
         for frac in ANYTIME:
-            seen = trained[trained["epoch"] <= frac * budget + 1e-9]["val_acc"]
-            rec[f"anytime_{int(frac * 100)}"] = float(seen.max()) if seen.notna().any() else np.nan
+            seen = val[epoch <= frac * budget + 1e-9]
+            rec[f"anytime_{int(frac * 100)}"] = (float(np.nanmax(seen)) if (~np.isnan(seen)).any()
+                                                 else np.nan)
         train_total, flops_total = rec["train_clock_s"], rec["flops_total"]
         prefix = "cpu_seconds" if rec["clock"] == "cpu" else "seconds"
         for task in AUX_NAMES:  # a record from before a task was registered has no columns for it
@@ -250,8 +251,9 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
             rec[f"share_{task}"] = seconds / train_total if train_total else 0.0
             flops = float(last.get(f"flops_{task}", 0.0))
             rec[f"flop_share_{task}"] = flops / flops_total if flops_total else 0.0
-            g = trained.get(f"grad_norm_{task}")
-            rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if g is not None and g.notna().any() else np.nan
+            g = (run[f"grad_norm_{task}"].to_numpy(dtype=float)[trained]
+                 if f"grad_norm_{task}" in run else np.array([np.nan]))
+            rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if (~np.isnan(g)).any() else np.nan
         out.append(rec)
     return pair_baselines(pd.DataFrame(out))
 
