@@ -103,6 +103,7 @@ class TrainConfig:
     schedule_unit: str = "step"  # step: t is the fractional epoch at every step; epoch: whole epochs
     eval_every: int | None = None  # evaluate every N primary training examples
     eval_every_epochs: float | None = None  # evaluate every this fraction of an epoch (default 0.05)
+    lexicon_every: int = 1  # analogy and similarity scores every Nth evaluation and the last (NaN between)
     epochs: int = 5  # the training budget in epochs of the primary task
     batch_size: int = 64  # primary sentences per step; 0: full batch (one step per epoch)
     optimizer: str = "adam"  # adam or sgd
@@ -151,6 +152,7 @@ class TrainConfig:
             (c.epsilon >= 0, f"epsilon must be >= 0, got {c.epsilon}"),
             (c.schedule_unit in ("epoch", "step"),
              f"schedule_unit must be epoch or step, got {c.schedule_unit!r}"),
+            (c.lexicon_every >= 1, f"lexicon_every must be >= 1 evaluation, got {c.lexicon_every}"),
             (c.eval_every is None or c.eval_every >= 1,
              f"eval_every must be >= 1 training example, got {c.eval_every}"),
             (c.eval_every_epochs is None or 0 < c.eval_every_epochs <= c.epochs,
@@ -288,7 +290,7 @@ class TrainConfig:
             d.pop("pretrain_own_text", None)
         # the options added after records were written leave the identity at their defaults
         for name, default in (("pretrain_own_text", True), ("aux_corpus", ["train"]),
-                              ("vocab_extra", [])):
+                              ("vocab_extra", []), ("lexicon_every", 1)):
             if d.get(name, default) == default:
                 d.pop(name, None)
         if not self.init.startswith("vectors:"):

@@ -131,8 +131,14 @@ class Trainer:
             out[name] = 0.0 if grad is None else float(grad.norm())
         return {n: out[n] for n in self.tasks}
 
-    def evaluate(self) -> dict[str, float]:
-        return self.evaluator(self.model, self.table)
+    def evaluate(self, lexicon_due: bool = True) -> dict[str, float]:
+        """The evaluation's measurements; the lexicon's when ``lexicon_due`` or when the
+        evaluation stops the run at its target (a run's last row always holds them)."""
+        row = self.evaluator.primary(self.model, self.table)
+        stops = self.config.stop_at_target and row["val_acc"] >= self.config.target
+        row.update(self.evaluator.lexicon(self.table) if lexicon_due or stops
+                   else self.evaluator.no_lexicon())
+        return row
 
     @torch.no_grad()
     def _parameters_finite(self) -> bool:
@@ -149,17 +155,18 @@ class Trainer:
                 yield epoch, order[lo:lo + batch]
 
     def _evaluation_row(self, clock: _TrainingClock, bar, position: dict,
-                        weights: dict[str, float], diverged: bool) -> dict:
+                        weights: dict[str, float], diverged: bool, lexicon_due: bool) -> dict:
         """One record row at ``position`` (step, examples, epoch), the training clock paused:
-        the evaluation and gradient audit, or the diverged row when a loss was not finite or
-        the last update left a parameter that is not (a finite loss can do that)."""
+        the evaluation (its lexicon scores when ``lexicon_due``) and gradient audit, or the
+        diverged row when a loss was not finite or the last update left a parameter that is
+        not (a finite loss can do that)."""
         with clock.paused():
             t_eval = time.perf_counter()
             diverged = diverged or not self._parameters_finite()
             if diverged:
                 evaluation, audit = self.evaluator.diverged(), {}
             else:
-                evaluation, audit = self.evaluate(), self.gradient_audit()
+                evaluation, audit = self.evaluate(lexicon_due), self.gradient_audit()
             self.schedule.observe(position["epoch"], evaluation["val_acc"])
             row = self.recorder.row(
                 position, weights, evaluation, audit, self.schedule.diagnostics(),
@@ -185,8 +192,8 @@ class Trainer:
                    disable=(not self.progress) if self.progress is not None else None)
         weights = self.schedule.weights(0.0)
         row = self._evaluation_row(clock, bar, {"step": 0, "examples": 0, "epoch": 0.0}, weights,
-                                   diverged=False)  # step 0: the initial table
-        seen, next_eval = 0, interval
+                                   diverged=False, lexicon_due=True)  # step 0: the initial table
+        seen, next_eval, evaluations = 0, interval, 1
         for step, (epoch, idx) in enumerate(self._batches(batch), start=1):
             weights = self.schedule.weights(seen / n_train if c.schedule_unit == "step"
                                             else float(epoch))
@@ -200,7 +207,10 @@ class Trainer:
                 next_eval += interval
             row = self._evaluation_row(clock, bar, {"step": step, "examples": seen,
                                                     "epoch": seen / n_train}, weights,
-                                       diverged=not finite)
+                                       diverged=not finite,
+                                       lexicon_due=(evaluations % c.lexicon_every == 0
+                                                    or step == total_steps))
+            evaluations += 1
             if row["diverged"] or (c.stop_at_target and row["val_acc"] >= c.target):
                 break
         bar.close()

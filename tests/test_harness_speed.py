@@ -142,3 +142,42 @@ def test_drawing_workers_run_figures_while_the_caller_computes(tmp_path):
     drawing = Drawing([task(i) for i in range(5)], jobs=2)
     assert sum(range(10 ** 5)) > 0  # the caller goes on meanwhile
     assert drawing.wait() == Drawing([task(i) for i in range(5)], jobs=1).wait()
+
+
+LEXICON = ["analogy_sem", "analogy_syn", "sim_mean"]
+
+
+def test_lexicon_every_scores_the_table_at_every_nth_evaluation_and_changes_nothing_else():
+    """lexicon_every = 3: the analogy and similarity columns at evaluations 0, 3, 6, … and the
+    last, NaN between; every other column but the clocks as with lexicon_every = 1 (the
+    lexicon scores read the table and draw no randoms)."""
+    config = {**SYN, "eval_every_epochs": 0.1, "epochs": 1}
+    every = train(TrainConfig(**config), progress=False).rows
+    sparse = train(TrainConfig(**config, lexicon_every=3), progress=False).rows
+    assert len(every) == len(sparse) == 8
+    due = [i % 3 == 0 or i == len(sparse) - 1 for i in range(len(sparse))]
+    assert sparse.loc[due, LEXICON].notna().all().all()
+    assert sparse.loc[[not d for d in due], LEXICON].isna().all().all()
+    pd.testing.assert_frame_equal(sparse.loc[due, LEXICON], every.loc[due, LEXICON])
+    rest = [c for c in every.columns
+            if c not in LEXICON and not c.startswith("sim_")
+            and not c.endswith("_id") and c not in ("config_json", "started_at")]
+    pd.testing.assert_frame_equal(_metrics(sparse[rest]), _metrics(every[rest]))
+
+
+def test_a_run_stopped_at_its_target_scores_the_lexicon_on_its_last_row():
+    config = TrainConfig(**{**SYN, "epochs": 3, "eval_every_epochs": 0.1},
+                         lexicon_every=1000, stop_at_target=True, target=0.45)
+    rows = train(config, progress=False).rows
+    assert rows["val_acc"].iloc[-1] >= 0.45 and rows["epoch"].iloc[-1] < 3
+    assert rows[LEXICON].iloc[-1].notna().all()
+    assert rows[LEXICON].iloc[1:-1].isna().all().all()
+
+
+def test_lexicon_every_is_checked_and_leaves_the_identity_at_its_default():
+    from mt2st.errors import ConfigError
+
+    assert TrainConfig(**SYN).run_id == TrainConfig(**SYN, lexicon_every=1).run_id
+    assert TrainConfig(**SYN).run_id != TrainConfig(**SYN, lexicon_every=4).run_id
+    with pytest.raises(ConfigError, match="lexicon_every"):
+        TrainConfig(**SYN, lexicon_every=0)

@@ -59,9 +59,9 @@ def test_evaluation_schedule_counts_and_paused_clock(monkeypatch):
     first step past each multiple of 300; evaluation time never reaches the training clock."""
     real_evaluate = Trainer.evaluate
 
-    def slow_evaluate(self):
+    def slow_evaluate(self, *args):
         time.sleep(0.05)
-        return real_evaluate(self)
+        return real_evaluate(self, *args)
 
     monkeypatch.setattr(Trainer, "evaluate", slow_evaluate)
     rows = train(_cfg(strategy="stl", eval_every=300, eval_every_epochs=None), progress=False).rows
