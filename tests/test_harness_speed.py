@@ -181,3 +181,33 @@ def test_lexicon_every_is_checked_and_leaves_the_identity_at_its_default():
     assert TrainConfig(**SYN).run_id != TrainConfig(**SYN, lexicon_every=4).run_id
     with pytest.raises(ConfigError, match="lexicon_every"):
         TrainConfig(**SYN, lexicon_every=0)
+
+
+def test_batched_paired_reductions_equal_one_at_a_time():
+    """The report's bootstraps in one vectorised batch: the same reductions and intervals as
+    one call each (to float rounding of the BCa jackknife), the same NaNs, on pairs of 2–8
+    seeds, tied pairs, constant ratios, ratios on a coarse grid (ties against the point
+    estimate) and zero times."""
+    import numpy as np
+
+    from mt2st.report.aggregate import paired_reduction, paired_reductions
+
+    rng = np.random.default_rng(7)
+    pairs = []
+    for k in range(300):
+        n = int(rng.choice([1, 2, 3, 5, 5, 5, 8]))
+        x, base = rng.lognormal(0, 0.3, n), rng.lognormal(0, 0.3, n)
+        if k % 17 == 0:
+            base = x.copy()
+        if k % 13 == 0:
+            x[:], base[:] = x[0], x[0] * 1.1
+        if k % 7 == 0:
+            x, base = np.round(x, 1) + 0.1, np.round(base, 1) + 0.1
+        if k % 31 == 0:
+            x[0] = 0.0
+        pairs.append((x, base))
+    one = np.array([paired_reduction(x, b) for x, b in pairs])
+    batched = np.array(paired_reductions(pairs, chunk=16))
+    assert np.array_equal(np.isnan(one), np.isnan(batched))
+    assert np.isfinite(one[:, 1]).sum() > 200
+    np.testing.assert_allclose(batched, one, rtol=1e-12, atol=0)

@@ -488,6 +488,48 @@ def paired_reduction(x, base, n_resamples: int = 4000, confidence: float = 0.95,
     return point, np.nan, np.nan
 
 
+def paired_reductions(pairs: list[tuple[np.ndarray, np.ndarray]], n_resamples: int = 4000,
+                      confidence: float = 0.95, seed: int = 0,
+                      chunk: int = 256) -> list[tuple[float, float, float]]:
+    """``paired_reduction`` of every (x, base) in ``pairs``, equal to it bit for bit and several
+    times faster: pairs with the same number of seeds share one vectorised BCa bootstrap.
+    Every call seeds its generator alike, so same-length pairs draw the same resample indices
+    whether bootstrapped alone or side by side; an interval the batch leaves non-finite (where
+    the single call would fall back to the percentile method) is computed alone."""
+    out: list[tuple[float, float, float] | None] = [None] * len(pairs)
+    by_length: dict[int, list[tuple[int, np.ndarray, float]]] = {}
+    for i, (x, base) in enumerate(pairs):
+        x, base = np.asarray(x, dtype=float), np.asarray(base, dtype=float)
+        if len(x) != len(base) or len(x) < 2:
+            out[i] = paired_reduction(x, base, n_resamples, confidence, seed)
+            continue
+        d = log_ratios(x, base)
+        if not np.isfinite(d).all() or np.ptp(d) == 0:
+            out[i] = paired_reduction(x, base, n_resamples, confidence, seed)
+            continue
+        by_length.setdefault(len(d), []).append((i, d, 1.0 - math.exp(float(d.mean()))))
+    for group in by_length.values():
+        for start in range(0, len(group), chunk):
+            part = group[start:start + chunk]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    res = bootstrap((np.stack([d for _, d, _ in part]),), np.mean, axis=-1,
+                                    n_resamples=n_resamples, confidence_level=confidence,
+                                    method="BCa", rng=np.random.default_rng(seed))
+                    lows = np.atleast_1d(res.confidence_interval.low)
+                    highs = np.atleast_1d(res.confidence_interval.high)
+                except (ValueError, FloatingPointError):
+                    lows = highs = np.full(len(part), np.nan)
+            for (i, _, point), lo_d, hi_d in zip(part, lows, highs, strict=True):
+                if np.isfinite(lo_d) and np.isfinite(hi_d):
+                    out[i] = (point, 1.0 - math.exp(hi_d), 1.0 - math.exp(lo_d))
+                else:
+                    x, base = pairs[i]
+                    out[i] = paired_reduction(x, base, n_resamples, confidence, seed)
+    return out
+
+
 # -- performance profiles --------------------------------------------------------------------
 def variant_label(strategy: str, aux_grad: str) -> str:
     return strategy if aux_grad == "real" else f"{strategy} (detached)"

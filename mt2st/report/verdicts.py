@@ -27,7 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from mt2st.report.aggregate import MIN_SEEDS, paired_reduction
+from mt2st.report.aggregate import MIN_SEEDS, paired_reduction, paired_reductions
 from mt2st.report.paper import STRATEGY_LABEL
 
 #: the quantile of the A/A pairs' |log time ratio| that sets the noise floor
@@ -103,18 +103,28 @@ def workload_floors(points: pd.DataFrame, min_points: int = MIN_AA_POINTS) -> di
             if np.isfinite(g["ratio"]).sum() >= min_points}
 
 
+def timeable(x: np.ndarray, base: np.ndarray) -> bool:
+    """Whether seed-paired times can be compared: some pairs, every time finite and positive."""
+    return bool(len(x)) and bool((np.isfinite(x) & np.isfinite(base) & (x > 0) & (base > 0)).all())
+
+
 def judge(x, base, x_reached, base_reached, floor: float, strategy: str, baseline: str,
-          min_seeds: int = MIN_SEEDS) -> tuple[float, float, float, str]:
+          min_seeds: int = MIN_SEEDS,
+          interval: tuple[float, float, float] | None = None) -> tuple[float, float, float, str]:
     """(reduction, lo, hi, verdict) of seed-paired times ``x`` against ``base`` (misses
     censored at the budgets the caller put in their place): how much sooner, its 95 %
     interval, and the verdict words. ``floor`` ≥ 1 is the clock's noise floor (1: a
-    deterministic clock); NaN refuses a verdict on time."""
+    deterministic clock); NaN refuses a verdict on time. ``interval``: the
+    ``paired_reduction`` of these times where the caller computed it already (in a batch)."""
     x, base = np.asarray(x, dtype=float), np.asarray(base, dtype=float)
     x_reached, base_reached = np.asarray(x_reached, bool), np.asarray(base_reached, bool)
     n = len(x)
     misses, base_misses = int((~x_reached).sum()), int((~base_reached).sum())
-    ok = bool(n) and bool((np.isfinite(x) & np.isfinite(base) & (x > 0) & (base > 0)).all())
-    point, lo, hi = paired_reduction(x, base) if ok else (np.nan, np.nan, np.nan)
+    ok = timeable(x, base)
+    if not ok:
+        point, lo, hi = np.nan, np.nan, np.nan
+    else:
+        point, lo, hi = interval if interval is not None else paired_reduction(x, base)
     if n < min_seeds:
         return point, lo, hi, f"inconclusive ({n} seeds)"
     if misses == n and base_misses == n:
@@ -153,7 +163,7 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
     (judged against the workload's floor in ``floors``, else the pooled ``floor``) and on the
     FLOP clock (floor 1), misses censored at the budgets; "no difference (identical
     computation)" where every seed pair is an A/A pair."""
-    out = []
+    out, pending, walls = [], [], []
     col = {c: tta[c].to_numpy() for c in ("seed", "reached", "trace", "ttt_s", "budget_s",
                                            "ttt_flops", "budget_flops", "ttt_wall_s", "clock",
                                            "level", "relative")}
@@ -198,18 +208,24 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
                     x = np.where(ra, col[time_col][pa], col[budget][pa]).astype(float)
                     y = np.where(rb, col[time_col][pb], col[budget][pb]).astype(float)
                     clock_floor = here if name == "time" else 1.0
-                    p, lo, hi, v = judge(x, y, ra, rb, clock_floor, strategy, base)
-                    if identical:
-                        v = NO_DIFFERENCE
                     prefix = "" if name == "time" else f"{name}_"
-                    row.update({f"{prefix}reduction": p, f"{prefix}lo": lo, f"{prefix}hi": hi,
-                                f"{prefix}verdict": v})
-                both = ra & rb
-                row["wall_reduction"] = (
-                    paired_reduction(col["ttt_wall_s"][pa].astype(float),
-                                     col["ttt_wall_s"][pb].astype(float))[0]
-                    if both.all() else np.nan)
+                    pending.append((row, prefix, (x, y, ra, rb, clock_floor, strategy, base),
+                                    identical))
+                wall = ((col["ttt_wall_s"][pa].astype(float), col["ttt_wall_s"][pb].astype(float))
+                        if (ra & rb).all() else None)
+                walls.append((row, wall))
                 out.append(row)
+    # the bootstraps in one batch (the slowest part of a report), then the verdicts
+    timed = [args[:2] for _, _, args, _ in pending if timeable(*args[:2])]
+    timed += [wall for _, wall in walls if wall is not None]
+    intervals = iter(paired_reductions(timed))
+    for row, prefix, args, identical in pending:
+        interval = next(intervals) if timeable(*args[:2]) else None
+        p, lo, hi, v = judge(*args, interval=interval)
+        row.update({f"{prefix}reduction": p, f"{prefix}lo": lo, f"{prefix}hi": hi,
+                    f"{prefix}verdict": NO_DIFFERENCE if identical else v})
+    for row, wall in walls:
+        row["wall_reduction"] = next(intervals)[0] if wall is not None else np.nan
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
