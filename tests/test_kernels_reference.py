@@ -37,31 +37,27 @@ def _encode(sentences):
     return tokens, offsets
 
 
+def _scratch(config, n_buf=32):
+    """One thread's buffers, sized for ``config`` (vectors padded past the dimension)."""
+    dim, k1, contexts = config.dim, config.negative + 1, 2 * config.window
+    return K.Scratch(work=np.zeros(dim + 16, np.float32), neu1=np.zeros(dim + 16, np.float32),
+                     outs=np.zeros(k1, np.int64), logits=np.zeros(k1, np.float32),
+                     grads=np.zeros((contexts, k1), np.float32),
+                     deltas=np.zeros((contexts, dim), np.float32),
+                     ctx=np.zeros(contexts, np.int64), buf=np.zeros(n_buf, np.int32),
+                     red=np.zeros(n_buf, np.int64))
+
+
 def _run_numba(method, config, tables, weights, sentences, alpha, state):
     tokens, offsets = _encode(sentences)
-    dim = config.dim
-    work, neu1 = np.zeros(dim + 16, np.float32), np.zeros(dim + 16, np.float32)
-    buf, red = np.zeros(32, np.int32), np.zeros(32, np.int64)
-    outs, logits = np.zeros(config.negative + 1, np.int64), np.zeros(config.negative + 1, np.float32)
-    args = (tables.sample_int, config.sample > 0, tables.accept, tables.alias, config.window,
-            config.negative, alpha, alpha)
-    st = np.uint64(state)
-    if method == "sg":
-        return K.sg_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn1neg,
-                          *args, st, work, outs, logits, buf, red, True)
-    if method == "sg-hogbatch":
-        contexts, k1 = 2 * config.window, config.negative + 1
-        grads, deltas = np.zeros((contexts, k1), np.float32), np.zeros((contexts, dim), np.float32)
-        ctx = np.zeros(contexts, np.int64)
-        return K.sg_hogbatch_shard(tokens, offsets, 0, len(sentences), weights.syn0,
-                                   weights.syn1neg, *args, st, grads, deltas, ctx, outs, buf,
-                                   red, True)
-    if method == "cbow":
-        return K.cbow_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn1neg,
-                            *args, st, work, neu1, outs, logits, buf, red, True)
-    return K.fasttext_shard(tokens, offsets, 0, len(sentences), weights.syn0, weights.syn0_ngrams,
-                            weights.syn1neg, tables.sub_offsets, tables.sub_ids, *args, st, work,
-                            neu1, outs, logits, buf, red, True)
+    sents = K.Sentences(tokens, offsets, tables.sample_int, config.sample > 0, config.window)
+    rows = K.Rows(weights.syn0, weights.syn1neg, weights.syn0_ngrams, tables.sub_offsets,
+                  tables.sub_ids)
+    noise = K.Noise(tables.accept, tables.alias, config.negative)
+    shard = {"sg": K.sg_shard, "sg-hogbatch": K.sg_hogbatch_shard, "cbow": K.cbow_shard,
+             "fasttext": K.fasttext_shard}[method]
+    return shard(sents, 0, len(sentences), rows, noise, (alpha, alpha), np.uint64(state),
+                 _scratch(config), True)
 
 
 def _run_reference(method, config, tables, weights, sentences, alpha, state):
@@ -136,7 +132,7 @@ def test_ns_update_follows_the_loss_gradient(seed):
 
     work = np.zeros(dim + 4, np.float32)
     s1 = syn1neg.astype(np.float32)
-    K.ns_update(l1.astype(np.float32), s1, target, 3, accept, alias, alpha, work,
+    K.ns_update(l1.astype(np.float32), s1, target, accept, alias, 3, alpha, work,
                 np.zeros(4, np.int64), np.zeros(4, np.float32), np.uint64(state), False)
 
     grad_l1 = _numeric_grad(lambda x: R.sgns_loss(x, syn1neg[rows], labels), l1)
@@ -167,13 +163,13 @@ def test_composite_inputs_follow_the_loss_gradient(method):
     negs = _replay_targets(state, accept, alias, negative, target)
     rows_out = [target, *negs]
     labels = np.array([1.0] + [0.0] * len(negs))
-    work, neu1 = np.zeros(dim + 8, np.float32), np.zeros(dim + 8, np.float32)
+    noise = K.Noise(accept, alias, negative)
     s0, g0, s1 = syn0.astype(np.float64), grams.astype(np.float64), syn1neg.astype(np.float64)
     if method == "cbow":
         buf = np.array([1, target, 2, 3], dtype=np.int32)  # context rows 1, 2, 3 around pos 1
-        K.cbow_position(syn0, syn1neg, buf, 0, 4, 1, negative, accept, alias, alpha, work,
-                        neu1, np.zeros(3, np.int64), np.zeros(3, np.float32), np.uint64(state),
-                        False)
+        scratch = _scratch(SGNSConfig(dim=dim, negative=negative))._replace(buf=buf)
+        rows = K.Rows(syn0, syn1neg, grams, np.zeros(11, np.int64), np.zeros(0, np.int32))
+        K.cbow_position(rows, 0, 4, 1, noise, alpha, scratch, np.uint64(state), False)
         members = [(syn0, s0, r) for r in (1, 2, 3)]
 
         def loss_of(table, r, x):
@@ -183,8 +179,9 @@ def test_composite_inputs_follow_the_loss_gradient(method):
                                labels)
     else:
         sub_ids = np.array([0, 3, 5], dtype=np.int32)
-        K.fasttext_pair(syn0, grams, syn1neg, 7, sub_ids, 0, 3, target, negative, accept, alias,
-                        alpha, work, neu1, np.zeros(3, np.int64), np.zeros(3, np.float32),
+        sub_offsets = np.array([0] * 8 + [3] * 3, dtype=np.int64)  # word 7: ids [0, 3)
+        rows = K.Rows(syn0, syn1neg, grams, sub_offsets, sub_ids)
+        K.fasttext_pair(rows, 7, target, noise, alpha, _scratch(SGNSConfig(dim=dim, negative=negative)),
                         np.uint64(state), False)
         members = [(syn0, s0, 7)] + [(grams, g0, r) for r in (0, 3, 5)]
 
@@ -220,10 +217,11 @@ def test_hogbatch_step_follows_the_window_loss_gradient():
     def window_loss(t0, t1):
         return sum(R.sgns_loss(t0[c], t1[outs], labels) for c in contexts)
 
-    K.hogbatch_centre(syn0, syn1neg, buf, 0, 5, 2, negative, accept, alias, alpha,
-                      np.zeros((4, negative + 1), np.float32), np.zeros((4, dim), np.float32),
-                      np.zeros(4, np.int64), np.zeros(negative + 1, np.int64), np.uint64(state),
-                      False)
+    rows = K.Rows(syn0, syn1neg, np.zeros((0, dim), np.float32), np.zeros(13, np.int64),
+                  np.zeros(0, np.int32))
+    scratch = _scratch(SGNSConfig(dim=dim, negative=negative, window=2))._replace(buf=buf)
+    K.hogbatch_centre(rows, 0, 5, 2, K.Noise(accept, alias, negative), alpha, scratch,
+                      np.uint64(state), False)
     for r in contexts:
         def in_r(x, r=r):
             t = s0.copy()

@@ -48,27 +48,18 @@ NUMBA_KERNELS = KERNELS["numba"]
 
 @dataclass(frozen=True)
 class _Kernel:
-    """One numba kernel: its serial and parallel entry points, the weight and table arrays it
-    takes, and the per-thread scratch buffers it needs (by name)."""
+    """One numba kernel: its serial and parallel entry points (same arguments, grouped as
+    ``numba_sgns`` describes; the parallel one takes bounds, states and per-thread scratch)."""
 
     shard: Callable
     parallel: Callable
-    arrays: Callable[[SGNSWeights, SGNSTables], tuple]
-    buffers: tuple[str, ...]
 
 
 _KERNELS = {
-    ("sg", "pairs"): _Kernel(K.sg_shard, K.sg_parallel, lambda w, t: (w.syn0, w.syn1neg),
-                             ("work", "outs", "logits")),
-    ("cbow", "pairs"): _Kernel(K.cbow_shard, K.cbow_parallel, lambda w, t: (w.syn0, w.syn1neg),
-                               ("work", "neu1", "outs", "logits")),
-    ("fasttext", "pairs"): _Kernel(
-        K.fasttext_shard, K.fasttext_parallel,
-        lambda w, t: (w.syn0, w.syn0_ngrams, w.syn1neg, t.sub_offsets, t.sub_ids),
-        ("work", "neu1", "outs", "logits")),
-    ("sg", "hogbatch"): _Kernel(K.sg_hogbatch_shard, K.sg_hogbatch_parallel,
-                                lambda w, t: (w.syn0, w.syn1neg),
-                                ("grads", "deltas", "ctx", "outs")),
+    ("sg", "pairs"): _Kernel(K.sg_shard, K.sg_parallel),
+    ("cbow", "pairs"): _Kernel(K.cbow_shard, K.cbow_parallel),
+    ("fasttext", "pairs"): _Kernel(K.fasttext_shard, K.fasttext_parallel),
+    ("sg", "hogbatch"): _Kernel(K.sg_hogbatch_shard, K.sg_hogbatch_parallel),
 }
 
 
@@ -83,25 +74,25 @@ def resolve_numba_kernel(kernel: str, method: str) -> str:
     return kernel
 
 
-def thread_buffers(config: SGNSConfig, max_sentence: int, threads: int) -> dict[str, np.ndarray]:
-    """Per-thread scratch, each thread's part padded by a cache line so that threads never
-    write the same line: vectors (work, neu1); a pair's output rows and logits (outs, logits;
-    HogBatch uses outs too); HogBatch's errors (grads, contexts × outputs), context updates
-    (deltas, contexts × dim) and context rows (ctx); the kept tokens of a sentence (buf) and
-    their reduced windows (red)."""
+def thread_buffers(config: SGNSConfig, max_sentence: int, threads: int) -> K.Scratch:
+    """Per-thread scratch (one leading row per thread), each thread's part padded by a cache
+    line so that threads never write the same line: vectors (work, neu1); a pair's output
+    rows and logits (outs, logits; HogBatch uses outs too); HogBatch's errors (grads,
+    contexts × outputs), context updates (deltas, contexts × dim) and context rows (ctx); the
+    kept tokens of a sentence (buf) and their reduced windows (red)."""
     dim = _padded(config.dim, 4)
     m = _padded(max(max_sentence, 1), 8)
     contexts = 2 * config.window
     k1 = config.negative + 1
-    return {"work": np.zeros((threads, dim), np.float32),
-            "neu1": np.zeros((threads, dim), np.float32),
-            "grads": np.zeros((threads, contexts + 1, _padded(k1, 4)), np.float32),
-            "deltas": np.zeros((threads, contexts + 1, dim), np.float32),
-            "ctx": np.zeros((threads, _padded(contexts, 8)), np.int64),
-            "outs": np.zeros((threads, _padded(k1, 8)), np.int64),
-            "logits": np.zeros((threads, _padded(k1, 4)), np.float32),
-            "buf": np.zeros((threads, m), np.int32),
-            "red": np.zeros((threads, m), np.int64)}
+    return K.Scratch(work=np.zeros((threads, dim), np.float32),
+                     neu1=np.zeros((threads, dim), np.float32),
+                     outs=np.zeros((threads, _padded(k1, 8)), np.int64),
+                     logits=np.zeros((threads, _padded(k1, 4)), np.float32),
+                     grads=np.zeros((threads, contexts + 1, _padded(k1, 4)), np.float32),
+                     deltas=np.zeros((threads, contexts + 1, dim), np.float32),
+                     ctx=np.zeros((threads, _padded(contexts, 8)), np.int64),
+                     buf=np.zeros((threads, m), np.int32),
+                     red=np.zeros((threads, m), np.int64))
 
 
 class NumbaRunner:
@@ -115,7 +106,9 @@ class NumbaRunner:
         self.c, self.t, self.w = config, tables, weights
         self.kernel = _KERNELS[(config.method, resolve_numba_kernel(kernel, config.method))]
         self.states = initial_states(config.seed, config.threads)
-        self.buffers = thread_buffers(config, max_sentence, config.threads)
+        self.scratch = thread_buffers(config, max_sentence, config.threads)
+        self.scratch_one = K.Scratch(*(b[0] for b in self.scratch))  # thread 0's, for 1 thread
+        self.noise = K.Noise(tables.accept, tables.alias, config.negative)
         self.effs = np.zeros(config.threads, dtype=np.int64)
         self.losses = np.zeros(config.threads, dtype=np.float64)
 
@@ -125,19 +118,19 @@ class NumbaRunner:
         """Train on sentences [s_lo, s_hi) (into ``weights`` if given, else the runner's own);
         returns (effective words, loss sum)."""
         c, t, kern = self.c, self.t, self.kernel
-        arrays = kern.arrays(self.w if weights is None else weights, t)
-        common = (*arrays, t.sample_int, c.sample > 0, t.accept, t.alias, c.window, c.negative,
-                  alpha_start, alpha_end)
-        own = [self.buffers[name] for name in (*kern.buffers, "buf", "red")]
+        w = self.w if weights is None else weights
+        sents = K.Sentences(tokens, offsets, t.sample_int, c.sample > 0, c.window)
+        rows = K.Rows(w.syn0, w.syn1neg, w.syn0_ngrams, t.sub_offsets, t.sub_ids)
+        alphas = (float(alpha_start), float(alpha_end))
         if c.threads == 1:
-            st, eff, loss = kern.shard(tokens, offsets, s_lo, s_hi, *common, self.states[0],
-                                       *(b[0] for b in own), c.compute_loss)
+            st, eff, loss = kern.shard(sents, s_lo, s_hi, rows, self.noise, alphas,
+                                       self.states[0], self.scratch_one, c.compute_loss)
             self.states[0] = st
             return int(eff), float(loss)
         numba.set_num_threads(c.threads)
         bounds = shard_bounds(offsets, s_lo, s_hi, c.threads)
-        kern.parallel(tokens, offsets, bounds, *common, self.states, *own, self.effs,
-                      self.losses, c.compute_loss)
+        kern.parallel(sents, bounds, rows, self.noise, alphas, self.states, self.scratch,
+                      self.effs, self.losses, c.compute_loss)
         return int(self.effs.sum()), float(self.losses.sum())
 
 
