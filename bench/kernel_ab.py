@@ -25,6 +25,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
+
+from mt2st.report.document import md_rows  # noqa: E402
 
 ONE_PROCESS = r"""
 import hashlib, json, sys, time
@@ -79,16 +82,18 @@ def compare(base: Path, new: Path, rounds: int, threads: int, dim: int) -> dict:
 
 
 def table(results: dict, rounds: int, threads: int, dim: int) -> str:
-    rows = ["| kernel | base k words/s | new k words/s | new / base (median) | base's A/A spread | "
-            "same tables |", "|---|---|---|---|---|---|"]
+    """Markdown: per kernel, the medians, new / base and base's own spread."""
+    rows = []
     for kernel, r in results.items():
         b, n = statistics.median(r["base"]), statistics.median(r["new"])
         spread = f"{min(r['base']) / b:.2f}–{max(r['base']) / b:.2f}"
         same = {True: "yes", False: "**no**", None: "– (threads > 1)"}[r["same_tables"]]
-        rows.append(f"| {kernel} | {b / 1e3:.0f}k | {n / 1e3:.0f}k | **{n / b:.3f}×** | "
-                    f"{spread} | {same} |")
+        rows.append([kernel, f"{b / 1e3:.0f}k", f"{n / 1e3:.0f}k", f"**{n / b:.3f}×**", spread,
+                     same])
+    header = ["kernel", "base k words/s", "new k words/s", "new / base (median)",
+              "base's A/A spread", "same tables"]
     return (f"{rounds} interleaved rounds, {threads} thread(s), dim {dim}, one epoch of the "
-            "shared corpus per process:\n\n" + "\n".join(rows) + "\n")
+            "shared corpus per process:\n\n" + md_rows(header, rows) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

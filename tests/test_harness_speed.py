@@ -211,3 +211,30 @@ def test_batched_paired_reductions_equal_one_at_a_time():
     assert np.array_equal(np.isnan(one), np.isnan(batched))
     assert np.isfinite(one[:, 1]).sum() > 200
     np.testing.assert_allclose(batched, one, rtol=1e-12, atol=0)
+
+
+def test_kernel_ab_flags_tables_that_differ(monkeypatch):
+    """bench/kernel_ab.py: equal hashes in every process read "same tables", one process with
+    another hash reads "no" and fails the command; the ratio is new / base of the medians."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "kernel_ab.py"
+    spec = importlib.util.spec_from_file_location("kernel_ab", path)
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    speeds = {"base": iter([100.0, 110.0, 90.0]), "new": iter([120.0, 130.0, 110.0])}
+
+    def fake(tree, threads, dim, digest="h"):
+        name = "base" if tree.name == "old" else "new"
+        return {"sg pairs": {"words_per_s": next(speeds[name]), "hash": digest}}
+
+    monkeypatch.setattr(ab, "run_tree", fake)
+    same = ab.compare(Path("old"), Path("new"), 3, 1, 8)
+    assert same["sg pairs"]["same_tables"] is True
+    assert "**1.200×**" in ab.table(same, 3, 1, 8) and "| yes |" in ab.table(same, 3, 1, 8)
+    calls = iter(range(6))
+    monkeypatch.setattr(ab, "run_tree", lambda tree, t, d: {
+        "sg pairs": {"words_per_s": 1.0, "hash": "x" if next(calls) == 3 else "h"}})
+    differ = ab.compare(Path("old"), Path("new"), 3, 1, 8)
+    assert differ["sg pairs"]["same_tables"] is False and "**no**" in ab.table(differ, 3, 1, 8)
