@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mt2st.config import TrainConfig
 from mt2st.report.aggregate import describe, run_labels
@@ -121,3 +122,50 @@ def test_reader_labels_name_the_texts_and_the_optimizer_only_away_from_the_defau
     assert out["init"].tolist() == ["sg (train-full)", "sg"]
     assert out["setting"].tolist() == ["analogy,similarity,sgns (train-full)", "sgns"]
     assert out["model"].tolist() == ["bow sgd", "bow"]
+
+
+def _epoch_rows(inits, sizes, strategy="stl", setting="S0"):
+    """Evaluation rows of one cell per (init, training size), two seeds, three epochs."""
+    rows = []
+    for init in inits:
+        for n in sizes:
+            cell = f"{init}-{n}"
+            for seed in (0, 1):
+                for epoch in (0, 1, 2):
+                    rows.append({"aux_grad": "real", "strategy": strategy, "setting": setting,
+                                 "init": init, "cell_id": cell, "run_id": f"{cell}-{seed}",
+                                 "dataset": "mr", "model": "bow", "n_train": n, "seed": seed,
+                                 "config_json": json.dumps({"dataset_options": {"train_size": n}}),
+                                 "epoch": epoch, "step": epoch, "val_acc": 0.5 + 0.1 * epoch,
+                                 "loss_primary": 0.7 - 0.1 * epoch})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("inits", "sizes", "panels", "most_lines"), [
+    (["random", "sg", "sg (train-full)"], [100, 300, 1000], 3, 3),  # a frontier: one row each
+    (["sg"], [100, 300, 1000, 3000, 10000, 30000], 1, 6),  # one init: one panel, as before
+    (["random", "sg"], [100, 300], 1, 4),  # few cells: one panel, as before
+])
+def test_epoch_curves_get_a_row_per_data_regime_when_crowded(monkeypatch, tmp_path, inits, sizes,
+                                                             panels, most_lines):
+    """A store of several inits and more than LEGEND_INSIDE cells a setting draws one row of
+    panels per data regime, each with one curve per init, the regimes in order of size;
+    otherwise the one panel per setting it always drew."""
+    from mt2st.report import figures
+
+    seen = []
+
+    def keep(fig, out, stem):
+        axes = [ax for ax in fig.axes if ax.get_title()]
+        seen.append([(ax.get_title(), len(ax.lines)) for ax in axes])
+        figures.plt.close(fig)
+        return []
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    figures.curves_by_strategy(_epoch_rows(inits, sizes), tmp_path, overlay_authors=False)
+    assert len(seen) == 2  # loss and accuracy
+    titles = [t for t, _ in seen[1]]
+    assert len(titles) == panels
+    assert max(n for _, n in seen[1]) == most_lines
+    if panels > 1:
+        assert [t.split("train_size=")[1].split(")")[0] for t in titles] == ["100", "300", "1000"]

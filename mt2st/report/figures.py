@@ -140,75 +140,99 @@ def _switch_marks(ax, runs: pd.DataFrame, strategy: str, color="k", annotate: bo
 LEGEND_INSIDE = 4
 
 
+def _data_label(g: pd.DataFrame) -> str:
+    """A cell's data regime as a curve's label: dataset, its options and the model."""
+    options = data_options(g["config_json"].iloc[0]) if "config_json" in g else ""
+    return split_label(g["dataset"].iloc[0], options) + f" · {g['model'].iloc[0]}"
+
+
 def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = True) -> list[Path]:
     """For each strategy, two figures (loss, accuracy) with one panel per setting: our runs on
     top; below, when ``overlay_authors`` and a matching log exists, the authors' logged curves
-    (their IMDB runs, on their own axes: their loss includes the auxiliary terms)."""
+    (their IMDB runs, on their own axes: their loss includes the auxiliary terms). A store of
+    several inits and more than ``LEGEND_INSIDE`` cells a setting (a frontier) gets one row of
+    panels per data regime instead, each holding its inits' curves, so no panel is crowded."""
     paths: list[Path] = []
     rows = rows[rows["aux_grad"] == "real"]
     for strategy, srows in rows.groupby("strategy", sort=False):
         settings = sorted(srows["setting"].unique())
         inits = sorted(srows["init"].unique())
+        data = {cid: _data_label(g) for cid, g in srows.groupby("cell_id")}
+        cells_per_panel = srows.groupby("setting")["cell_id"].nunique()
+        facet = len(inits) > 1 and cells_per_panel.max() > LEGEND_INSIDE
+        size = {data[c]: (g["dataset"].iloc[0], int(g["n_train"].iloc[0]))
+                for c, g in srows.groupby("cell_id")} if "n_train" in srows else {}
+        regimes = (sorted(set(data.values()), key=lambda r: (*size.get(r, ("", 0)), r))
+                   if facet else [None])
         logged = {(i, st): authors_curves(strategy, i, st) for i in inits for st in settings}
-        with_authors = overlay_authors and any(logged.values())
-        n_rows = 2 if with_authors else 1
+        with_authors = overlay_authors and any(logged.values()) and not facet
+        n_rows = len(regimes) + with_authors
         for kind, column, ylabel in (("loss", "loss_primary", "primary training loss"),
                                      ("accuracy", "val_acc", "validation accuracy")):
-            # a panel of more than LEGEND_INSIDE cells gets its legend below it, and the room
-            cells_per_panel = srows.groupby("setting")["cell_id"].nunique()
-            crowded = cells_per_panel.max() > LEGEND_INSIDE
+            # an unfaceted panel of more than LEGEND_INSIDE cells gets its legend below it
+            crowded = not facet and cells_per_panel.max() > LEGEND_INSIDE
+            height = 2.6 if facet else 3.3
             fig, axes = plt.subplots(n_rows, len(settings), squeeze=False,
-                                     figsize=(4.4 * len(settings), 3.3 * n_rows + 1.6 * crowded))
-            for col, setting in enumerate(settings):
-                ax = axes[0][col]
-                panel = srows[srows["setting"] == setting]
-                data = {cid: split_label(g["dataset"].iloc[0], data_options(g["config_json"].iloc[0])
-                                         if "config_json" in g else "") + f" · {g['model'].iloc[0]}"
-                        for cid, g in panel.groupby("cell_id")}
-                kinds = sorted(set(data.values()))
-                for (init, cid), g in panel.groupby(["init", "cell_id"]):  # never pool cells
-                    where = f" · {data[cid]}" if len(kinds) > 1 else ""
-                    k = kinds.index(data[cid])
-                    # one init: colours tell the regimes apart; several: colours are the inits
-                    color = (REGIME_COLORS[k % len(REGIME_COLORS)] if len(inits) == 1
-                             else INIT_COLORS[inits.index(init) % len(INIT_COLORS)])
-                    _band(ax, g, column, color, f"{init}{where} (n={g['seed'].nunique()} seeds)",
-                          ls=LINESTYLES[k % len(LINESTYLES)])
-                    # each cell its own switch mark, in its colour (cells switch at different times)
-                    _switch_marks(ax, g, strategy, color, annotate=panel["cell_id"].nunique() == 1)
-                ax.set_title(f"ours · {setting}", fontsize=10)
-                ax.set_xlabel("epoch")
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.grid(alpha=0.3)
-                if cells_per_panel[setting] > LEGEND_INSIDE:  # one legend line per cell
-                    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
-                else:
-                    ax.legend(fontsize=7, loc="best", framealpha=0.8)
-                if with_authors:
-                    ax2 = axes[1][col]
-                    for k, init in enumerate(inits):
-                        log = logged[(init, setting)]
-                        if log:
-                            y = log["loss"] if kind == "loss" else log["train_acc"]
-                            ax2.plot(np.arange(1, len(y) + 1), y, lw=1.5,
-                                     color=INIT_COLORS[k % len(INIT_COLORS)],
-                                     label=f"{log['name']} (test {log['test_acc']:.2f})")
-                    if strategy in SWITCHING:
-                        ax2.axvline(15.5, color="k", ls=":", lw=1.2)
-                    ax2.set_title(f"authors' log (IMDB, BiLSTM) · {setting}", fontsize=10)
-                    ax2.set_xlabel("epoch")
-                    ax2.set_ylabel("total loss" if kind == "loss" else "training accuracy")
-                    ax2.grid(alpha=0.3)
-                    if ax2.lines:
-                        ax2.legend(fontsize=7, loc="best")
+                                     sharex="row" if facet else False,
+                                     figsize=(4.4 * len(settings), height * n_rows + 1.6 * crowded))
+            for row, regime in enumerate(regimes):
+                for col, setting in enumerate(settings):
+                    ax = axes[row][col]
+                    panel = srows[(srows["setting"] == setting)
+                                  & (srows["cell_id"].map(data) == regime if facet else True)]
+                    kinds = sorted({data[c] for c in panel["cell_id"].unique()})
+                    for (init, cid), g in panel.groupby(["init", "cell_id"]):  # never pool cells
+                        where = f" · {data[cid]}" if len(kinds) > 1 else ""
+                        k = kinds.index(data[cid])
+                        # one init: colours tell the regimes apart; several: colours are inits
+                        color = (REGIME_COLORS[k % len(REGIME_COLORS)] if len(inits) == 1
+                                 else INIT_COLORS[inits.index(init) % len(INIT_COLORS)])
+                        _band(ax, g, column, color, f"{init}{where} (n={g['seed'].nunique()} seeds)",
+                              ls=LINESTYLES[k % len(LINESTYLES)])
+                        # each cell its own switch mark, in its colour (cells switch apart)
+                        _switch_marks(ax, g, strategy, color,
+                                      annotate=panel["cell_id"].nunique() == 1)
+                    title = f"ours · {setting}" + (f"\n{regime}" if facet else "")
+                    ax.set_title(title, fontsize=9 if facet else 10)
+                    if not facet or row == len(regimes) - 1:
+                        ax.set_xlabel("epoch")
+                    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                    ax.grid(alpha=0.3)
+                    if not ax.lines:
+                        ax.text(0.5, 0.5, "no cell", ha="center", va="center",
+                                transform=ax.transAxes, color="gray")
+                    elif panel["cell_id"].nunique() > LEGEND_INSIDE:  # one legend line per cell
+                        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
                     else:
-                        ax2.text(0.5, 0.5, "no matching log", ha="center", va="center",
-                                 transform=ax2.transAxes, color="gray")
-            axes[0][0].set_ylabel(ylabel)
+                        ax.legend(fontsize=6 if facet else 7, loc="best", framealpha=0.8)
+                if with_authors:
+                    for col, setting in enumerate(settings):
+                        ax2 = axes[1][col]
+                        for k, init in enumerate(inits):
+                            log = logged[(init, setting)]
+                            if log:
+                                y = log["loss"] if kind == "loss" else log["train_acc"]
+                                ax2.plot(np.arange(1, len(y) + 1), y, lw=1.5,
+                                         color=INIT_COLORS[k % len(INIT_COLORS)],
+                                         label=f"{log['name']} (test {log['test_acc']:.2f})")
+                        if strategy in SWITCHING:
+                            ax2.axvline(15.5, color="k", ls=":", lw=1.2)
+                        ax2.set_title(f"authors' log (IMDB, BiLSTM) · {setting}", fontsize=10)
+                        ax2.set_xlabel("epoch")
+                        ax2.set_ylabel("total loss" if kind == "loss" else "training accuracy")
+                        ax2.grid(alpha=0.3)
+                        if ax2.lines:
+                            ax2.legend(fontsize=7, loc="best")
+                        else:
+                            ax2.text(0.5, 0.5, "no matching log", ha="center", va="center",
+                                     transform=ax2.transAxes, color="gray")
+            for row in range(len(regimes)):
+                axes[row][0].set_ylabel(ylabel)
             marks = "; dotted = switch, per cell" if strategy in SWITCHING else ""
             fig.suptitle(f"{STRATEGY_LABEL.get(strategy, strategy)}: {ylabel} versus epoch "
                          f"(line = mean, band = min–max over seeds{marks})", fontsize=10)
-            fig.tight_layout()
+            # a tall faceted figure needs the title's room set aside (tight_layout leaves none)
+            fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if facet else None)
             paths += save_figure(fig, out, f"{kind}_vs_epoch_{strategy}")
     return paths
 
