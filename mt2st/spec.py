@@ -280,7 +280,7 @@ class SweepSpec:
                 raise ConfigError(f"{spec.tuned_path}: regimes {unknown} are not tuned by "
                                   f"[tune] regimes; run `mt2st tune` again")
         # validate every cell now, not mid-sweep; a cell's validity does not depend on its seed
-        # (checked above), so the first seed is enough (reading regimes.toml: 0.7 s → 0.15 s)
+        # (checked above), so the first seed is enough (frontier.toml: 0.77 s → 0.08 s)
         expand_seeds(spec.base, spec.regime_cells() + [dict(e) for e in spec.extra],
                      spec.seeds[:1], str(path))
         return spec

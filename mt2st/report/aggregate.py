@@ -491,11 +491,14 @@ def paired_reduction(x, base, n_resamples: int = 4000, confidence: float = 0.95,
 def paired_reductions(pairs: list[tuple[np.ndarray, np.ndarray]], n_resamples: int = 4000,
                       confidence: float = 0.95, seed: int = 0,
                       chunk: int = 256) -> list[tuple[float, float, float]]:
-    """``paired_reduction`` of every (x, base) in ``pairs``, equal to it bit for bit and several
-    times faster: pairs with the same number of seeds share one vectorised BCa bootstrap.
-    Every call seeds its generator alike, so same-length pairs draw the same resample indices
-    whether bootstrapped alone or side by side; an interval the batch leaves non-finite (where
-    the single call would fall back to the percentile method) is computed alone."""
+    """``paired_reduction`` of every (x, base) in ``pairs``, several times faster: pairs with
+    the same number of seeds share one vectorised BCa bootstrap. Every call seeds its
+    generator alike, so same-length pairs draw the same resample indices whether bootstrapped
+    alone or side by side, and the points and resample means are the same bits; the BCa
+    acceleration's sums round differently in a batch, which moves an interval end by an ulp or
+    two (equal to 1e-12, every verdict the same on every committed store). An interval the
+    batch leaves non-finite (where the single call falls back to the percentile method) is
+    computed alone."""
     out: list[tuple[float, float, float] | None] = [None] * len(pairs)
     by_length: dict[int, list[tuple[int, np.ndarray, float]]] = {}
     for i, (x, base) in enumerate(pairs):
