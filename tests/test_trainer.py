@@ -319,13 +319,22 @@ def test_sgns_through_the_torch_backend():
     np.testing.assert_allclose(d["loss_primary"], stl["loss_primary"], rtol=1e-6)
 
 
-def test_pretraining_with_an_extra_corpus_file(tmp_path):
+def test_pretraining_with_an_extra_corpus_file(tmp_path, monkeypatch):
+    """The extra file is pretrained on, and the table cached: the next run reads it. The
+    cache is the test's own (a user cache that held this table from an earlier run of the
+    suite, at the same temporary path, made the first run read it and the test fail)."""
+    import mt2st.init
+
+    monkeypatch.setattr(mt2st.init, "cache_dir", lambda: tmp_path / "cache")
     extra = tmp_path / "extra.txt"
     extra.write_text("the good0 film ctx1\nmany fam1s ctx1\n" * 20)
-    r = train(_cfg(init="sg", pretrain_epochs=1, pretrain_extra=(f"file:{extra}",), epochs=1,
-                   strategy="stl"),
-              progress=False)
-    assert r.meta["init"]["pretrain_effective_words"] > 0
+    config = _cfg(init="sg", pretrain_epochs=1, pretrain_extra=(f"file:{extra}",), epochs=1,
+                  strategy="stl")
+    first = train(config, progress=False).meta["init"]
+    assert first["pretrain_effective_words"] > 0 and "cached" not in first
+    again = train(config, progress=False).meta["init"]
+    assert "pretrain_effective_words" not in again
+    assert again["cached"].startswith(str(tmp_path / "cache"))
 
 
 @pytest.mark.cuda
