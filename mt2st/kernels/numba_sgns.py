@@ -138,9 +138,9 @@ def ns_update(l1, syn1neg, target, accept, alias, negative, alpha, work, outs, l
     against input vector ``l1``, with a pair's buffers ``work``, ``outs``, ``logits``.
 
     The per-pair function takes its arrays one by one, not as ``Noise`` and ``Scratch``: it
-    runs once per context-centre pair, and the grouped form measured 5–8 % slower on
-    skip-gram (``bench/kernel_ab.py``), where the shards and the helpers inlined into them
-    measured within noise.
+    runs once per context-centre pair, and the grouped form measured 1.08× the old time on
+    skip-gram (in-process A/B; an A/A pair read 0.99–1.01×), where the shards and the helpers
+    inlined into them measured within noise.
 
     Updates ``syn1neg`` in place, leaves the input's accumulated update in ``work`` (the
     caller applies it), returns (new state, loss). ``l1`` must not alias ``syn1neg``;

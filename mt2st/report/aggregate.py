@@ -495,8 +495,8 @@ def paired_reductions(pairs: list[tuple[np.ndarray, np.ndarray]], n_resamples: i
     the same number of seeds share one vectorised BCa bootstrap. Every call seeds its
     generator alike, so same-length pairs draw the same resample indices whether bootstrapped
     alone or side by side, and the points and resample means are the same bits; the BCa
-    acceleration's sums round differently in a batch, which moves an interval end by an ulp or
-    two (equal to 1e-12, every verdict the same on every committed store). An interval the
+    acceleration's sums round differently in a batch, which moves an interval end in its last
+    digits (equal to 1e-12; every verdict the same on every committed store). An interval the
     batch leaves non-finite (where the single call falls back to the percentile method) is
     computed alone."""
     out: list[tuple[float, float, float] | None] = [None] * len(pairs)

@@ -157,13 +157,13 @@ def curves_by_strategy(rows: pd.DataFrame, out: Path, overlay_authors: bool = Tr
     for strategy, srows in rows.groupby("strategy", sort=False):
         settings = sorted(srows["setting"].unique())
         inits = sorted(srows["init"].unique())
-        data = {cid: _data_label(g) for cid, g in srows.groupby("cell_id")}
+        cells = dict(list(srows.groupby("cell_id")))
+        data = {cid: _data_label(g) for cid, g in cells.items()}
+        size = {data[cid]: (g["dataset"].iloc[0], int(g["n_train"].iloc[0]) if "n_train" in g else 0)
+                for cid, g in cells.items()}  # the faceted rows' order: dataset, then size
         cells_per_panel = srows.groupby("setting")["cell_id"].nunique()
         facet = len(inits) > 1 and cells_per_panel.max() > LEGEND_INSIDE
-        size = {data[c]: (g["dataset"].iloc[0], int(g["n_train"].iloc[0]))
-                for c, g in srows.groupby("cell_id")} if "n_train" in srows else {}
-        regimes = (sorted(set(data.values()), key=lambda r: (*size.get(r, ("", 0)), r))
-                   if facet else [None])
+        regimes = sorted(set(data.values()), key=lambda r: (*size[r], r)) if facet else [None]
         logged = {(i, st): authors_curves(strategy, i, st) for i in inits for st in settings}
         with_authors = overlay_authors and any(logged.values()) and not facet
         n_rows = len(regimes) + with_authors

@@ -210,18 +210,17 @@ def compare_cells(tta: pd.DataFrame, cells: pd.DataFrame, comparisons: list[tupl
                     clock_floor = here if name == "time" else 1.0
                     prefix = "" if name == "time" else f"{name}_"
                     pending.append((row, prefix, (x, y, ra, rb, clock_floor, strategy, base),
-                                    identical))
+                                    identical, timeable(x, y)))
                 wall = ((col["ttt_wall_s"][pa].astype(float), col["ttt_wall_s"][pb].astype(float))
                         if (ra & rb).all() else None)
                 walls.append((row, wall))
                 out.append(row)
     # the bootstraps in one batch (the slowest part of a report), then the verdicts
-    timed = [args[:2] for _, _, args, _ in pending if timeable(*args[:2])]
+    timed = [args[:2] for _, _, args, _, ok in pending if ok]
     timed += [wall for _, wall in walls if wall is not None]
     intervals = iter(paired_reductions(timed))
-    for row, prefix, args, identical in pending:
-        interval = next(intervals) if timeable(*args[:2]) else None
-        p, lo, hi, v = judge(*args, interval=interval)
+    for row, prefix, args, identical, ok in pending:
+        p, lo, hi, v = judge(*args, interval=next(intervals) if ok else None)
         row.update({f"{prefix}reduction": p, f"{prefix}lo": lo, f"{prefix}hi": hi,
                     f"{prefix}verdict": NO_DIFFERENCE if identical else v})
     for row, wall in walls:
