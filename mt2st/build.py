@@ -34,6 +34,7 @@ from mt2st.errors import ConfigError
 from mt2st.init import initial_table
 from mt2st.kernels import sparse_add
 from mt2st.kernels.lazy_adam import LazyAdam
+from mt2st.kernels.optim import SGD, Adam, Optimizer
 from mt2st.schedules import Schedule, make_schedule
 from mt2st.tasks import AUX_TASKS, ClassificationData, TaskContext, make_classifier, task_class
 from mt2st.tasks.base import AuxTask
@@ -190,7 +191,7 @@ class RunParts:
     init_info: dict
     table: torch.nn.Parameter
     model: torch.nn.Module
-    optimizers: list[torch.optim.Optimizer]
+    optimizers: list[Optimizer]
     tasks: dict[str, AuxTask]
     schedule: Schedule
     shuffle_rng: np.random.Generator  # the primary task's batch order
@@ -237,10 +238,9 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     # the table gets sparse gradients (rows of the batch only): lazy Adam (SparseAdam's rule,
     # fused) or SGD for it, Adam or SGD for the dense model parameters
     if config.optimizer == "adam":
-        optimizers = [LazyAdam([table], lr=config.lr),
-                      torch.optim.Adam(model.parameters(), lr=config.lr)]
+        optimizers = [LazyAdam([table], lr=config.lr), Adam(model.parameters(), lr=config.lr)]
     else:
-        optimizers = [torch.optim.SGD([table, *model.parameters()], lr=config.lr)]
+        optimizers = [SGD([table, *model.parameters()], lr=config.lr)]
 
     unlabelled = (corpus_tokens(config.aux_corpus, tokens["train"], data_dir, data.full_train)
                   if any(AUX_TASKS[t].in_place for t in config.aux_tasks) else None)
@@ -256,7 +256,7 @@ def build_run(config: TrainConfig, data_dir=None) -> RunParts:
     if any(not AUX_TASKS[n].in_place for n in tasks):
         sparse_add.compile_kernel()  # here, not in the first (timed) step
     if schedule.parameters():  # a weighting that learns (uncertainty weighting)
-        optimizers.append(torch.optim.Adam(schedule.parameters(), lr=config.lr))
+        optimizers.append(Adam(schedule.parameters(), lr=config.lr))
     return RunParts(config, device, vocab, splits, n_classes, lexicon, digests, init_info, table,
                     model, optimizers, tasks, schedule, np.random.default_rng(shuffle_seq),
                     np.random.default_rng(aux_seq))

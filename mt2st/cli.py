@@ -245,7 +245,13 @@ def _judge_selection(args: argparse.Namespace) -> int:
                         sample=args.sample, seeds=args.seeds, top=args.top)
         print(f"== {label}\n{render(chosen)}\n")
         workloads[label or "workload"] = (configs, chosen)
-    tables = judge(rows, workloads)
+    tune = spec.tune
+    at = "".join(f", {k} = {v}" for k, v in tune.at.items()) if tune else ""
+    tuning = {label: (f"tuned (seeds {tune.seeds}{at})" if label in tune.regimes else
+                      f"{tune.transfer[label]}'s tuned values" if label in tune.transfer else
+                      "untuned: the sweep file's values")
+              for label in spec.labels} if tune and spec.tuned else {}
+    tables = judge(rows, workloads, tuning)
     if tables["scores"].empty:
         raise ConfigError(f"{args.judge}: the store holds no run of {args.config}'s regimes")
     command = f"mt2st select --config {args.config} --judge {args.judge}"

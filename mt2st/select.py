@@ -159,6 +159,7 @@ def select(config: TrainConfig, data_dir=None, steps: int = 20, aux_steps: int =
     import torch
     import torch.nn.functional as F
 
+    from mt2st.kernels.lazy_adam import LazyAdam
     from mt2st.trainer import Trainer, blas_threads
 
     if steps < 1 or aux_steps < 1 or sample < 2 or seeds < 1 or top < 1:
@@ -255,14 +256,14 @@ def select(config: TrainConfig, data_dir=None, steps: int = 20, aux_steps: int =
             t = time.perf_counter()
             trained = torch.nn.Parameter(base.clone())
             losses = [k for k in cand.tasks if k in trainer.loss_tasks]
-            opt = torch.optim.SparseAdam([trained], lr=lr) if losses else None  # touched rows only
+            opt = LazyAdam([trained], lr=lr) if losses else None  # touched rows only
             for _ in range(aux_steps):
                 if opt is not None:
                     opt.zero_grad(set_to_none=True)
                     total = sum(gamma[k] * trainer.tasks[k].loss(trained, trainer.rng)[0]
                                 for k in losses)
                     (g,) = torch.autograd.grad(total, trained)
-                    trained.grad = (g if g.is_sparse else g.to_sparse()).coalesce()
+                    trained.grad = g if g.is_sparse else g.to_sparse()
                     opt.step()
                 for k in cand.tasks:
                     if k not in trainer.loss_tasks:

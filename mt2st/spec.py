@@ -18,7 +18,7 @@ from mt2st.config import PER_STRATEGY_OPTIONS, SEED_LIMIT, TrainConfig, read_tom
 from mt2st.errors import ConfigError, check_keys
 
 TUNE_KEYS = ("seeds", "trials", "space", "regimes", "transfer", "scan", "target", "draw_seed",
-             "extend")
+             "extend", "at")
 #: the most times one knob's range may be extended past a chosen edge value (``extend``)
 MAX_EXTEND = 5
 #: knobs given relative to a run's epoch budget: name -> (config key, value from knob and epochs)
@@ -65,6 +65,10 @@ class TuneSpec:
     #: how many times a knob whose chosen value is an edge of its searched range is extended
     #: one step beyond it (the step the two outermost values make), then chosen again
     extend: int = 0
+    #: the value the trials take of each [grid] key other than strategy (``at = { setting =
+    #: "S3" }``); the knobs chosen there apply to every cell of the strategy, whatever its
+    #: value of that key: the same tuned knobs for every candidate of a comparison
+    at: dict = field(default_factory=dict)
 
     @classmethod
     def from_table(cls, table: dict, path: str | Path, labels: list[str],
@@ -100,6 +104,11 @@ class TuneSpec:
         if isinstance(extend, bool) or not isinstance(extend, int) or not 0 <= extend <= MAX_EXTEND:
             raise ConfigError(f"{where} extend must be a whole number from 0 to {MAX_EXTEND} "
                               f"(extensions of a knob whose choice is an edge), got {extend!r}")
+        at = table.get("at", {})
+        if not isinstance(at, dict) or not all(
+                isinstance(v, str | int | float) and not isinstance(v, bool) for v in at.values()):
+            raise ConfigError(f"{where} at must be a table of [grid] keys and one value each "
+                              f"(at = {{ setting = \"S3\" }}), got {at!r}")
         for name, grid in (("space", space), ("scan", scan)):
             for knob, values in grid.items():
                 if not isinstance(values, list) or not values:
@@ -121,7 +130,26 @@ class TuneSpec:
                 raise ConfigError(f"{where}.transfer: {dst!r} takes the choice of {src!r}, "
                                   f"which is not tuned (regimes = {regimes})")
         return cls(list(seeds), trials, space, list(regimes), dict(transfer), scan,
-                   float(target), draw_seed, extend)
+                   float(target), draw_seed, extend, dict(at))
+
+    def check_grid(self, grid: dict, regimes: list[dict], path: str | Path) -> None:
+        """Every [grid] key but strategy needs a value in ``at``, one the grid (or a tuned
+        regime's own list for that key) holds: the trials vary the knobs, nothing else."""
+        where = f"{path}: [tune] at"
+        missing = sorted(set(grid) - {"strategy"} - set(self.at))
+        if missing:
+            raise ConfigError(f"{where}: tuning varies the knobs only; give the value of each "
+                              f"[grid] key other than strategy the trials run at (missing: "
+                              f"{missing}), e.g. at = {{ {missing[0]} = "
+                              f"{json.dumps(grid[missing[0]][0])} }}")
+        for key, value in self.at.items():
+            if key == "strategy" or key not in grid:
+                raise ConfigError(f"{where}: {key!r} is not a [grid] key other than strategy "
+                                  f"(grid keys: {sorted(grid)})")
+            for label, regime in regimes:
+                if label in self.regimes and value not in regime.get(key, grid[key]):
+                    raise ConfigError(f"{where}: {key} = {value!r} is not among regime "
+                                      f"{label!r}'s values {regime.get(key, grid[key])}")
 
     def strategy_knobs(self, probe: TrainConfig) -> list[str]:
         """The knobs of the space that change runs of ``probe``'s strategy: those in its
@@ -269,6 +297,7 @@ class SweepSpec:
             raise ConfigError(f"{path}: two [[regime]] tables have the same label")
         if "tune" in raw:
             spec.tune = TuneSpec.from_table(raw["tune"], path, labels, spec.seeds)
+            spec.tune.check_grid(spec.grid, list(zip(labels, spec.regimes, strict=True)), path)
         if "tuned" in sweep:
             if spec.tune is None:
                 raise ConfigError(f"{path}: [sweep] tuned needs a [tune] table (how they were tuned)")

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from mt2st.build import Lexicon, RunParts, build_run, input_digests, load_lexicon
 from mt2st.config import TrainConfig
 from mt2st.evaluation import Evaluator
+from mt2st.kernels.optim import Optimizer
 from mt2st.recording import Recorder, RunRecord
 
 __all__ = ["Lexicon", "RunRecord", "Trainer", "input_digests", "load_lexicon", "train"]
@@ -217,7 +218,7 @@ class Trainer:
         return self.recorder.record(row["diverged"], interval, self.evaluator.n_analogy)
 
 
-def reset_optimizer_state(optimizers: list[torch.optim.Optimizer], param: torch.Tensor) -> None:
+def reset_optimizer_state(optimizers: list[Optimizer], param: torch.Tensor) -> None:
     """Drop ``param``'s state in whichever optimiser holds it: its next step starts as a fresh
     optimiser's first (moments zero, step count one)."""
     for opt in optimizers:

@@ -94,6 +94,8 @@ def _trial_rows(spec, knob_sets) -> tuple[list, list[dict]]:
     configs, rows = [], []
     for label in tune.regimes:
         for cell in spec.regime_cells(label, tuned=False):
+            if any(cell[k] != v for k, v in tune.at.items()):
+                continue  # the trials run at one value of each non-strategy grid key
             probe = TrainConfig.from_dict({**spec.base, **cell, "seed": tune.seeds[0]})
             for trial, phase, knobs in knob_sets(label, probe):
                 cells = [{**cell, **knob_values(knobs, probe.epochs)}]
@@ -111,8 +113,6 @@ def plan_trials(spec) -> tuple[list, list[dict]]:
     tune = spec.tune
     if tune is None:
         raise ConfigError("this sweep has no [tune] table: nothing to tune")
-    if set(spec.grid) - {"strategy"}:
-        raise ConfigError(f"tuning needs a [grid] of strategies only, got keys {sorted(spec.grid)}")
     return _trial_rows(spec, lambda label, probe: [
         (f"trial {i}", "trial", k) for i, k in enumerate(tune.trials_for(probe))])
 

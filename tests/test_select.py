@@ -158,5 +158,20 @@ def test_select_judged_against_a_measured_store(tmp_path, capsys):
     assert scores["regret@1"].between(0, 1).all() and scores["ndcg"].between(0, 1.0 + 1e-9).all()
     assert "Summary: means over workloads" in (store / "report.md").read_text()
     assert (store / "figures" / "regret.png").is_file()
+    knobs = pd.read_csv(store / "knobs.csv").iloc[0]  # one set for every candidate, untuned
+    default = TrainConfig(dataset="synthetic")
+    assert (knobs["lr"], knobs["gamma0"], knobs["stl_lr"]) == (default.lr, default.gamma0, default.lr)
+    assert knobs["chosen"] == "as written in the sweep file"
     assert main(["select", "--judge", str(store)]) == 2  # which sweep measured it: --config
     assert "needs --config" in capsys.readouterr().err
+
+
+def test_a_workload_whose_candidates_ran_with_different_knobs_is_refused():
+    from mt2st.report.selection import knobs
+
+    base = dict(dataset="synthetic", init="random", strategy="mtl")
+    same = [TrainConfig(**base, setting=s, lr=0.03, gamma0=0.3) for s in ("S1", "S3")]
+    stl = TrainConfig(dataset="synthetic", init="random", strategy="stl", lr=0.01)
+    assert knobs([stl, *same]) == {"stl_lr": 0.01, "lr": 0.03, "gamma0": 0.3}
+    with pytest.raises(ConfigError, match="different knobs"):
+        knobs([stl, *same, TrainConfig(**base, setting="S2", lr=0.01, gamma0=0.3)])

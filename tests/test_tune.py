@@ -267,3 +267,43 @@ def test_the_search_space_reads_with_named_values_beside_numbers():
                        "t_switch_fraction": [0.1, 0.5]})
     assert text == ("lr ∈ {0.001, 0.03}; table_optimizer_state ∈ {shared, reset_at_switch}; "
                     "t_switch_fraction ∈ {0.1, 0.5} (sets t_switch)")
+
+
+# -- tuning at one value of a grid key: the same knobs for every candidate ------------------
+def _with_setting_grid(tmp_path: Path, at: str, tuned: str = "") -> Path:
+    path = _write(tmp_path, tuned)
+    text = path.read_text().replace('strategy = ["stl", "mtl", "switch", "diminish"]',
+                                    'strategy = ["stl", "mtl"]\nsetting = ["S1", "S2"]')
+    path.write_text(text.replace("[tune]\n", f"[tune]\n{at}\n"))
+    return path
+
+
+@pytest.mark.parametrize("at,message", [
+    ("", r"give the value of each \[grid\] key other than strategy.*missing: \['setting'\]"),
+    ('at = { setting = "S3" }', "is not among regime 'short'"),
+    ('at = { strategy = "mtl", setting = "S1" }', "'strategy' is not a \\[grid\\] key other"),
+    ("at = { setting = true }", "one value each"),
+])
+def test_a_grid_beyond_strategies_needs_the_value_the_trials_run_at(tmp_path, at, message):
+    with pytest.raises(ConfigError, match=message):
+        SweepSpec.from_toml(_with_setting_grid(tmp_path, at))
+
+
+def test_trials_run_at_the_named_value_and_the_choice_reaches_every_value(tmp_path):
+    from mt2st.tune import plan_trials
+
+    path = _with_setting_grid(tmp_path, 'at = { setting = "S1" }')
+    configs, rows = plan_trials(SweepSpec.from_toml(path))
+    assert {c.setting for c in configs if c.strategy == "mtl"} == {"S1"}  # S2 never tried
+    assert {c.seed for c in configs} == {100, 101}
+    assert {r["strategy"] for r in rows} == {"stl", "mtl"}
+    chosen = pd.DataFrame([
+        {"regime": "short", "strategy": "mtl", "knobs": json.dumps({"lr": 0.03, "gamma0": 0.5}),
+         "chosen": True},
+        {"regime": "short", "strategy": "stl", "knobs": json.dumps({"lr": 0.01}), "chosen": True}])
+    write_chosen(chosen, tmp_path / "tiny.tuned.toml", "mt2st tune --config tiny.toml")
+    path = _with_setting_grid(tmp_path, 'at = { setting = "S1" }', 'tuned = "tiny.tuned.toml"')
+    mtl = [c for c in SweepSpec.from_toml(path).configs() if c.strategy == "mtl"]
+    assert {c.setting for c in mtl} == {"S1", "S2"}
+    for c in mtl:  # both candidate sets, both regimes (long takes short's choice)
+        assert (c.lr, c.gamma0) == (0.03, 0.5)

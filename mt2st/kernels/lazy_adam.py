@@ -6,6 +6,7 @@ torch's SparseAdam coalesces the gradient, then makes about a dozen passes over 
 a step of a few hundred rows that overhead, not the arithmetic, is the cost, and the auxiliary
 tasks' rows pay it too. Here the duplicate rows are summed through a slot table and each
 touched row is read and written once. Off the CPU (or for other dtypes) torch's own rule runs.
+It is not a ``torch.optim`` optimiser (see ``kernels.optim``: those import ``torch._dynamo``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import math
 import numpy as np
 import torch
 from numba import njit
+
+from mt2st.kernels.optim import Optimizer
 
 
 @njit(cache=True, nogil=True, error_model="numpy")  # IEEE division, as torch: vectorises
@@ -62,7 +65,7 @@ def _compile() -> None:
                    np.float32(1e-8), np.float32(0.0))
 
 
-class LazyAdam(torch.optim.Optimizer):
+class LazyAdam(Optimizer):
     """Adam on the touched rows of row-sparse gradients (torch.optim.SparseAdam's rule, with the
     same bias correction over the parameter's step count), fused on the CPU (float32, float64)."""
 
@@ -76,7 +79,7 @@ class LazyAdam(torch.optim.Optimizer):
 
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self) -> None:
         for group in self.param_groups:
             b1, b2 = group["betas"]
             for p in group["params"]:

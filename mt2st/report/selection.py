@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mt2st.config import TrainConfig
+from mt2st.errors import ConfigError
 from mt2st.report.aggregate import Target, cell_ladder, summarize_runs, time_to_targets
 from mt2st.select import PREDICTORS, Selection, candidates
 
@@ -99,15 +100,31 @@ def score(predictions: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def judge(rows: pd.DataFrame, workloads: dict[str, tuple[list[TrainConfig], Selection]]
-          ) -> dict[str, pd.DataFrame]:
-    """Every workload's truth, predictions and scores, and each predictor's seconds beside the
-    seconds of the workload's measured sweep (its runs' summed wall time)."""
-    truths, preds, scores, costs = [], [], [], []
+def knobs(configs: list[TrainConfig]) -> dict:
+    """The knobs a workload's candidates ran with: STL's lr, and the lr and γ0 every auxiliary
+    candidate shares (a workload whose candidates differ in them is refused: its ranking would
+    compare knobs, not auxiliary sets)."""
+    stl = sorted({c.lr for c in configs if c.strategy == "stl"})
+    aux = sorted({(c.lr, c.gamma0) for c in configs if c.strategy != "stl"})
+    if len(aux) > 1:
+        raise ConfigError(f"the auxiliary candidates of one workload ran with different knobs "
+                          f"(lr, γ0) {aux}: give them one value each")
+    lr, gamma0 = aux[0] if aux else (math.nan, math.nan)
+    return {"stl_lr": stl[0] if len(stl) == 1 else math.nan, "lr": lr, "gamma0": gamma0}
+
+
+def judge(rows: pd.DataFrame, workloads: dict[str, tuple[list[TrainConfig], Selection]],
+          tuning: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Every workload's truth, predictions and scores, each predictor's seconds beside the
+    seconds of the workload's measured sweep (its runs' summed wall time), and the knobs its
+    candidates ran with (``tuning``: label -> how they were chosen)."""
+    truths, preds, scores, costs, knob_rows = [], [], [], [], []
     for label, (configs, selection) in workloads.items():
         measured = truth(rows, configs)
         if measured.empty:
             continue
+        knob_rows.append({"workload": label, **knobs(configs),
+                          "chosen": (tuning or {}).get(label, "as written in the sweep file")})
         p = selection.table[["candidate", "tasks", *PREDICTORS]]
         truths.append(measured.assign(workload=label))
         preds.append(p.assign(workload=label))
@@ -120,7 +137,7 @@ def judge(rows: pd.DataFrame, workloads: dict[str, tuple[list[TrainConfig], Sele
     return {"truth": _first(pd.concat(truths, ignore_index=True), cols) if truths else pd.DataFrame(),
             "predictions": _first(pd.concat(preds, ignore_index=True), cols) if preds else pd.DataFrame(),
             "scores": _first(pd.concat(scores, ignore_index=True), cols) if scores else pd.DataFrame(),
-            "costs": pd.DataFrame(costs)}
+            "costs": pd.DataFrame(costs), "knobs": pd.DataFrame(knob_rows)}
 
 
 def _first(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -184,6 +201,11 @@ def write_selection_report(tables: dict[str, pd.DataFrame], out: Path, title: st
                "outcome (mt2st/report/selection.py)."),
               ("h2", "Summary: means over workloads"), ("table", fmt(summ)),
               ("img", fig),
+              ("h2", "Knobs: one set per workload, the same for every candidate"),
+              ("p", "STL's lr, and the lr and γ0 every auxiliary candidate ran with; "
+                    "\"chosen\" says whether they were tuned (on seeds the sweep never reports) "
+                    "or are the sweep file's values."),
+              ("table", fmt(tables["knobs"])),
               ("h2", "Cost: each predictor's seconds beside the measured sweep"),
               ("p", f"The ranking took {share.min():.1%}–{share.max():.1%} of the seconds of the "
                     "sweep that measured the same candidates (its runs' summed wall time, "
