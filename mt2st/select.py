@@ -139,8 +139,14 @@ class Selection:
         return float(sum(self.seconds.values()))
 
 
-def _dense(grad):
-    return grad.to_dense() if grad.is_sparse else grad
+def _touched_rows(grad):
+    """(rows, values) of a table gradient or update: a row-sparse one coalesced (duplicate
+    rows summed), a dense one restricted to its non-zero rows."""
+    if grad.is_sparse:
+        grad = grad.coalesce()
+        return grad.indices()[0], grad.values()
+    rows = (grad != 0).any(dim=1).nonzero()[:, 0]
+    return rows, grad[rows]
 
 
 def _unit(direction):
@@ -191,26 +197,34 @@ def select(config: TrainConfig, data_dir=None, steps: int = 20, aux_steps: int =
             def primary_loss(tokens=tokens, offsets=offsets, lengths=lengths, labels=labels):
                 return F.cross_entropy(model(table, tokens, offsets, lengths), labels)
 
-            current = table.detach().clone()
             t = time.perf_counter()
             loss0 = primary_loss()
             (g0,) = torch.autograd.grad(loss0, table)
-            g0 = _dense(g0)
-            units = {}
+            parts = {"": _touched_rows(g0)}
             for name, task in trainer.tasks.items():
                 ts = time.perf_counter()
                 if name in trainer.loss_tasks:
                     loss_k, _ = task.loss(table, trainer.rng)
                     (g,) = torch.autograd.grad(loss_k, table)
-                    units[name] = _unit(_dense(g))
+                    parts[name] = _touched_rows(g)
                 else:  # an in-place task: its update on a copy, negated, is its direction
                     copy = torch.nn.Parameter(table.detach().clone())
                     ts = time.perf_counter()  # the step alone: what a training step would cost
                     task.step(copy, 1.0, False)
                     step_seconds[name].append(time.perf_counter() - ts)
-                    units[name] = _unit(table.detach() - copy.detach())
+                    parts[name] = _touched_rows(table.detach() - copy.detach())
                     continue
                 step_seconds[name].append(time.perf_counter() - ts)
+            # every direction on the rows any of them touched (the others are zero in all)
+            rows = torch.cat([r for r, _ in parts.values()]).unique()
+            mats = {}
+            for name, (r, values) in parts.items():
+                m = torch.zeros((len(rows), table.shape[1]), dtype=table.dtype)
+                m[torch.searchsorted(rows, r)] = values
+                mats[name] = m
+            g0 = mats.pop("")
+            units = {name: _unit(m) for name, m in mats.items()}
+            current = table.detach()[rows].clone()
             seconds["gradients"] += time.perf_counter() - t
             n0 = float(g0.norm())
             before = loss0.item()
@@ -223,9 +237,9 @@ def select(config: TrainConfig, data_dir=None, steps: int = 20, aux_steps: int =
                 tb = time.perf_counter()
                 seconds["alignment"] += tb - ta
                 with torch.no_grad():
-                    table.data.sub_(lr * d)
+                    table.data[rows] = current - lr * d
                     after = float(primary_loss())
-                    table.data.copy_(current)
+                    table.data[rows] = current
                 scores[cand.name]["affinity"].append((before - after) / before if before > 0 else 0.0)
                 seconds["affinity"] += time.perf_counter() - tb
             ts = time.perf_counter()

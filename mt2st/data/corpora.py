@@ -101,10 +101,14 @@ def read_labelled_tsv(path: Path, label_map: dict[str, int] | None = None,
     ti = _pick(header, TEXT_COLUMNS, path, "text")
     mapping = dict(label_map) if label_map is not None else {}
     texts, labels = [], []
+    canonical: dict[str, str] = {}  # a file spells its few labels the same way on most rows
     for number, cells in rows:
-        if [c.strip().lower() for c in cells] == header:
+        if (cells[li].strip().lower() == header[li]
+                and [c.strip().lower() for c in cells] == header):
             continue  # a repeated header line (concatenated files) is not data
-        raw = canonical_label(cells[li])
+        raw = canonical.get(cells[li])
+        if raw is None:
+            raw = canonical[cells[li]] = canonical_label(cells[li])
         if not raw:  # would become a class named ''
             raise DataFormatError(path, number, "an empty label cell", "a label in every row")
         if raw not in mapping:

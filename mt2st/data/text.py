@@ -73,15 +73,23 @@ class Vocabulary:
 
     def encode(self, tokens: Sequence[str], unknown: str = "drop") -> np.ndarray:
         """Token ids of one sentence; OOV tokens dropped (word2vec) or mapped to ``<unk>``."""
+        return np.array(self._ids(tokens, self._oov_id(unknown)), dtype=np.int32)
+
+    def _oov_id(self, unknown: str) -> int:
+        """The id an out-of-vocabulary token gets: ``<unk>``'s, or −1 (dropped)."""
         if unknown == "unk":
             unk = self.unk_id
             if unk < 0:
                 raise ConfigError("unknown='unk' needs a vocabulary built with the <unk> special")
-            return np.array([self.index(t, unk) for t in tokens], dtype=np.int32)
+            return unk
         if unknown != "drop":
             raise ConfigError(f"unknown must be 'drop' or 'unk', got {unknown!r}")
-        ids = [self.index(t) for t in tokens]
-        return np.array([i for i in ids if i >= 0], dtype=np.int32)
+        return -1
+
+    def _ids(self, tokens: Sequence[str], oov: int) -> list[int]:
+        get = self._index.get  # type: ignore[attr-defined]
+        ids = [get(t, oov) for t in tokens]
+        return ids if oov >= 0 else [i for i in ids if i >= 0]
 
 
 @dataclass(frozen=True)
@@ -114,12 +122,16 @@ class EncodedCorpus:
 def encode_corpus(token_lists: Iterable[Sequence[str]], vocab: Vocabulary,
                   unknown: str = "drop") -> EncodedCorpus:
     """Encode tokenized sentences into an :class:`EncodedCorpus` over ``vocab``."""
-    parts = [vocab.encode(tokens, unknown) for tokens in token_lists]
-    lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    tokens = np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
-    return EncodedCorpus(tokens, offsets, vocab)
+    oov = vocab._oov_id(unknown)
+    flat: list[int] = []
+    lengths: list[int] = []
+    for sentence in token_lists:  # one list for the whole corpus, one array at the end
+        ids = vocab._ids(sentence, oov)
+        flat += ids
+        lengths.append(len(ids))
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.array(lengths, dtype=np.int64), out=offsets[1:])
+    return EncodedCorpus(np.array(flat, dtype=np.int32), offsets, vocab)
 
 
 def oov_rate(words: Iterable[str], vocab: Vocabulary) -> float:
