@@ -147,7 +147,7 @@ def test_readme_headline_table_is_generated_from_the_committed_reports(monkeypat
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("name", ["regimes", "frontier"])
+@pytest.mark.parametrize("name", ["regimes", "frontier", "select"])
 def test_committed_tuning_choice_follows_from_its_store(name):
     """reproduce/NAME.toml's tuned values are what its committed tuning runs choose."""
     from mt2st.sweep import SweepSpec
