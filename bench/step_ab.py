@@ -1,14 +1,18 @@
-"""The auxiliary step's cost, ours against the reference, in one process (paired A/B).
+"""The auxiliary step's cost, one way of adding its gradients against another, in one process
+(paired A/B).
 
     python bench/step_ab.py [--blocks 40] [--steps 15] [--setting S3] [--strategy mtl]
+                            [--ours deferred] [--reference autograd] [--dataset sst2]
 
 One run is built (SST-2 with 10,000 training sentences, bag-of-embeddings, skip-gram init,
 batches of 64, one thread, as bench/test_bench_aux_cost.py) and trained block by block; the
-blocks alternate between two ways of adding each auxiliary gradient to the table's
-(``kernels.sparse_add.accumulate_table_grad``: the numba merge, and fused-kernel losses past
-autograd; ``accumulate_table_grad_autograd``: autograd's own sparse ``+``). Both give the same
-gradient bit for bit (tests/test_sparse_add.py), so the run's trajectory is one run's,
-whichever path a block took. Each pair of neighbouring blocks gives a CPU-time ratio
+blocks alternate between two of three ways of adding each auxiliary gradient to the table's:
+``deferred`` (the lazy-Adam pass sums the held row blocks: ``sparse_add.DeferredRows``),
+``merged`` (each one merged into ``table.grad`` by the numba merge, fused-kernel losses past
+autograd: ``accumulate_table_grad`` on a table without deferred rows) and ``autograd``
+(``accumulate_table_grad_autograd``: autograd's own sparse ``+``). All three give the same
+table bit for bit (tests/test_sparse_add.py), so the run's trajectory is one run's, whichever
+path a block took. Each pair of neighbouring blocks gives a CPU-time ratio
 ours / reference; a second series alternates the reference with itself, the A/A floor of
 this machine at this moment. A speed-up is one whose interquartile range of ratios lies
 below 1 and clear of the A/A range. Prints one JSON object.
@@ -31,26 +35,33 @@ from mt2st.kernels import sparse_add  # noqa: E402
 from mt2st.results import cpu_model  # noqa: E402
 from mt2st.trainer import Trainer, blas_threads  # noqa: E402
 
-PATHS = {"ours": sparse_add.accumulate_table_grad,
-         "reference": sparse_add.accumulate_table_grad_autograd}
+#: how each way adds an auxiliary gradient, and whether the table defers its row blocks
+PATHS = {"deferred": (sparse_add.accumulate_table_grad, True),
+         "merged": (sparse_add.accumulate_table_grad, False),
+         "autograd": (sparse_add.accumulate_table_grad_autograd, False)}
 
 
-def config(setting: str, strategy: str, train_size: int) -> TrainConfig:
-    return TrainConfig(dataset="sst2", dataset_options={"train_size": train_size}, model="bow",
+def config(setting: str, strategy: str, train_size: int, dataset: str = "sst2") -> TrainConfig:
+    return TrainConfig(dataset=dataset, dataset_options={"train_size": train_size}, model="bow",
                        init="sg", pretrain_epochs=3, strategy=strategy, setting=setting,
                        epochs=50, batch_size=64, lr=0.003, threads=1, seed=0)
 
 
-def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None) -> dict:
+def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None, ours: str = "deferred",
+            reference: str = "autograd") -> dict:
     """{series: [ratio per block pair]} for "ours/reference" and "reference/reference"."""
     trainer = Trainer(cfg, data_dir=data_dir, progress=False)
+    deferred = getattr(trainer.table, "deferred_rows", None)
+    paths = {"ours": PATHS[ours], "reference": PATHS[reference]}
     n_train = len(trainer.parts.splits["train"])
     order = trainer.parts.shuffle_rng.permutation(n_train)
     cursor = 0
 
     def block(path: str) -> float:
         nonlocal cursor
-        sparse_add.accumulate_table_grad = PATHS[path]  # Schedule.backward looks it up per call
+        add, defer = paths[path]
+        sparse_add.accumulate_table_grad = add  # Schedule.backward looks it up per call
+        trainer.table.deferred_rows = deferred if defer else None
         weights = trainer.schedule.weights(0.0)
         start = time.thread_time()
         for _ in range(steps):
@@ -76,7 +87,8 @@ def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None) -> dict:
                         t_a = block(a)
                     ratios[name].append(t_a / t_z)
     finally:
-        sparse_add.accumulate_table_grad = PATHS["ours"]
+        sparse_add.accumulate_table_grad = PATHS["deferred"][0]
+        trainer.table.deferred_rows = deferred
     return ratios
 
 
@@ -97,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", default="S3")
     parser.add_argument("--strategy", default="mtl")
     parser.add_argument("--train-size", type=int, default=10_000)
+    parser.add_argument("--dataset", default="sst2")
+    parser.add_argument("--ours", choices=PATHS, default="deferred")
+    parser.add_argument("--reference", choices=PATHS, default="autograd")
     args = parser.parse_args(argv)
-    cfg = config(args.setting, args.strategy, args.train_size)
-    result = summary(measure(cfg, args.blocks, args.steps))
-    result.update(strategy=args.strategy, setting=args.setting, blocks=args.blocks,
+    cfg = config(args.setting, args.strategy, args.train_size, args.dataset)
+    result = summary(measure(cfg, args.blocks, args.steps, ours=args.ours, reference=args.reference))
+    result.update(ours=args.ours, reference=args.reference, dataset=args.dataset,
+                  strategy=args.strategy, setting=args.setting, blocks=args.blocks,
                   steps=args.steps, train_size=args.train_size, cpu=cpu_model(),
                   date=time.strftime("%Y-%m-%d"), clock="thread CPU time")
     print(json.dumps(result, indent=2))

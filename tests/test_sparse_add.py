@@ -110,3 +110,81 @@ def test_a_fused_kernel_loss_skips_autograd_with_the_same_gradient(weight):
     primary.backward()
     accumulate_table_grad(table, aux, weight)
     assert _same(table.grad, want)
+
+
+# -- deferred rows: the lazy-Adam pass sums them as the merges would ------------------------
+class _Held:
+    """A loss as RowGradientLoss leaves it: its row gradient held on grad_fn."""
+
+    def __init__(self, rows, values):
+        self.grad_fn = type("Fn", (), {"row_gradient": (rows, values)})()
+        self.requires_grad = True
+
+
+def _step_both_ways(seed: int, dtype, n_blocks: int):
+    from mt2st.kernels.lazy_adam import LazyAdam
+
+    rng = np.random.default_rng(seed)
+    vocab, dim = 50, 6
+    start = torch.from_numpy(rng.standard_normal((vocab, dim))).to(dtype)
+    batches = []
+    for _ in range(4):  # a few steps: the moments carry over
+        n0 = int(rng.integers(1, 80))
+        primary = (torch.from_numpy(rng.integers(0, vocab, n0)),
+                   torch.from_numpy(rng.standard_normal((n0, dim))).to(dtype))
+        blocks = []
+        for _ in range(n_blocks):
+            n = int(rng.integers(1, 40))
+            values = torch.from_numpy(rng.standard_normal((n, dim))).to(dtype)
+            values[rng.random((n, dim)) < 0.1] = -0.0  # signed zeros go through 0 + x
+            blocks.append((torch.from_numpy(rng.integers(0, vocab, n)), values,
+                           float(rng.uniform(0.01, 3.0))))
+        batches.append((primary, blocks))
+    out = []
+    for defer in (True, False):
+        table = torch.nn.Parameter(start.clone())
+        opt = LazyAdam([table], lr=0.05)
+        if not defer:
+            del table.deferred_rows  # every block merged into table.grad, as before
+        for (rows, values), blocks in batches:
+            opt.zero_grad(set_to_none=True)
+            table.grad = _sparse(rows, values.clone(), (vocab, dim))
+            for b_rows, b_values, w in blocks:
+                accumulate_table_grad(table, _Held(b_rows, b_values), w)
+            if defer:
+                assert len(table.deferred_rows.blocks) == n_blocks
+            opt.step()
+        state = opt.state[table]
+        out.append((table.detach().clone(), state["exp_avg"].clone(), state["exp_avg_sq"].clone()))
+    return out
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.int32 if t.dtype == torch.float32 else torch.int64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n_blocks", [1, 2, 4])
+@pytest.mark.parametrize("seed", range(4))
+def test_deferred_rows_step_equals_the_merged_gradients_step_bit_for_bit(dtype, n_blocks, seed):
+    deferred, merged = _step_both_ways(seed, dtype, n_blocks)
+    for a, b in zip(deferred, merged, strict=True):
+        assert torch.equal(_bits(a), _bits(b))
+
+
+def test_deferred_rows_settle_before_anything_else_reads_the_gradient():
+    from mt2st.kernels.lazy_adam import LazyAdam
+
+    table = torch.nn.Parameter(torch.zeros(10, 2))
+    LazyAdam([table])
+    table.grad = _sparse([1, 3], torch.ones(2, 2), (10, 2))
+    first = table.grad
+    accumulate_table_grad(table, _Held(torch.tensor([3, 4]), torch.full((2, 2), 2.0)), 0.5)
+    assert table.grad is first  # deferred, not merged
+    table.deferred_rows.settle(table)
+    assert torch.equal(table.grad.to_dense()[[1, 3, 4]], torch.tensor([[1.0, 1.0], [2.0, 2.0], [1.0, 1.0]]))
+    assert not table.deferred_rows.blocks
+    accumulate_table_grad(table, _Held(torch.tensor([0]), torch.ones(1, 2)), 1.0)
+    table.grad = _sparse([2], torch.ones(1, 2), (10, 2))  # replaced with rows still owed
+    with pytest.raises(RuntimeError, match="replaced while auxiliary rows were deferred"):
+        table.deferred_rows.settle(table)

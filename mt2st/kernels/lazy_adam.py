@@ -20,6 +20,24 @@ from numba import njit
 from mt2st.kernels.optim import Optimizer
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _adam_summed(param, exp_avg, exp_avg_sq, uniq, summed, k, slot, one_b1, one_b2, eps, step_size):
+    """The Adam update of the ``k`` touched rows ``uniq`` from their summed gradients; frees
+    their slots."""
+    dim = param.shape[1]
+    for j in range(k):
+        r = uniq[j]
+        slot[r] = -1
+        for d in range(dim):
+            g = summed[j, d]
+            m_old, v_old = exp_avg[r, d], exp_avg_sq[r, d]
+            m_new = m_old + (g - m_old) * one_b1
+            v_new = v_old + (g * g - v_old) * one_b2
+            exp_avg[r, d] = m_new
+            exp_avg_sq[r, d] = v_new
+            param[r, d] += -step_size * (m_new / (np.sqrt(v_new) + eps))
+
+
 @njit(cache=True, nogil=True, error_model="numpy")  # IEEE division, as torch: vectorises
 def lazy_adam_rows(param, exp_avg, exp_avg_sq, rows, values, slot, one_b1, one_b2, eps, step_size):
     """One lazy-Adam step on ``param`` (V × d, float32 or float64) for an uncoalesced row-sparse gradient
@@ -43,40 +61,144 @@ def lazy_adam_rows(param, exp_avg, exp_avg_sq, rows, values, slot, one_b1, one_b
         else:
             for d in range(dim):
                 summed[j, d] += values[i, d]
-    for j in range(k):
-        r = uniq[j]
-        slot[r] = -1
-        for d in range(dim):
-            g = summed[j, d]
-            m_old, v_old = exp_avg[r, d], exp_avg_sq[r, d]
-            m_new = m_old + (g - m_old) * one_b1
-            v_new = v_old + (g * g - v_old) * one_b2
-            exp_avg[r, d] = m_new
-            exp_avg_sq[r, d] = v_new
-            param[r, d] += -step_size * (m_new / (np.sqrt(v_new) + eps))
+    _adam_summed(param, exp_avg, exp_avg_sq, uniq, summed, k, slot, one_b1, one_b2, eps, step_size)
+    return k
+
+
+@njit(cache=True, nogil=True)
+def merge_order(rows, src, block_rows, level):
+    """The entries of (a sum so far) + (one block), in the order torch's sparse ``+`` writes
+    them (``sparse_add.merge_rows``' walk, on row indices alone): their rows, and for each the
+    entry of every earlier level it sums (``src``[k, l], −1 where level l has none), the
+    block's entry at ``level``."""
+    nt, ns, levels = len(rows), len(block_rows), src.shape[1]
+    out_rows = np.empty(nt + ns, dtype=np.int64)
+    out_src = np.empty((nt + ns, levels), dtype=np.int64)
+    i = j = k = 0
+    while i < nt or j < ns:
+        if i >= nt:
+            cmp = -1
+        elif j >= ns:
+            cmp = 1
+        elif rows[i] < block_rows[j]:
+            cmp = 1
+        elif rows[i] > block_rows[j]:
+            cmp = -1
+        else:
+            cmp = 0
+        if cmp >= 0:
+            out_rows[k] = rows[i]
+            for lv in range(levels):
+                out_src[k, lv] = src[i, lv]
+            i += 1
+        else:
+            for lv in range(levels):
+                out_src[k, lv] = -1
+        if cmp <= 0:
+            out_rows[k] = block_rows[j]
+            out_src[k, level] = j
+            j += 1
+        k += 1
+    return out_rows[:k], out_src[:k]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lazy_adam_blocks(param, exp_avg, exp_avg_sq, rows, values, block_rows, block_values, starts,
+                     weights, slot, zero, one_b1, one_b2, eps, step_size):
+    """``lazy_adam_rows`` for the gradient ``rows``/``values`` plus weighted row blocks (block
+    b: ``block_rows``/``block_values``[starts[b]:starts[b + 1]] times ``weights``[b]), added as
+    ``sparse_add.accumulate_table_grad`` adds them one after another: each sum in torch's
+    merge order, each entry 0 + left + right in that order, so the summed gradient is the
+    materialised one bit for bit, without writing any sum but the last. ``zero`` is 0 in the
+    table's precision."""
+    n_blocks, dim = len(starts) - 1, param.shape[1]
+    order = rows.astype(np.int64)
+    src = np.empty((len(rows), n_blocks + 1), dtype=np.int64)
+    for i in range(len(rows)):
+        src[i, 0] = i
+        for b in range(n_blocks):
+            src[i, b + 1] = -1
+    for b in range(n_blocks):
+        order, src = merge_order(order, src, block_rows[starts[b]:starts[b + 1]], b + 1)
+    n = len(order)
+    uniq = np.empty(n, dtype=np.int64)
+    summed = np.empty((n, dim), dtype=param.dtype)
+    scratch = np.empty(dim, dtype=param.dtype)
+    k = 0
+    for e in range(n):
+        r = order[e]
+        seen = slot[r]
+        if seen < 0:  # a row's first entry is written where its sum goes
+            slot[r] = k
+            uniq[k] = r
+            value = summed[k]
+            k += 1
+        else:
+            value = scratch
+        first = src[e, 0]
+        have = first >= 0
+        if have:
+            for d in range(dim):
+                value[d] = values[first, d]
+        for b in range(n_blocks):
+            j = src[e, b + 1]
+            if j >= 0:
+                i, w = starts[b] + j, weights[b]
+                if have:
+                    for d in range(dim):
+                        value[d] = (zero + value[d]) + block_values[i, d] * w
+                else:
+                    for d in range(dim):
+                        value[d] = zero + block_values[i, d] * w
+                have = True
+            elif have:
+                for d in range(dim):
+                    value[d] = zero + value[d]
+        if seen >= 0:
+            for d in range(dim):
+                summed[seen, d] += value[d]
+    _adam_summed(param, exp_avg, exp_avg_sq, uniq, summed, k, slot, one_b1, one_b2, eps, step_size)
     return k
 
 
 def _compile() -> None:
-    """Compile (or load from the cache) the kernel for the types ``step`` passes."""
+    """Compile (or load from the cache) the kernels for the types ``step`` passes."""
     one = np.zeros((1, 1), dtype=np.float32)
-    lazy_adam_rows(one, one.copy(), one.copy(), np.zeros(1, dtype=np.int64), one.copy(),
-                   np.full(1, -1, dtype=np.int64), np.float32(0.1), np.float32(0.001),
-                   np.float32(1e-8), np.float32(0.0))
+    index = np.zeros(1, dtype=np.int64)
+    consts = (np.float32(0.1), np.float32(0.001), np.float32(1e-8), np.float32(0.0))
+    lazy_adam_rows(one, one.copy(), one.copy(), index, one.copy(), np.full(1, -1, dtype=np.int64),
+                   *consts)
+    lazy_adam_blocks(one, one.copy(), one.copy(), index, one.copy(), index, one.copy(),
+                     np.array([0, 1], dtype=np.int64), np.ones(1, dtype=np.float32),
+                     np.full(1, -1, dtype=np.int64), np.float32(0), *consts)
 
 
 class LazyAdam(Optimizer):
     """Adam on the touched rows of row-sparse gradients (torch.optim.SparseAdam's rule, with the
-    same bias correction over the parameter's step count), fused on the CPU (float32, float64)."""
+    same bias correction over the parameter's step count), fused on the CPU (float32, float64).
+
+    On the CPU its parameters take deferred row blocks (``sparse_add.DeferredRows``): the
+    auxiliary gradients ``accumulate_table_grad`` would have merged into ``p.grad`` are summed
+    in this optimiser's one pass instead, to the same bits."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
+        from mt2st.kernels.sparse_add import DeferredRows
+
         if not (lr > 0 and 0 <= betas[0] < 1 and 0 <= betas[1] < 1 and eps > 0):
             raise ValueError(f"LazyAdam: lr {lr}, betas {betas}, eps {eps}: expected lr > 0, "
                              f"betas in [0, 1), eps > 0")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+        for p in self.param_groups[0]["params"]:
+            if _fused(p):
+                p.deferred_rows = DeferredRows()
         _compile()  # here, not in the first (timed) step
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        super().zero_grad(set_to_none)
+        for p in self.param_groups[0]["params"]:
+            if getattr(p, "deferred_rows", None) is not None:
+                p.deferred_rows.clear()
 
     @torch.no_grad()
     def step(self) -> None:
@@ -85,6 +207,8 @@ class LazyAdam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                deferred = getattr(p, "deferred_rows", None)
+                blocks = deferred.take(p) if deferred is not None else None
                 grad = p.grad
                 if not grad.is_sparse:
                     raise RuntimeError("LazyAdam takes row-sparse gradients (embedding with "
@@ -97,9 +221,7 @@ class LazyAdam(Optimizer):
                 state["step"] += 1
                 step = state["step"]
                 step_size = group["lr"] * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-                fused = (p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64)
-                         and p.dim() == 2 and p.is_contiguous())
-                if not fused:
+                if not _fused(p):
                     torch.optim._functional.sparse_adam(
                         [p], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [step],
                         eps=group["eps"], beta1=b1, beta2=b2, lr=group["lr"], maximize=False)
@@ -108,9 +230,20 @@ class LazyAdam(Optimizer):
                     state["slot"] = np.full(p.shape[0], -1, dtype=np.int64)
                 rows = grad._indices()[0].numpy()
                 values = grad._values().contiguous().numpy()
-                if len(rows):
-                    table = p.detach().numpy()
-                    real = table.dtype.type  # the constants in the table's precision, as torch
-                    lazy_adam_rows(table, state["exp_avg"].numpy(), state["exp_avg_sq"].numpy(),
-                                   rows, values, state["slot"], real(1 - b1), real(1 - b2),
-                                   real(group["eps"]), real(step_size))
+                table = p.detach().numpy()
+                real = table.dtype.type  # the constants in the table's precision, as torch
+                consts = (real(1 - b1), real(1 - b2), real(group["eps"]), real(step_size))
+                moments = (state["exp_avg"].numpy(), state["exp_avg_sq"].numpy())
+                if blocks is not None:
+                    block_rows, block_values, starts, weights = blocks
+                    lazy_adam_blocks(table, *moments, rows, values.reshape(len(rows), -1),
+                                     block_rows, block_values, starts, weights.astype(table.dtype),
+                                     state["slot"], real(0), *consts)
+                elif len(rows):
+                    lazy_adam_rows(table, *moments, rows, values, state["slot"], *consts)
+
+
+def _fused(p: torch.Tensor) -> bool:
+    """Whether the numba kernels step ``p``: a contiguous CPU matrix of float32 or float64."""
+    return (p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64)
+            and p.dim() == 2 and p.is_contiguous())

@@ -86,13 +86,79 @@ def add_row_sparse(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
                                    is_coalesced=t.is_coalesced() and s.is_coalesced())
 
 
+class DeferredRows:
+    """Auxiliary row gradients that ``table.grad`` is owed, in the order they were added: held
+    (rows, values, weight) blocks that ``LazyAdam`` sums in its own pass, as the merges of
+    :func:`accumulate_table_grad` would have (the same bits), so that no merged gradient but
+    the optimiser's is ever written. ``LazyAdam`` gives its CPU parameters one
+    (``param.deferred_rows``); whoever else reads such a parameter's gradient calls
+    :meth:`settle` first."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.base: torch.Tensor | None = None  # the gradient the blocks add to
+
+    def add(self, grad: torch.Tensor, rows: np.ndarray, values: np.ndarray, weight: float) -> None:
+        if self.blocks and grad is not self.base:
+            raise RuntimeError("the table's gradient was replaced while auxiliary rows were "
+                               "deferred to it (call DeferredRows.settle before replacing it)")
+        self.base = grad
+        self.blocks.append((rows, values, weight))
+
+    def clear(self) -> None:
+        self.blocks, self.base = [], None
+
+    def _check(self, table: torch.nn.Parameter) -> None:
+        if self.blocks and table.grad is not self.base:
+            raise RuntimeError("the table's gradient was replaced while auxiliary rows were "
+                               "deferred to it (call DeferredRows.settle before replacing it)")
+
+    def settle(self, table: torch.nn.Parameter) -> None:
+        """Add the deferred blocks to ``table.grad`` by the merges (torch's sparse sum)."""
+        self._check(table)
+        for rows, values, weight in self.blocks:
+            v = torch.from_numpy(values)
+            grad = torch.sparse_coo_tensor(torch.from_numpy(rows)[None],
+                                           v * torch.tensor(weight, dtype=v.dtype), table.shape,
+                                           check_invariants=False)
+            table.grad = add_row_sparse(table.grad, grad)
+        self.clear()
+
+    def take(self, table: torch.nn.Parameter):
+        """The blocks for ``lazy_adam_blocks`` (rows, values, starts, weights), or None when
+        there are none or the gradient is not one the merges would have fused (then they are
+        settled into ``table.grad`` first). Either way none remain deferred."""
+        self._check(table)
+        if not self.blocks:
+            return None
+        grad = table.grad
+        if not (_fused(grad, grad) and all(v.dtype == grad._values().numpy().dtype
+                                           and v.flags.c_contiguous for _, v, _ in self.blocks)):
+            self.settle(table)
+            return None
+        rows = np.concatenate([r for r, _, _ in self.blocks]).astype(np.int64, copy=False)
+        values = np.concatenate([v.reshape(len(r), -1) for r, v, _ in self.blocks])
+        starts = np.cumsum([0] + [len(r) for r, _, _ in self.blocks], dtype=np.int64)
+        weights = np.array([w for _, _, w in self.blocks], dtype=values.dtype)
+        self.clear()
+        return rows, values, starts, weights
+
+
 def accumulate_table_grad(table: torch.nn.Parameter, loss: torch.Tensor, weight: float) -> None:
     """``(weight * loss).backward()`` for a loss that reaches only the table (an auxiliary
     task's), its gradient added to ``table.grad`` by the merge above instead of autograd's
     sparse ``+``. A loss whose fused kernel already holds its row gradient (``RowGradientLoss``:
     it says so in ``grad_fn.row_gradient``) skips autograd too: its gradient is those values
-    times the weight in the table's precision, the product autograd's backward pass forms."""
+    times the weight in the table's precision, the product autograd's backward pass forms;
+    on a table with ``deferred_rows`` (a lazy-Adam one) that sum is left to the optimiser."""
     held = getattr(loss.grad_fn, "row_gradient", None)
+    deferred = getattr(table, "deferred_rows", None)
+    if held is not None and deferred is not None and table.grad is not None and len(held[0]):
+        rows, values = held
+        deferred.add(table.grad, rows.numpy(), values.numpy(), weight)
+        return
+    if deferred is not None:
+        deferred.settle(table)  # the sum keeps its order
     if held is not None:
         rows, values = held
         grad = torch.sparse_coo_tensor(rows[None], values * torch.tensor(weight, dtype=values.dtype),
