@@ -99,28 +99,23 @@ class DeferredRows:
         self.base: torch.Tensor | None = None  # the gradient the blocks add to
 
     def add(self, grad: torch.Tensor, rows: np.ndarray, values: np.ndarray, weight: float) -> None:
-        if self.blocks and grad is not self.base:
-            raise RuntimeError("the table's gradient was replaced while auxiliary rows were "
-                               "deferred to it (call DeferredRows.settle before replacing it)")
+        self._check(grad)
         self.base = grad
         self.blocks.append((rows, values, weight))
 
     def clear(self) -> None:
         self.blocks, self.base = [], None
 
-    def _check(self, table: torch.nn.Parameter) -> None:
-        if self.blocks and table.grad is not self.base:
+    def _check(self, grad: torch.Tensor | None) -> None:
+        if self.blocks and grad is not self.base:
             raise RuntimeError("the table's gradient was replaced while auxiliary rows were "
                                "deferred to it (call DeferredRows.settle before replacing it)")
 
     def settle(self, table: torch.nn.Parameter) -> None:
         """Add the deferred blocks to ``table.grad`` by the merges (torch's sparse sum)."""
-        self._check(table)
+        self._check(table.grad)
         for rows, values, weight in self.blocks:
-            v = torch.from_numpy(values)
-            grad = torch.sparse_coo_tensor(torch.from_numpy(rows)[None],
-                                           v * torch.tensor(weight, dtype=v.dtype), table.shape,
-                                           check_invariants=False)
+            grad = _weighted(torch.from_numpy(rows), torch.from_numpy(values), weight, table.shape)
             table.grad = add_row_sparse(table.grad, grad)
         self.clear()
 
@@ -128,7 +123,7 @@ class DeferredRows:
         """The blocks for ``lazy_adam_blocks`` (rows, values, starts, weights), or None when
         there are none or the gradient is not one the merges would have fused (then they are
         settled into ``table.grad`` first). Either way none remain deferred."""
-        self._check(table)
+        self._check(table.grad)
         if not self.blocks:
             return None
         grad = table.grad
@@ -142,6 +137,12 @@ class DeferredRows:
         weights = np.array([w for _, _, w in self.blocks], dtype=values.dtype)
         self.clear()
         return rows, values, starts, weights
+
+
+def _weighted(rows: torch.Tensor, values: torch.Tensor, weight: float, shape) -> torch.Tensor:
+    """A held row gradient times the loss's weight in its precision (autograd's product)."""
+    return torch.sparse_coo_tensor(rows[None], values * torch.tensor(weight, dtype=values.dtype),
+                                   shape, check_invariants=False)
 
 
 def accumulate_table_grad(table: torch.nn.Parameter, loss: torch.Tensor, weight: float) -> None:
@@ -160,9 +161,7 @@ def accumulate_table_grad(table: torch.nn.Parameter, loss: torch.Tensor, weight:
     if deferred is not None:
         deferred.settle(table)  # the sum keeps its order
     if held is not None:
-        rows, values = held
-        grad = torch.sparse_coo_tensor(rows[None], values * torch.tensor(weight, dtype=values.dtype),
-                                       table.shape, check_invariants=False)
+        grad = _weighted(*held, weight, table.shape)
     else:
         (grad,) = torch.autograd.grad(weight * loss, table, allow_unused=True)
         if grad is None:
