@@ -22,8 +22,9 @@ REPORTS = sorted(p.parent for p in DOCS.glob("*/report.md") if p.parent not in S
 
 
 def _params(heavy: set[str]) -> list:
-    """One parameter per committed report; those named in ``heavy`` (the large stores, whose
-    check takes over ten seconds) run with ``-m heavy``, which .ci/run runs, not by default."""
+    """One parameter per committed report; those named in ``heavy`` (the stores whose check
+    takes over five seconds on 2 cores) run with ``-m heavy``, which .ci/run runs, not by
+    default."""
     return [pytest.param(p, id=p.name, marks=[pytest.mark.heavy] if p.name in heavy else [])
             for p in REPORTS]
 
@@ -33,7 +34,8 @@ def test_there_is_a_committed_report():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", _params({"regimes", "paper-protocol", "frontier"}))
+@pytest.mark.parametrize("folder", _params({"regimes", "paper-protocol", "frontier", "paper-run",
+                                            "controls"}))
 def test_committed_report_regenerates_from_its_store(folder, tmp_path):
     runs = sorted((folder / "runs").glob("*.parquet"))
     assert runs, f"{folder}: the report's store (runs/) is not committed"
@@ -102,7 +104,7 @@ def test_committed_report_regenerates_under_numpy_avx2_dispatch():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", _params({"paper-protocol", "frontier"}))
+@pytest.mark.parametrize("folder", _params({"paper-protocol", "frontier", "paper-run"}))
 def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     """The store is not only read back: one of its runs (the one that trained fastest, so that a
     BiLSTM store costs seconds, not minutes), trained again from the config in its record, gives
