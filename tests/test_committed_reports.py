@@ -98,7 +98,9 @@ def test_committed_report_regenerates_under_numpy_avx2_dispatch():
     the controls report still regenerates: the check that caught the fragile BCa intervals."""
     env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
     test = f"{__file__}::test_committed_report_regenerates_from_its_store[controls]"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+    # addopts cleared: the controls check is a heavy one, which the default options deselect
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-o", "addopts=", test],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
