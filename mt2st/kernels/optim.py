@@ -13,12 +13,13 @@ maximize); ``tests/test_optim.py`` checks them bit for bit against torch's.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 
 import torch
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Parameters in one group with the optimiser's settings, state per parameter, and
     ``zero_grad``/``step`` as torch's optimisers have them (what the trainer calls)."""
 
@@ -43,8 +44,9 @@ class Optimizer:
                         p.grad.requires_grad_(False)
                     p.grad.zero_()
 
-    def step(self) -> None:  # pragma: no cover (every optimiser defines it)
-        raise NotImplementedError
+    @abstractmethod
+    def step(self) -> None:
+        """One update of every parameter with a gradient."""
 
 
 class Adam(Optimizer):
