@@ -252,16 +252,31 @@ class GradientWeighting(Schedule):
 def _table_gradients(primary, aux: dict, weights: dict, table) -> list:
     """The primary gradient on the table (after ``primary.backward()``, which also fills the
     model's gradients) and each weighted auxiliary gradient; detached losses give none."""
-    import torch
-
     primary.backward()
     grads = [table.grad]
     for name, loss in aux.items():
-        if loss.requires_grad:
-            (g,) = torch.autograd.grad(weights[name] * loss, table, allow_unused=True)
-            if g is not None:
-                grads.append(g)
+        g = _table_gradient(loss, weights[name], table)
+        if g is not None:
+            grads.append(g)
     return grads
+
+
+def _table_gradient(loss, weight: float, table):
+    """∂(weight · loss)/∂table, None for a detached loss or one that does not reach the table.
+    A fused-kernel loss that holds its row gradient (``grad_fn.row_gradient``) gives it times
+    the weight in the table's precision, the product autograd's backward pass forms, without
+    running autograd."""
+    import torch
+
+    from mt2st.kernels.sparse_add import _weighted
+
+    if not loss.requires_grad:
+        return None
+    held = getattr(loss.grad_fn, "row_gradient", None)
+    if held is not None:
+        return _weighted(*held, weight, table.shape)
+    (g,) = torch.autograd.grad(weight * loss, table, allow_unused=True)
+    return g
 
 
 def _combine_rows(grads: list, table, rule) -> None:
@@ -287,9 +302,11 @@ def gcs_combine(grads: list):
     """g_0 + Σ_k g_k over the auxiliary gradients whose cosine with g_0 is positive."""
     g0 = grads[0]
     total = g0.clone()
-    n0 = float(g0.norm())
+    if not float(g0.norm()) > 0:
+        return total
     for g in grads[1:]:
-        if n0 > 0 and float((g0 * g).sum()) / (n0 * max(float(g.norm()), 1e-30)) > 0:
+        # the cosine's sign is the inner product's (the norms are positive, |g_k| floored)
+        if float((g0 * g).sum()) > 0:
             total += g
     return total
 
@@ -310,19 +327,55 @@ class PCGrad(GradientWeighting):
 def pcgrad_combine(grads: list, rng) -> object:
     """Σ_i g_i after projecting each g_i off every g_j (j ≠ i, random order) it conflicts with."""
     out = []
+    squares: dict[int, float] = {}  # |g_j|², computed once for every projection onto g_j
+    dots: dict[frozenset, float] = {}  # g_i·g_j of two unprojected gradients (symmetric)
     for i, g in enumerate(grads):
         gi = g.clone()
         others = [j for j in range(len(grads)) if j != i]
+        projected = False
         for j in rng.permutation(others) if others else []:
-            gj = grads[int(j)]
-            dot = float((gi * gj).sum())
+            j = int(j)
+            gj = grads[j]
+            if projected:
+                dot = float((gi * gj).sum())
+            else:  # gi is still g_i: the pair's product, computed once for both
+                pair = frozenset((i, j))
+                if pair not in dots:
+                    dots[pair] = float((gi * gj).sum())
+                dot = dots[pair]
             if dot < 0:
-                gi -= dot / max(float((gj * gj).sum()), 1e-20) * gj
+                if j not in squares:
+                    squares[j] = float((gj * gj).sum())
+                gi -= dot / max(squares[j], 1e-20) * gj
+                projected = True
         out.append(gi)
     total = out[0]
     for g in out[1:]:
         total = total + g
     return total
+
+
+def _summed_backward(primary, aux: dict, coeffs: dict, table) -> bool:
+    """``(c_0 · primary + Σ_k c_k · L_k).backward()`` on the table and the model (``coeffs``:
+    "" → c_0, task → c_k; floats or 0-dim tensors in the table's precision), with the
+    table's gradient summed as autograd sums it (the primary's + (L_1's + (L_2's + …)):
+    each arrival added on the left of the buffer, the primary's last) by the merges of
+    ``kernels.sparse_add`` instead of autograd's sparse additions; the same bits. Returns
+    False, having done nothing, when an auxiliary loss that reaches the table holds no row
+    gradient (then autograd must run)."""
+    import torch
+
+    from mt2st.kernels.sparse_add import _weighted, accumulate_row_sum
+
+    live = {k: loss for k, loss in aux.items() if loss.requires_grad}
+    held = {k: getattr(loss.grad_fn, "row_gradient", None) for k, loss in live.items()}
+    if any(h is None for h in held.values()):
+        return False
+    c0 = coeffs[""]
+    primary.backward(c0 if isinstance(c0, torch.Tensor)
+                     else torch.tensor(c0, dtype=primary.dtype, device=primary.device))
+    accumulate_row_sum(table, [_weighted(*held[k], float(coeffs[k]), table.shape) for k in held])
+    return True
 
 
 class UncertaintyWeighting(GradientWeighting):
@@ -352,11 +405,26 @@ class UncertaintyWeighting(GradientWeighting):
         import torch
 
         s = self.log_var
-        total = 0.5 * torch.exp(-s[0]) * primary + 0.5 * s[0]
-        for name, loss in aux.items():
-            i = self.index[name]
-            total = total + 0.5 * torch.exp(-s[i]) * weights[name] * loss + 0.5 * s[i]
-        total.backward()
+        with torch.no_grad():  # the coefficients and s's gradient, as autograd forms them
+            terms = {"": (0, primary, None), **{k: (self.index[k], loss, weights[k])
+                                                 for k, loss in aux.items()}}
+            coeffs, grad_s = {}, torch.zeros_like(s)
+            for key, (i, loss, w) in terms.items():
+                e = torch.exp(-s[i])
+                half = 0.5 * e
+                coeffs[key] = half if w is None else half * w
+                # ∂/∂s_i of c_i · L_i + s_i / 2, in autograd's order: the chain of the product
+                # c_i = (e_i / 2) · w_i with L_i, through e_i = exp(−s_i), then + 1/2
+                g = loss.detach() if w is None else loss.detach() * w
+                grad_s[i] = -((g * 0.5) * e) + 0.5
+        if not _summed_backward(primary, aux, coeffs, table):  # autograd must run: all of it
+            total = 0.5 * torch.exp(-s[0]) * primary + 0.5 * s[0]
+            for name, loss in aux.items():
+                i = self.index[name]
+                total = total + 0.5 * torch.exp(-s[i]) * weights[name] * loss + 0.5 * s[i]
+            total.backward()
+            return
+        s.grad = grad_s if s.grad is None else s.grad + grad_s
 
     def describe(self) -> dict:
         return {"strategy": self.name, "log_var": [float(x) for x in self.log_var.detach()]}
@@ -373,9 +441,14 @@ class RandomLossWeighting(GradientWeighting):
         z = rng.standard_normal(1 + len(aux))
         lam = np.exp(z - z.max())
         lam = lam / lam.sum() * len(lam)
-        total = float(lam[0]) * primary
-        for k, (name, loss) in enumerate(aux.items(), start=1):
-            total = total + float(lam[k]) * weights[name] * loss
+        coeffs = {"": float(lam[0])}
+        for k, name in enumerate(aux, start=1):
+            coeffs[name] = float(lam[k]) * weights[name]
+        if _summed_backward(primary, aux, coeffs, table):
+            return
+        total = coeffs[""] * primary
+        for name, loss in aux.items():
+            total = total + coeffs[name] * loss
         total.backward()
 
 
@@ -383,13 +456,25 @@ def _compact(g0, grads: dict, table):
     """The primary's and each auxiliary task's table gradient as dense matrices over the rows
     any of them touched (row-sparse gradients are coalesced first), with those rows (None
     for dense gradients, whose matrices are the whole table) and each task's touched rows."""
-    import torch
 
     if not (g0.is_sparse and all(g.is_sparse for g in grads.values())):
         dense = {k: (g.to_dense() if g.is_sparse else g) for k, g in grads.items()}
         g0 = g0.to_dense() if g0.is_sparse else g0
         touched = {k: (g.reshape(len(g), -1) != 0).any(dim=1) for k, g in {"": g0, **dense}.items()}
         return g0, dense, None, touched
+    from mt2st.kernels.sparse_add import _fused, compact_rows
+
+    if all(_fused(g, g0) for g in (g0, *grads.values())):  # one numba pass per gradient
+        mats, rows, touched = compact_rows({"": g0, **grads}, table.shape[0])
+        return mats.pop(""), mats, rows, touched
+    return _compact_torch(g0, grads, table)
+
+
+def _compact_torch(g0, grads: dict, table):
+    """``_compact`` for row-sparse gradients through torch's own operations: the reference
+    of its numba path (the same matrices bit for bit), and the path off the CPU."""
+    import torch
+
     coalesced = {"": g0.coalesce(), **{k: g.coalesce() for k, g in grads.items()}}
     rows = torch.cat([g.indices()[0] for g in coalesced.values()]).unique()
     where = torch.full((table.shape[0],), -1, dtype=torch.long, device=rows.device)
@@ -418,14 +503,11 @@ def _set_table_grad(table, rows, combined) -> None:
 
 def _auxiliary_gradients(aux: dict, table) -> dict:
     """Each auxiliary loss's unweighted table gradient (detached losses give none)."""
-    import torch
-
     out = {}
     for name, loss in aux.items():
-        if loss.requires_grad:
-            (g,) = torch.autograd.grad(loss, table, allow_unused=True)
-            if g is not None:
-                out[name] = g
+        g = _table_gradient(loss, 1.0, table)
+        if g is not None:
+            out[name] = g
     return out
 
 

@@ -51,11 +51,81 @@ def merge_rows(t_rows, t_values, s_rows, s_values, out_rows, out_values):
     return k
 
 
+@njit(cache=True, nogil=True)
+def union_slots(rows, n_rows):
+    """The distinct values of ``rows`` (row indices below ``n_rows``), ascending, and a map of
+    length ``n_rows`` from each of them to its position (the other entries are not set)."""
+    seen = np.zeros(n_rows, dtype=np.bool_)
+    for r in rows:
+        seen[r] = True
+    where = np.empty(n_rows, dtype=np.int64)
+    union = np.empty(len(rows), dtype=np.int64)
+    k = 0
+    for r in range(n_rows):
+        if seen[r]:
+            where[r] = k
+            union[k] = r
+            k += 1
+    return union[:k], where
+
+
+@njit(cache=True, nogil=True)
+def scatter_coalesced(sorted_rows, perm, values, where, out):
+    """torch's ``coalesce`` of a row-sparse gradient, written into a matrix over the union of
+    rows as ``index_add_`` onto zeros would: the entries of a row summed in the order of the
+    sort coalesce runs (``sorted_rows``, ``perm``: ``indices.sort()``), the first copied, the
+    others added one by one, then 0 + that sum (which turns −0 into +0); ``where`` maps a
+    row to its output row; every other output row is zeroed. Returns the touched mask."""
+    n, dim = len(sorted_rows), values.shape[1]
+    touched = np.zeros(out.shape[0], dtype=np.bool_)
+    j = 0
+    while j < n:
+        s, p = where[sorted_rows[j]], perm[j]
+        for d in range(dim):
+            out[s, d] = values[p, d]
+        touched[s] = True
+        i = j + 1
+        while i < n and sorted_rows[i] == sorted_rows[j]:
+            p = perm[i]
+            for d in range(dim):
+                out[s, d] += values[p, d]
+            i += 1
+        for d in range(dim):
+            out[s, d] = 0.0 + out[s, d]
+        j = i
+    for s in range(out.shape[0]):
+        if not touched[s]:
+            for d in range(dim):
+                out[s, d] = 0.0
+    return touched
+
+
 def compile_kernel() -> None:
-    """Compile (or load from the cache) the kernel for the float32 tables a run steps."""
+    """Compile (or load from the cache) the kernels for the float32 tables a run steps."""
     rows, values = np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.float32)
     merge_rows(rows, values, rows, values, np.zeros(2, dtype=np.int64),
                np.zeros((2, 1), dtype=np.float32))
+    union, where = union_slots(rows, 1)
+    scatter_coalesced(rows, rows, values, where, values.copy())
+
+
+def compact_rows(grads: dict, n_rows: int) -> tuple[dict, torch.Tensor, dict]:
+    """``_compact``'s fast path: each CPU row-sparse gradient of ``grads`` (key → tensor, all
+    ``_fused``, on a table of ``n_rows`` rows) coalesced as torch coalesces it and scattered
+    into a dense matrix over the union of their rows, bit for bit what ``g.coalesce()`` then
+    ``index_add_`` onto zeros give. Returns ({key: matrix}, the union's rows, ascending,
+    {key: touched mask})."""
+    sorts = {k: g._indices()[0].sort() for k, g in grads.items()}  # coalesce's order of sums
+    sorted_np = {k: s.values.numpy() for k, s in sorts.items()}
+    union, where = union_slots(np.concatenate(list(sorted_np.values())), n_rows)
+    mats, touched = {}, {}
+    for k, g in grads.items():
+        m = torch.empty((len(union), *g.shape[1:]), dtype=g.dtype)
+        mask = scatter_coalesced(sorted_np[k], sorts[k].indices.numpy(),
+                                 g._values().reshape(g._nnz(), -1).numpy(), where,
+                                 m.reshape(len(union), -1).numpy())
+        mats[k], touched[k] = m, torch.from_numpy(mask)
+    return mats, torch.from_numpy(union), touched
 
 
 def _fused(t: torch.Tensor, s: torch.Tensor) -> bool:
@@ -167,6 +237,28 @@ def accumulate_table_grad(table: torch.nn.Parameter, loss: torch.Tensor, weight:
         if grad is None:
             return
     table.grad = grad if table.grad is None else add_row_sparse(table.grad, grad)
+
+
+def accumulate_row_sum(table: torch.nn.Parameter, grads: list[torch.Tensor]) -> None:
+    """``table.grad`` + (g_1 + (g_2 + …)), summed as autograd sums the gradients of one loss
+    that reach a leaf (each arrival added on the left of what its buffer holds), by the merge
+    above; on a table with ``deferred_rows`` the outer sum is left to the optimiser."""
+    grads = [g for g in grads if g._nnz()]
+    if not grads:
+        return
+    inner = grads[-1]
+    for g in reversed(grads[:-1]):
+        inner = add_row_sparse(g, inner)
+    deferred = getattr(table, "deferred_rows", None)
+    if table.grad is None:
+        table.grad = inner
+    elif deferred is not None and _fused(table.grad, inner):
+        deferred.add(table.grad, inner._indices()[0].numpy(),
+                     inner._values().reshape(inner._nnz(), -1).numpy(), 1.0)
+    else:
+        if deferred is not None:
+            deferred.settle(table)
+        table.grad = add_row_sparse(table.grad, inner)
 
 
 def accumulate_table_grad_autograd(table: torch.nn.Parameter, loss: torch.Tensor,
