@@ -131,34 +131,11 @@ def lazy_adam_blocks(param, exp_avg, exp_avg_sq, rows, values, block_rows, block
         if seen < 0:  # a row's first entry is written where its sum goes
             slot[r] = k
             uniq[k] = r
-            target = k
+            value = summed[k]
             k += 1
+        else:
+            value = scratch
         first = src[e, 0]
-        n_in, last = 0, -1
-        for b in range(n_blocks):
-            if src[e, b + 1] >= 0:
-                n_in += 1
-                last = b
-        # one entry alone: 0 + it at its level, and every later level's 0 + leaves it as is
-        if n_in == 0:
-            own = values[first]
-            if seen < 0:
-                for d in range(dim):
-                    summed[target, d] = zero + own[d]
-            else:
-                for d in range(dim):
-                    summed[seen, d] += zero + own[d]
-            continue
-        if n_in == 1 and first < 0:
-            held, w = block_values[starts[last] + src[e, last + 1]], weights[last]
-            if seen < 0:
-                for d in range(dim):
-                    summed[target, d] = zero + held[d] * w
-            else:
-                for d in range(dim):
-                    summed[seen, d] += zero + held[d] * w
-            continue
-        value = summed[target] if seen < 0 else scratch
         have = first >= 0
         if have:
             for d in range(dim):
