@@ -6,21 +6,25 @@
 
 One run is built (SST-2 with 10,000 training sentences, bag-of-embeddings, skip-gram init,
 batches of 64, one thread, as bench/test_bench_aux_cost.py) and trained block by block; the
-blocks alternate between two of three ways of adding each auxiliary gradient to the table's:
+blocks alternate between two of the ways of adding each auxiliary gradient to the table's:
 ``deferred`` (the lazy-Adam pass sums the held row blocks: ``sparse_add.DeferredRows``),
 ``merged`` (each one merged into ``table.grad`` by the numba merge, fused-kernel losses past
 autograd: ``accumulate_table_grad`` on a table without deferred rows) and ``autograd``
-(``accumulate_table_grad_autograd``: autograd's own sparse ``+``). All three give the same
-table bit for bit (tests/test_sparse_add.py), so the run's trajectory is one run's, whichever
-path a block took. Each pair of neighbouring blocks gives a CPU-time ratio
-ours / reference; a second series alternates the reference with itself, the A/A floor of
-this machine at this moment. A speed-up is one whose interquartile range of ratios lies
-below 1 and clear of the A/A range. Prints one JSON object.
+(``accumulate_table_grad_autograd``: autograd's own sparse ``+``); for the gradient
+weightings (``--strategy gcs`` and the like) ``reference-gradients`` times their reference
+paths (autograd, torch's coalesce and sparse sums) against the fast ones (``deferred``). All
+give the same table bit for bit (tests/test_sparse_add.py, tests/test_fast_gradients.py), so
+the run's trajectory is one run's, whichever path a block took. Each pair of neighbouring
+blocks gives a CPU-time ratio ours / reference; a second series alternates the reference
+with itself, the A/A floor of this machine at this moment. A speed-up is one whose
+interquartile range of ratios lies below 1 and clear of the A/A range. Prints one JSON
+object.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -30,15 +34,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mt2st import schedules  # noqa: E402
 from mt2st.config import TrainConfig  # noqa: E402
 from mt2st.kernels import sparse_add  # noqa: E402
 from mt2st.results import cpu_model  # noqa: E402
 from mt2st.trainer import Trainer, blas_threads  # noqa: E402
 
-#: how each way adds an auxiliary gradient, and whether the table defers its row blocks
-PATHS = {"deferred": (sparse_add.accumulate_table_grad, True),
-         "merged": (sparse_add.accumulate_table_grad, False),
-         "autograd": (sparse_add.accumulate_table_grad_autograd, False)}
+#: how each way adds an auxiliary gradient, whether the table defers its row blocks, and
+#: whether the gradient weightings take their reference paths (``reference-gradients``:
+#: autograd and torch's sparse operations, ``schedules.reference_gradients``)
+PATHS = {"deferred": (sparse_add.accumulate_table_grad, True, False),
+         "merged": (sparse_add.accumulate_table_grad, False, False),
+         "autograd": (sparse_add.accumulate_table_grad_autograd, False, False),
+         "reference-gradients": (sparse_add.accumulate_table_grad, True, True)}
 
 
 def config(setting: str, strategy: str, train_size: int, dataset: str = "sst2") -> TrainConfig:
@@ -59,17 +67,18 @@ def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None, ours: str 
 
     def block(path: str) -> float:
         nonlocal cursor
-        add, defer = paths[path]
+        add, defer, reference = paths[path]
         sparse_add.accumulate_table_grad = add  # Schedule.backward looks it up per call
         trainer.table.deferred_rows = deferred if defer else None
         weights = trainer.schedule.weights(0.0)
-        start = time.thread_time()
-        for _ in range(steps):
-            idx = order[(cursor * cfg.batch_size) % n_train:][:cfg.batch_size]
-            cursor += 1
-            if not trainer._step(idx, weights):
-                raise RuntimeError("the benchmark run diverged")
-        return time.thread_time() - start
+        with schedules.reference_gradients() if reference else contextlib.nullcontext():
+            start = time.thread_time()
+            for _ in range(steps):
+                idx = order[(cursor * cfg.batch_size) % n_train:][:cfg.batch_size]
+                cursor += 1
+                if not trainer._step(idx, weights):
+                    raise RuntimeError("the benchmark run diverged")
+            return time.thread_time() - start
 
     series = {"ours/reference": ("ours", "reference"),
               "reference/reference": ("reference", "reference")}

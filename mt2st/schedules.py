@@ -7,14 +7,34 @@ evaluation's validation accuracy to the schedules that react to it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mt2st.errors import ConfigError
+
+#: whether the gradient weightings take their fast gradient paths (held row gradients taken as
+#: they are, the numba compaction, the merged sums); their reference paths (autograd and
+#: torch's sparse operations) give the same bits, and ``reference_gradients`` switches to them
+_FAST_GRADIENTS = True
+
+
+@contextlib.contextmanager
+def reference_gradients() -> Iterator[None]:
+    """Within the block every weighting computes its gradients through autograd and torch's
+    own sparse operations: the reference its fast paths are tested and timed against
+    (tests/test_fast_gradients.py, bench/weighting_ab.py)."""
+    global _FAST_GRADIENTS
+    saved, _FAST_GRADIENTS = _FAST_GRADIENTS, False
+    try:
+        yield
+    finally:
+        _FAST_GRADIENTS = saved
 
 
 class Schedule(ABC):
@@ -273,7 +293,7 @@ def _table_gradient(loss, weight: float, table):
     if not loss.requires_grad:
         return None
     held = getattr(loss.grad_fn, "row_gradient", None)
-    if held is not None:
+    if held is not None and _FAST_GRADIENTS:
         return _weighted(*held, weight, table.shape)
     (g,) = torch.autograd.grad(weight * loss, table, allow_unused=True)
     return g
@@ -367,6 +387,8 @@ def _summed_backward(primary, aux: dict, coeffs: dict, table) -> bool:
 
     from mt2st.kernels.sparse_add import _weighted, accumulate_row_sum
 
+    if not _FAST_GRADIENTS:
+        return False
     live = {k: loss for k, loss in aux.items() if loss.requires_grad}
     held = {k: getattr(loss.grad_fn, "row_gradient", None) for k, loss in live.items()}
     if any(h is None for h in held.values()):
@@ -464,7 +486,7 @@ def _compact(g0, grads: dict, table):
         return g0, dense, None, touched
     from mt2st.kernels.sparse_add import _fused, compact_rows
 
-    if all(_fused(g, g0) for g in (g0, *grads.values())):  # one numba pass per gradient
+    if _FAST_GRADIENTS and all(_fused(g, g0) for g in (g0, *grads.values())):  # numba
         mats, rows, touched = compact_rows({"": g0, **grads}, table.shape[0])
         return mats.pop(""), mats, rows, touched
     return _compact_torch(g0, grads, table)

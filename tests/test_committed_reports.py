@@ -57,7 +57,8 @@ def test_committed_report_regenerates_from_its_store(folder, tmp_path):
         return
     build_report(folder, tmp_path, **options, figures=False)
     frontier = ("frontier.csv",) if (committed / "frontier.csv").is_file() else ()
-    for name in ("cells.csv", "ladder.csv", "comparisons.csv", "profile.csv", *frontier):
+    for name in ("cells.csv", "ladder.csv", "comparisons.csv", "profile.csv", "costs.csv",
+                 *frontier):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name), pd.read_csv(committed / name),
                                       check_exact=False, rtol=1e-9, obj=name)
     assert json.loads((tmp_path / "claims.json").read_text()) == \

@@ -16,41 +16,6 @@ from mt2st.kernels.sparse_add import add_row_sparse, compact_rows
 from mt2st.trainer import Trainer
 
 
-def _reference_backward(schedule, primary, aux, weights, table, rng, **extra) -> None:
-    """The same weighting's backward through autograd only."""
-    import torch
-
-    if isinstance(schedule, schedules.UncertaintyWeighting):
-        s = schedule.log_var
-        total = 0.5 * torch.exp(-s[0]) * primary + 0.5 * s[0]
-        for name, loss in aux.items():
-            i = schedule.index[name]
-            total = total + 0.5 * torch.exp(-s[i]) * weights[name] * loss + 0.5 * s[i]
-        total.backward()
-    elif isinstance(schedule, schedules.RandomLossWeighting):
-        z = rng.standard_normal(1 + len(aux))
-        lam = np.exp(z - z.max())
-        lam = lam / lam.sum() * len(lam)
-        total = float(lam[0]) * primary
-        for k, (name, loss) in enumerate(aux.items(), start=1):
-            total = total + float(lam[k]) * weights[name] * loss
-        total.backward()
-    else:  # the compacting weightings: autograd's gradients, torch's coalesce and index_add
-        fast = schedules._compact, schedules._table_gradient
-        schedules._compact = lambda g0, grads, t: schedules._compact_torch(g0, grads, t)
-
-        def autograd_gradient(loss, weight, t):
-            if not loss.requires_grad:
-                return None
-            return torch.autograd.grad(weight * loss, t, allow_unused=True)[0]
-
-        schedules._table_gradient = autograd_gradient
-        try:
-            type(schedule).backward(schedule, primary, aux, weights, table, rng, **extra)
-        finally:
-            schedules._compact, schedules._table_gradient = fast
-
-
 def _state(trainer: Trainer) -> list[torch.Tensor]:
     out = [trainer.table.detach().clone(), *(p.detach().clone() for p in trainer.model.parameters())]
     for opt in trainer.optimizers:
@@ -65,7 +30,13 @@ def test_fast_paths_step_as_autograd_does(strategy, data_dir):
                       strategy=strategy, setting="S3", epochs=2, batch_size=64, lr=0.01,
                       gamma0=0.37, threads=1, seed=3)
     fast, ref = Trainer(cfg, data_dir=data_dir), Trainer(cfg, data_dir=data_dir)
-    ref.schedule.backward = lambda *a, **k: _reference_backward(ref.schedule, *a, **k)
+    backward = ref.schedule.backward
+
+    def reference(*args, **kwargs):
+        with schedules.reference_gradients():
+            backward(*args, **kwargs)
+
+    ref.schedule.backward = reference
     order = fast.parts.shuffle_rng.permutation(300)
     weights = fast.schedule.weights(0.0)
     for step in range(12):
@@ -91,7 +62,8 @@ def test_compaction_equals_torch_coalesce_and_index_add():
                                                check_invariants=False)
         table = torch.zeros(n_rows, dim)
         g0, rest = grads[0], {k: g for k, g in grads.items() if k}
-        want = schedules._compact_torch(g0, rest, table)
+        with schedules.reference_gradients():
+            want = schedules._compact(g0, rest, table)
         mats, rows, touched = compact_rows(grads, n_rows)
         assert torch.equal(rows, want[2])
         for k, m in mats.items():

@@ -1,6 +1,7 @@
 """The report's compute layer: from evaluation rows to every table a report or a control
 check reads (runs, cells, the target ladder, time to target, A/A pairs and noise floors,
-calibrated comparisons, the performance profile), with no writing and no drawing."""
+calibrated comparisons, the performance profile, the auxiliary work's costs), with no
+writing and no drawing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from mt2st.report.aggregate import (
     time_to_targets,
 )
 from mt2st.report.claims import COMPARISONS
+from mt2st.report.costs import marginal_costs
 from mt2st.report.verdicts import aa_points, compare_cells, noise_floor, workload_floors
 
 #: the ladder of relative target levels scanned when a report names none: start, stop, step
@@ -43,6 +45,7 @@ class Analysis:
     comparisons: pd.DataFrame
     rho: pd.DataFrame
     profile: pd.DataFrame
+    costs: pd.DataFrame  # the auxiliary work's marginal cost per cell, with its noise floor
 
 
 def analyse(rows: pd.DataFrame, levels: tuple[float, float, float] | list[float] | None = None,
@@ -65,7 +68,7 @@ def analyse(rows: pd.DataFrame, levels: tuple[float, float, float] | list[float]
     comparisons = compare_cells(tta, all_cells, COMPARISONS, floors, floor)
     rho, profile = performance_profile(lad, cells)
     return Analysis(rows, runs, all_cells, cells, scanned, tta, lad, points, floor, floors,
-                    comparisons, rho, profile)
+                    comparisons, rho, profile, marginal_costs(runs))
 
 
 #: the verdict words that clear the noise floor (the rest are no difference or inconclusive)

@@ -1,0 +1,70 @@
+"""The auxiliary work's marginal cost with its whole-run noise floor (report.costs), on runs
+whose clocks are made up so that every verdict has a known answer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mt2st.config import AUX_NAMES
+from mt2st.report.costs import marginal_costs, replica_ratios, run_floors
+
+SEEDS = [0, 1, 2, 3, 4]
+
+
+def _runs(cell: str, strategy: str, clocks, flops: float, flop_share: float = 0.0,
+          replica: int = 0, stl: str = "stl") -> list[dict]:
+    shares = {f"flop_share_{t}": 0.0 for t in AUX_NAMES}
+    shares[f"flop_share_{AUX_NAMES[0]}"] = flop_share
+    return [{"cell_id": cell, "stl_cell_id": stl, "strategy": strategy, "aux_grad": "real",
+             "replica": replica, "seed": s, "train_clock_s": c, "flops_total": flops, **shares}
+            for s, c in zip(SEEDS, clocks, strict=True)]
+
+
+def _store(with_replica: bool = True) -> pd.DataFrame:
+    noise = [1.1, 0.9, 1.0, 1.05, 0.95]
+    rows = _runs("stl", "stl", [1.0] * 5, 100.0)
+    if with_replica:
+        rows += _runs("stl-replica", "stl", noise, 100.0, replica=1)
+    rows += _runs("costly", "mtl", [3.0] * 5, 125.0, 0.2)       # time 2/3 of it, FLOPs 1/5
+    rows += _runs("fair", "diminish", [1.25] * 5, 133.4, 0.25)  # time 1/5, FLOPs 1/4
+    rows += _runs("close", "switch", [1.6] * 5, 126.0, 0.2)     # time 3/8, FLOPs ~0.206
+    rows += _runs("sliver", "gcs", [1.3] * 5, 100.5, 0.004)     # FLOPs 0.5 %
+    return pd.DataFrame(rows)
+
+
+def test_the_floor_is_the_replica_pairs_spread():
+    pairs = replica_ratios(_store())
+    assert sorted(pairs["ratio"]) == pytest.approx(sorted([1.1, 0.9, 1.0, 1.05, 0.95]))
+    per, pooled = run_floors(pairs)
+    want = math.exp(np.quantile(np.abs(np.log([1.1, 0.9, 1.0, 1.05, 0.95])), 0.95))
+    assert per["stl"] == pytest.approx(want) and pooled == pytest.approx(want)
+
+
+def test_verdicts_have_their_known_answers():
+    costs = marginal_costs(_store()).set_index("cell_id")
+    assert costs.loc["costly", "time_share"] == pytest.approx(2 / 3)
+    assert costs.loc["costly", "flop_share"] == pytest.approx(0.2)
+    assert costs.loc["costly", "verdict"] == "over"
+    assert costs.loc["fair", "verdict"] == "within"
+    close = costs.loc["close"]
+    assert close["ratio_lo"] < 1.5 < close["ratio_hi"] and close["verdict"] == "not told apart"
+    assert costs.loc["sliver", "verdict"].startswith("FLOPs < 1%")
+    assert "stl" not in costs.index and "stl-replica" not in costs.index
+
+
+def test_without_a_replica_the_raw_ratio_decides_and_says_so():
+    costs = marginal_costs(_store(with_replica=False)).set_index("cell_id")
+    assert costs["floor"].isna().all()
+    assert costs.loc["close", "verdict"] == "over"  # 1.82× with no floor to widen it
+    assert costs.loc["close", "ratio_lo"] == pytest.approx(costs.loc["close", "ratio"])
+
+
+def test_seeds_pair_and_unpaired_seeds_are_left_out():
+    store = _store()
+    store = store[~((store["cell_id"] == "costly") & (store["seed"] == 4))]
+    costs = marginal_costs(store).set_index("cell_id")
+    assert costs.loc["costly", "pairs"] == 4 and costs.loc["fair", "pairs"] == 5
