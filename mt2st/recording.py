@@ -121,7 +121,10 @@ class Recorder:
             row[f"weight_mean_{name}"] = float(diagnostics.get(f"weight_mean_{name}", nan))
             row[f"row_share_{name}"] = float(diagnostics.get(f"row_share_{name}", nan))
             flops_total += row[f"flops_{name}"]
-        row["flops_total"] = flops_total
+        # the weighting's own arithmetic on the gradients (GCS's, PCGrad's, HydaLearn's,
+        # OL-AUX's inner products and projections): auxiliary work, 0 for the schedules
+        row["flops_weighting"] = float(p.schedule.flops)
+        row["flops_total"] = flops_total + row["flops_weighting"]
         row.update(clocks)
         recent.clear()
         self.rows.append(row)

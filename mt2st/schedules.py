@@ -71,6 +71,10 @@ class Schedule(ABC):
             if isinstance(g, bool) or not (isinstance(g, int | float) and math.isfinite(g) and g >= 0):
                 raise ConfigError(f"gamma0 for {task!r} must be a finite number >= 0, got {g!r}")
         self.gamma0 = dict(gamma0)
+        #: FLOPs of the weighting's own arithmetic on the step's gradients since the run began
+        #: (inner products, norms, projections, lookahead steps: 0 for the time schedules); the
+        #: record counts them in the auxiliary work's FLOPs
+        self.flops = 0.0
 
     def check_budget(self, epochs: float) -> None:  # noqa: B027 (optional hook)
         """Refuse parameters that cannot act within a training budget of ``epochs`` (a switch
@@ -299,12 +303,15 @@ def _table_gradient(loss, weight: float, table):
     return g
 
 
-def _combine_rows(grads: list, table, rule) -> None:
-    """Set the table's gradient to ``rule`` (a list of gradients → one) applied to the rows
-    any task touched: row-sparse gradients are compacted to those rows (a few thousand of a
-    vocabulary, not the whole table), dense ones are used as they are."""
+def _combine_rows(grads: list, table, rule) -> float:
+    """Set the table's gradient to ``rule`` (a list of gradients → (one, its FLOPs)) applied
+    to the rows any task touched: row-sparse gradients are compacted to those rows (a few
+    thousand of a vocabulary, not the whole table), dense ones are used as they are. Returns
+    the rule's FLOPs."""
     m0, mats, rows, _ = _compact(grads[0], dict(enumerate(grads[1:])), table)
-    _set_table_grad(table, rows, rule([m0, *mats.values()]))
+    combined, flops = rule([m0, *mats.values()])
+    _set_table_grad(table, rows, combined)
+    return flops
 
 
 class GCS(GradientWeighting):
@@ -315,20 +322,26 @@ class GCS(GradientWeighting):
     label, color = "GCS", "#9467bd"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
-        _combine_rows(_table_gradients(primary, aux, weights, table), table, gcs_combine)
+        self.flops += _combine_rows(_table_gradients(primary, aux, weights, table), table,
+                                    gcs_combine)
 
 
-def gcs_combine(grads: list):
-    """g_0 + Σ_k g_k over the auxiliary gradients whose cosine with g_0 is positive."""
+def gcs_combine(grads: list) -> tuple[object, float]:
+    """(g_0 + Σ_k g_k over the auxiliary gradients whose cosine with g_0 is positive, the
+    FLOPs: 2n for |g_0| and for each inner product, n for each sum; n = a gradient's size)."""
     g0 = grads[0]
+    n = g0.numel()
     total = g0.clone()
+    flops = 2.0 * n
     if not float(g0.norm()) > 0:
-        return total
+        return total, flops
     for g in grads[1:]:
         # the cosine's sign is the inner product's (the norms are positive, |g_k| floored)
+        flops += 2.0 * n
         if float((g0 * g).sum()) > 0:
             total += g
-    return total
+            flops += n
+    return total, flops
 
 
 class PCGrad(GradientWeighting):
@@ -340,13 +353,17 @@ class PCGrad(GradientWeighting):
     label, color = "PCGrad", "#8c564b"
 
     def backward(self, primary, aux, weights, table, rng) -> None:
-        _combine_rows(_table_gradients(primary, aux, weights, table), table,
-                      lambda grads: pcgrad_combine(grads, rng))
+        self.flops += _combine_rows(_table_gradients(primary, aux, weights, table), table,
+                                    lambda grads: pcgrad_combine(grads, rng))
 
 
-def pcgrad_combine(grads: list, rng) -> object:
-    """Σ_i g_i after projecting each g_i off every g_j (j ≠ i, random order) it conflicts with."""
+def pcgrad_combine(grads: list, rng) -> tuple[object, float]:
+    """(Σ_i g_i after projecting each g_i off every g_j (j ≠ i, random order) it conflicts
+    with, the FLOPs: 2n for each inner product and squared norm computed, 2n for each
+    projection, n for each sum; n = a gradient's size)."""
     out = []
+    n = grads[0].numel() if grads else 0
+    flops = 0.0
     squares: dict[int, float] = {}  # |g_j|², computed once for every projection onto g_j
     dots: dict[frozenset, float] = {}  # g_i·g_j of two unprojected gradients (symmetric)
     for i, g in enumerate(grads):
@@ -358,21 +375,26 @@ def pcgrad_combine(grads: list, rng) -> object:
             gj = grads[j]
             if projected:
                 dot = float((gi * gj).sum())
+                flops += 2.0 * n
             else:  # gi is still g_i: the pair's product, computed once for both
                 pair = frozenset((i, j))
                 if pair not in dots:
                     dots[pair] = float((gi * gj).sum())
+                    flops += 2.0 * n
                 dot = dots[pair]
             if dot < 0:
                 if j not in squares:
                     squares[j] = float((gj * gj).sum())
+                    flops += 2.0 * n
                 gi -= dot / max(squares[j], 1e-20) * gj
                 projected = True
+                flops += 2.0 * n
         out.append(gi)
     total = out[0]
     for g in out[1:]:
         total = total + g
-    return total
+        flops += n
+    return total, flops
 
 
 def _summed_backward(primary, aux: dict, coeffs: dict, table) -> bool:
@@ -573,10 +595,13 @@ class _StepWeighting(GradientWeighting):
     @abstractmethod
     def step_weights(self, m0, mats: dict, rows, table, weights: dict,
                      primary_again) -> dict[str, float]:
-        """This step's weight of each task (its compacted gradient in ``mats``)."""
+        """This step's weight of each task (its compacted gradient in ``mats``); counts the
+        FLOPs of its arithmetic on the gradients in ``self.flops`` (the lookahead forwards
+        are counted by the trainer as primary FLOPs)."""
 
     def observe_step(self, m0, mats: dict) -> None:  # noqa: B027 (optional hook)
-        """Called after the step's gradient is set (OL-AUX learns its weights here)."""
+        """Called after the step's gradient is set (OL-AUX learns its weights here); counts
+        the FLOPs of what it computes in ``self.flops``."""
 
     def backward(self, primary, aux, weights, table, rng, primary_again=None) -> None:
         primary.backward()
@@ -635,6 +660,7 @@ class HydaLearn(_StepWeighting):
         """(G_0, {task: G_k}) for the compacted gradients (see the class docstring)."""
         import torch
 
+        self.flops += 2.0 * m0.numel() * (1 + len(mats))  # an inner product or a step each
         if self.mode == "first-order":
             return (self.step * float((m0 * m0).sum()),
                     {k: self.step * float((m0 * m).sum()) for k, m in mats.items()})
@@ -723,6 +749,7 @@ class OLAux(_StepWeighting):
         return {k: self.w[k] for k in mats}
 
     def observe_step(self, m0, mats: dict) -> None:
+        self.flops += 2.0 * m0.numel() * len(mats)
         self.update({k: float((m0 * m).sum()) for k, m in mats.items()})
 
     def describe(self) -> dict:

@@ -8,7 +8,7 @@ import torch
 
 from mt2st.config import TrainConfig
 from mt2st.errors import ConfigError
-from mt2st.schedules import STRATEGIES, make_schedule, pcgrad_combine
+from mt2st.schedules import STRATEGIES, gcs_combine, make_schedule, pcgrad_combine
 from mt2st.trainer import train
 
 SYN = dict(dataset="synthetic", init="random", lr=0.02, epochs=3, batch_size=64, dim=24,
@@ -29,15 +29,31 @@ def _grads_after(strategy: str, a: list[float], b: list[float]) -> torch.Tensor:
 def test_gcs_uses_an_auxiliary_gradient_only_where_it_agrees():
     assert _grads_after("gcs", [1, 0], [-1, 1]).tolist() == [1, 0]  # cosine < 0: dropped
     assert _grads_after("gcs", [1, 0], [1, 1]).tolist() == [2, 1]  # cosine > 0: added
+    total, flops = gcs_combine([torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])])
+    assert total.tolist() == [2, 1] and flops == 2 * 2 + 2 * 2 + 2  # |g0|, g0·g1, the sum
+
+
+def test_weighting_flops_reach_the_record():
+    """The weightings that compute on the gradients count it; the others count nothing; the
+    record adds it to the FLOPs."""
+    for strategy in ("gcs", "pcgrad", "olaux", "hydalearn", "uw", "mtl"):
+        rows = train(TrainConfig(strategy=strategy, **{**SYN, "epochs": 1}), progress=False).rows
+        last = rows.iloc[-1]
+        parts = last["flops_primary"] + sum(last[f"flops_{t}"] for t in ("similarity", "analogy"))
+        assert last["flops_total"] == pytest.approx(parts + last["flops_weighting"])
+        assert (last["flops_weighting"] > 0) == (strategy in ("gcs", "pcgrad", "olaux", "hydalearn"))
 
 
 def test_pcgrad_projects_conflicting_gradients_known_answer():
     g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
     # g1 off g2: [1,0] + 0.5·[-1,1] = [0.5, 0.5]; g2 off g1: [-1,1] + [1,0] = [0, 1]
-    total = pcgrad_combine([g1, g2], np.random.default_rng(0))
+    total, flops = pcgrad_combine([g1, g2], np.random.default_rng(0))
     np.testing.assert_allclose(total.numpy(), [0.5, 1.5])
-    agree = pcgrad_combine([g1, torch.tensor([1.0, 1.0])], np.random.default_rng(0))
+    # one product for the pair (computed once), |g2|² and |g1|², two projections, one sum
+    assert flops == (2 + 2 + 2 + 2 + 2) * 2 + 2
+    agree, flops = pcgrad_combine([g1, torch.tensor([1.0, 1.0])], np.random.default_rng(0))
     np.testing.assert_allclose(agree.numpy(), [2.0, 1.0])  # no conflict: the plain sum
+    assert flops == 2 * 2 + 2  # the pair's product and the sum
     np.testing.assert_allclose(_grads_after("pcgrad", [1, 0], [-1, 1]).numpy(), [0.5, 1.5])
 
 

@@ -579,7 +579,10 @@ def cost_and_knob_sections(d: ReportData) -> list[tuple[str, object]]:
               "on the same seeds: the 95 % quantile of |log ratio|, pooled over the store where a "
               "workload has fewer than 5 pairs): **over** where even the low end exceeds 1.5×, "
               "**within** where even the high end does not, **not told apart** otherwise. "
-              "FLOPs are counted per task by the trainer (work × FLOPs per unit)."),
+              "FLOPs are counted per task by the trainer (work × FLOPs per unit), and the "
+              "weighting's own arithmetic on the gradients (GCS's, PCGrad's, HydaLearn's and "
+              "OL-AUX's inner products, norms, projections and lookahead steps over the "
+              "compacted rows) counts as auxiliary work."),
         ("table", cost_table(cells, a.costs)),
         ("h2", "The authors' formulation (detached auxiliary losses)"),
         ("p", "In detached mode the auxiliary terms are computed from a detached copy of the "
