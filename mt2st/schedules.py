@@ -28,7 +28,7 @@ _FAST_GRADIENTS = True
 def reference_gradients() -> Iterator[None]:
     """Within the block every weighting computes its gradients through autograd and torch's
     own sparse operations: the reference its fast paths are tested and timed against
-    (tests/test_fast_gradients.py, bench/weighting_ab.py)."""
+    (tests/test_fast_gradients.py; bench/step_ab.py --reference reference-gradients)."""
     global _FAST_GRADIENTS
     saved, _FAST_GRADIENTS = _FAST_GRADIENTS, False
     try:

@@ -33,24 +33,24 @@ COST_COLUMNS = ["cell_id", "stl_cell_id", "pairs", "rho", "time_share", "flop_sh
                 "floor", "ratio_lo", "ratio_hi", "verdict"]
 
 
-def _clock(runs: pd.DataFrame) -> pd.Series:
-    return runs["train_clock_s"].astype(float)
+def _paired(runs: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` beside the run of their STL cell (``base``, indexed by cell) with the same
+    seed, where both training clocks are finite and positive (columns x, y: the clocks)."""
+    keep = ["cell_id", "stl_cell_id", "seed", "train_clock_s", "flops_total"]
+    stl = base[["cell_id", "seed", "train_clock_s", "flops_total"]].rename(
+        columns={"cell_id": "stl_cell_id", "train_clock_s": "y", "flops_total": "stl_flops"})
+    m = runs[keep].rename(columns={"train_clock_s": "x"}).merge(stl, on=["stl_cell_id", "seed"])
+    x, y = m["x"].to_numpy(float), m["y"].to_numpy(float)
+    return m[np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)]
 
 
 def replica_ratios(runs: pd.DataFrame) -> pd.DataFrame:
     """Every whole-run A/A pair: a run of an STL replica cell against the run of its STL cell
     with the same seed (stl_cell_id, seed, ratio of their training clocks)."""
     stl = runs[(runs["strategy"] == "stl") & (runs["aux_grad"] != "detached")]
-    base = stl[stl["replica"] == 0].set_index(["cell_id", "seed"])
-    rows = []
-    for _, r in stl[stl["replica"] > 0].iterrows():
-        key = (r["stl_cell_id"], r["seed"])
-        if key in base.index:
-            b = float(_clock(base.loc[[key]]).iloc[0])
-            x = float(r["train_clock_s"])
-            if b > 0 and x > 0 and math.isfinite(b) and math.isfinite(x):
-                rows.append({"stl_cell_id": key[0], "seed": int(r["seed"]), "ratio": x / b})
-    return pd.DataFrame(rows, columns=["stl_cell_id", "seed", "ratio"])
+    m = _paired(stl[stl["replica"] > 0], stl[stl["replica"] == 0])
+    return pd.DataFrame({"stl_cell_id": m["stl_cell_id"], "seed": m["seed"].astype(int),
+                         "ratio": m["x"] / m["y"]}).reset_index(drop=True)
 
 
 def run_floors(pairs: pd.DataFrame, min_pairs: int = MIN_PAIRS) -> tuple[dict[str, float], float]:
@@ -71,27 +71,18 @@ def marginal_costs(runs: pd.DataFrame, limit: float = LIMIT) -> pd.DataFrame:
     floors, pooled = run_floors(replica_ratios(runs))
     share = sum(runs[f"flop_share_{t}"] for t in AUX_NAMES if f"flop_share_{t}" in runs)
     work = runs[(share > 0) & (runs["replica"] == 0)]
-    stl = runs[(runs["strategy"] == "stl") & (runs["replica"] == 0)].set_index(["cell_id", "seed"])
+    stl = runs[(runs["strategy"] == "stl") & (runs["replica"] == 0)]
+    m = _paired(work, stl).assign(log=lambda d: np.log(d["x"] / d["y"]))
     out = []
-    for cell, g in work.groupby("cell_id", sort=True):
-        stl_cell = g["stl_cell_id"].iloc[0]
-        logs, flops_cell, flops_stl = [], [], []
-        for _, r in g.iterrows():
-            key = (stl_cell, r["seed"])
-            if key not in stl.index:
-                continue
-            b = stl.loc[[key]].iloc[0]
-            x, y = float(r["train_clock_s"]), float(b["train_clock_s"])
-            if x > 0 and y > 0 and math.isfinite(x) and math.isfinite(y):
-                logs.append(math.log(x / y))
-                flops_cell.append(float(r["flops_total"]))
-                flops_stl.append(float(b["flops_total"]))
-        if not logs or not np.median(flops_cell) > 0:
+    for cell, g in m.groupby("cell_id", sort=True):
+        flops_cell, flops_stl = float(g["flops_total"].median()), float(g["stl_flops"].median())
+        if not flops_cell > 0:
             continue
-        rho = math.exp(float(np.mean(logs)))
-        flop_share = 1 - float(np.median(flops_stl)) / float(np.median(flops_cell))
+        rho = math.exp(float(g["log"].mean()))
+        flop_share = 1 - flops_stl / flops_cell
+        stl_cell = g["stl_cell_id"].iloc[0]
         floor = floors.get(stl_cell, pooled)
-        rec = {"cell_id": cell, "stl_cell_id": stl_cell, "pairs": len(logs), "rho": rho,
+        rec = {"cell_id": cell, "stl_cell_id": stl_cell, "pairs": len(g), "rho": rho,
                "time_share": 1 - 1 / rho, "flop_share": flop_share, "floor": floor}
         if flop_share >= NEGLIGIBLE_SHARE:
             rec["ratio"] = rec["time_share"] / flop_share
