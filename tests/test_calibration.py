@@ -173,6 +173,7 @@ def test_cells_mixing_commits_are_flagged_and_paper_numbers_sit_only_beside_swit
     assert not any(v for k, v in said.items() if k[0] != "switch")
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_known_answer_controls_in_small(tmp_path):
     """The controls of docs/controls on real runs, small: two disjoint seed sets of the
     positive workload (MTL, Switch, STL and an STL replica). Switch and MTL are identical

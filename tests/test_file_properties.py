@@ -156,12 +156,14 @@ def _run(case, path, strategies: dict, examples: int) -> None:
     assert min(seen.values()) >= examples // 6, seen
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_any_tsv_file_loads_whole_or_is_refused_with_its_line(tmp_path):
     _run(_tsv_case, tmp_path / "d.tsv",
          {"rows": st.lists(st.tuples(_TEXT, _LABEL), min_size=20, max_size=60), "defects": _few(_TSV_DEFECTS),
           "bom": st.booleans()}, examples=60)  # 60: each file loads its lexical sets (0.2 s)
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_any_fasttext_file_loads_whole_or_is_refused_with_its_line(tmp_path):
     _run(_fasttext_case, tmp_path / "d.txt",
          {"rows": st.lists(st.tuples(_TEXT, _LABEL), min_size=20, max_size=60),

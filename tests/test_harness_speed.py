@@ -87,6 +87,7 @@ def test_a_run_holds_numpys_blas_to_its_thread_budget(monkeypatch):
     assert seen and set(seen) == {1}
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_reproduce_says_where_its_time_went(tmp_path, capsys):
     """``timing.json`` beside the store and one printed line: the sweep's wall time and
     core-seconds, the training clock and the evaluations summed over the runs it trained."""
@@ -115,7 +116,7 @@ def test_reproduce_says_where_its_time_went(tmp_path, capsys):
     assert json.loads((out / "timing.json").read_text())["runs_trained"] == 0
 
 
-@pytest.mark.parametrize("store", ["docs/controls", "docs/select"])
+@pytest.mark.parametrize("store", ["docs/controls", pytest.param("docs/select", marks=pytest.mark.heavy)])
 def test_a_store_loads_as_pandas_would_concatenate_its_records(store):
     """The store is read as Arrow tables and converted once: the same frame as reading each
     record with pandas and concatenating, in stores whose records differ in columns (two

@@ -60,6 +60,7 @@ setting = "S1"
 """
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_a_new_strategy_is_one_class_and_one_registry_line(tmp_path):
     """A strategy defined outside mt2st, registered with one line, trains in a sweep and is
     named, coloured and compared with its baselines by the report, with no other edit."""

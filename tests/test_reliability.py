@@ -69,6 +69,7 @@ def test_nan_vectors_fail_through_the_cli_at_once(tmp_path, capsys):
     assert "vec.txt, line 1" in err
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 @pytest.mark.parametrize("header", [True, False], ids=["word2vec", "glove"])
 def test_vectors_load_streams_without_a_list_of_floats(tmp_path, header):
     rng = np.random.default_rng(0)
@@ -257,6 +258,7 @@ def test_files_in_another_encoding(tmp_path):
     assert any("caf\u00e9" in t for t in ds.train.texts)
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_resume_reruns_truncated_and_cut_short_records(tmp_path, capsys):
     """A truncated file and a record cut short are moved aside (said so) and run again; the
     store ends complete, and the report's claims.json is strict JSON."""
@@ -691,6 +693,7 @@ def _parse_sweep(path: Path) -> None:
     spec.configs()
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_any_sweep_or_tune_toml_gives_a_sweep_or_a_clear_error(tmp_path):
     """Property (hypothesis, 500 files): every key of the sweep and tune files, values of every
     TOML type (nan, inf, NUL, huge and negative numbers, lists, tables, booleans); reading

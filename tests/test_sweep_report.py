@@ -148,6 +148,7 @@ def test_quantile_and_olympic_mean_with_misses():
     assert quantile([1.0, 2.0, inf], 0.5) == 2.0
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 def test_report_from_a_small_stored_results_set(tmp_path):
     spec = SweepSpec.from_toml(_spec(tmp_path, strategies='["stl", "mtl", "switch", "diminish", '
                                                          '"adaptive-switch"]'))

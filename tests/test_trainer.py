@@ -277,6 +277,7 @@ def test_record_round_trips_through_parquet(tmp_path):
     assert meta["config"]["strategy"] == "switch" and meta["provenance"]["torch"]
 
 
+@pytest.mark.heavy  # over 6 s on 2 cores: .ci/run runs it with -m heavy
 @pytest.mark.slow
 def test_sst2_bow_switch_s3_reaches_075(data_dir):
     config = TrainConfig(dataset="sst2", model="bow", init="sg", strategy="switch", setting="S3",
