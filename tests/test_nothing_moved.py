@@ -20,7 +20,7 @@ BASE = dict(dataset="synthetic", init="random", lr=0.02, epochs=2, batch_size=64
 STRATEGIES = ["stl", "mtl", "diminish", "diminish-authors", "switch", "adaptive-switch"]
 #: columns that hold clocks or provenance, not results
 NOT_RESULTS = ("seconds", "git_commit", "cpu", "gpu", "versions", "config_json", "hostname",
-               "run_id", "cell_id", "stl_cell_id", "mtl_cell_id")
+               "run_id", "cell_id", "stl_cell_id", "mtl_cell_id", "started_at")
 
 
 def grid() -> list[dict]:
@@ -33,12 +33,14 @@ def grid() -> list[dict]:
     return out
 
 
-def records() -> pd.DataFrame:
+def records(configs: list[dict] | None = None) -> pd.DataFrame:
+    """The records of ``configs`` (this file's grid by default) in one frame, each run's rows
+    tagged with its place in the list (``grid_index``)."""
     from mt2st.config import TrainConfig
     from mt2st.trainer import train
 
     frames = []
-    for i, kw in enumerate(grid()):
+    for i, kw in enumerate(grid() if configs is None else configs):
         rows = train(TrainConfig(**kw), progress=False).rows
         frames.append(rows.assign(grid_index=i))
     return pd.concat(frames, ignore_index=True)

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from test_nothing_moved import _results
+from test_nothing_moved import records as grid_records
 
 FIXTURE = Path(__file__).parent / "data" / "weightings_unmoved.parquet"
 BASE = dict(dataset="synthetic", init="random", lr=0.02, epochs=2, batch_size=64, dim=12,
@@ -22,11 +24,7 @@ BASE = dict(dataset="synthetic", init="random", lr=0.02, epochs=2, batch_size=64
                                                     "n_test": 200, "n_corpus": 10})
 STRATEGIES = [("gcs", {}), ("pcgrad", {}), ("uw", {}), ("rlw", {}), ("hydalearn", {}),
               ("hydalearn", {"hydalearn_mode": "first-order"}), ("olaux", {"olaux_every": 2}),
-              *((s, {"gamma0": 0.37})
-                for s in ("gcs", "pcgrad", "uw", "rlw"))]
-#: columns that hold clocks or provenance, not results
-NOT_RESULTS = ("seconds", "git_commit", "cpu", "gpu", "versions", "config_json", "hostname",
-               "run_id", "cell_id", "stl_cell_id", "mtl_cell_id", "started_at")
+              *((s, {"gamma0": 0.37}) for s in ("gcs", "pcgrad", "uw", "rlw"))]
 
 
 def grid() -> list[dict]:
@@ -40,19 +38,7 @@ def grid() -> list[dict]:
 
 
 def records() -> pd.DataFrame:
-    from mt2st.config import TrainConfig
-    from mt2st.trainer import train
-
-    frames = []
-    for i, kw in enumerate(grid()):
-        rows = train(TrainConfig(**kw), progress=False).rows
-        frames.append(rows.assign(grid_index=i))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _results(df: pd.DataFrame) -> pd.DataFrame:
-    keep = [c for c in df.columns if not any(tag in c for tag in NOT_RESULTS)]
-    return df[keep].reset_index(drop=True)
+    return grid_records(grid())
 
 
 def test_weighting_records_equal_those_before_the_fast_paths():
