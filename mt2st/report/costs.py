@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mt2st.config import AUX_NAMES
-from mt2st.report.verdicts import FLOOR_QUANTILE
+from mt2st.report.verdicts import noise_floor
 
 #: a time share above this multiple of the FLOP share is "over"
 LIMIT = 1.5
@@ -54,14 +54,11 @@ def replica_ratios(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_floors(pairs: pd.DataFrame, min_pairs: int = MIN_PAIRS) -> tuple[dict[str, float], float]:
-    """({STL cell: floor}, the floor pooled over the store): exp of the ``FLOOR_QUANTILE``
-    of |log ratio| over the whole-run A/A pairs (NaN where there are none)."""
-    def floor(r: np.ndarray) -> float:
-        r = r[np.isfinite(r) & (r > 0)]
-        return float(math.exp(np.quantile(np.abs(np.log(r)), FLOOR_QUANTILE))) if len(r) else np.nan
-    per = {k: floor(g["ratio"].to_numpy(float)) for k, g in pairs.groupby("stl_cell_id")
-           if len(g) >= min_pairs}
-    return per, floor(pairs["ratio"].to_numpy(float)) if len(pairs) else np.nan
+    """({STL cell: floor}, the floor pooled over the store): the verdicts' ``noise_floor``
+    (exp of the 95 % quantile of |log ratio|) over the whole-run A/A pairs (NaN where there
+    are none)."""
+    per = {k: noise_floor(g) for k, g in pairs.groupby("stl_cell_id") if len(g) >= min_pairs}
+    return per, noise_floor(pairs)
 
 
 def marginal_costs(runs: pd.DataFrame, limit: float = LIMIT) -> pd.DataFrame:
