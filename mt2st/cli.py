@@ -397,7 +397,7 @@ def _report(results, out, options: dict, title: str) -> int:
                         setting=options.get("setting") or "S3",
                         overlay_authors=options.get("overlay_authors", True),
                         target=options.get("target") or "stl:0.99", levels=options.get("ladder"),
-                        extra_notes=options.get("extra_notes"))
+                        extra_notes=options.get("extra_notes"), svg=bool(options.get("svg")))
     print(f"report: {info['report']} and {info['html']} ({len(info['figures'])} figure files)")
     for check in info["checks"]:
         print("claim check: " + check["sentence"].replace("**", ""))
@@ -422,6 +422,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     options = {k: v if v is not None else before.get(k) for k, v in options.items()}
     options["overlay_authors"] = before.get("overlay_authors", True)
     options["extra_notes"] = args.note if args.note is not None else before.get("extra_notes")
+    options["svg"] = args.svg or before.get("svg", False)
     for key in ("seed_sets", "positive_dataset"):  # a controls report stays one
         if before.get(key):
             options[key] = before[key]
@@ -586,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", action="append", default=None,
                    help="a paragraph closing the report (repeatable; default: the earlier "
                         "report's notes)")
+    p.add_argument("--svg", action="store_true", default=False,
+                   help="write every figure as SVG too, beside its PNG (kept by later reports "
+                        "of the folder)")
     p.set_defaults(func=_cmd_report)
     return parser
 

@@ -201,7 +201,7 @@ class TuneSpec:
 SWEEP_TABLES = ("sweep", "base", "regime", "grid", "extra", "report", "tune")
 SWEEP_KEYS = ("name", "seeds", "estimate", "tuned", "replicas")
 REPORT_KEYS = ("init", "setting", "target", "ladder", "overlay_authors", "seed_sets",
-               "positive_dataset")
+               "positive_dataset", "svg")
 
 
 @dataclass

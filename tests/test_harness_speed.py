@@ -145,6 +145,47 @@ def test_drawing_workers_run_figures_while_the_caller_computes(tmp_path):
     assert drawing.wait() == Drawing([task(i) for i in range(5)], jobs=1).wait()
 
 
+def test_figures_get_an_svg_copy_only_when_asked_in_forked_workers_too(tmp_path):
+    """A figure is a PNG; within ``vector_copies`` (``mt2st report --svg``) an SVG too, also
+    when a drawing worker forked inside it saves it."""
+    from mt2st.report.figures import Drawing, plt, save_figure, vector_copies
+
+    def task(stem):
+        def draw():
+            fig, ax = plt.subplots()
+            ax.plot([0, 1], [1, 0])
+            return save_figure(fig, tmp_path, stem)
+        return draw
+
+    assert [p.name for p in Drawing([task("a"), task("b")], jobs=2).wait()] == ["a.png", "b.png"]
+    with vector_copies():
+        drawing = Drawing([task("c"), task("d")], jobs=2)
+    assert [p.name for p in drawing.wait()] == ["c.png", "c.svg", "d.png", "d.svg"]
+    assert task("e")() == [tmp_path / "e.png"]  # off again after it
+    assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_the_per_run_view_reads_what_a_pandas_groupby_gives():
+    """``runs_in_order`` yields each run's rows, by run id and step, as pandas'
+    sort-and-groupby does, from a store with rows out of order."""
+    from pathlib import Path
+
+    from mt2st.report.aggregate import runs_in_order
+    from mt2st.results import ResultsStore
+
+    rows = ResultsStore(Path(__file__).resolve().parents[1] / "docs/controls").load()
+    rows = rows.sample(frac=1.0, random_state=0)  # shuffled: the view must sort
+    expected = list(rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True))
+    got = list(runs_in_order(rows))
+    assert [rid for rid, _ in got] == [rid for rid, _ in expected] and len(got) > 10
+    for (_, run), (_, frame) in zip(got, expected, strict=True):
+        assert len(run) == len(frame) and run.columns == list(frame.columns)
+        for column in ("step", "val_acc", "train_seconds", "strategy"):
+            assert list(run[column]) == list(frame[column])
+        assert run.last("cell_id") == frame["cell_id"].iloc[-1]
+        assert run.last("no such column", "x") == "x"
+
+
 LEXICON = ["analogy_sem", "analogy_syn", "sim_mean"]
 
 

@@ -198,6 +198,47 @@ def replica_numbers(rows: pd.DataFrame) -> pd.Series:
     return configs.map({c: int(json.loads(c).get("replica", 0)) for c in configs.unique()})
 
 
+class RunRows:
+    """One run's evaluation rows in step order, column by column: ``run[c]`` is a numpy
+    array and ``run.last(c)`` its final value. The per-run loops read the store through this
+    view, not through per-run pandas frames, whose every access costs tens of microseconds."""
+
+    __slots__ = ("_columns", "_rows")
+
+    def __init__(self, columns: dict[str, np.ndarray], rows: slice):
+        self._columns, self._rows = columns, rows
+
+    def __contains__(self, column: str) -> bool:
+        return column in self._columns
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self._columns[column][self._rows]
+
+    def __len__(self) -> int:
+        return self._rows.stop - self._rows.start
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def last(self, column: str, default=None):
+        """The column's value at the run's last evaluation (``default`` if it has none)."""
+        return self._columns[column][self._rows.stop - 1] if column in self._columns else default
+
+
+def runs_in_order(rows: pd.DataFrame):
+    """(run id, :class:`RunRows`) for every run of ``rows``, by run id, each in step order:
+    what ``rows.sort_values(["run_id", "step"]).groupby("run_id")`` gives, read as arrays."""
+    rows = rows.sort_values(["run_id", "step"])
+    columns = {c: rows[c].to_numpy() for c in rows.columns}
+    ids = columns["run_id"]
+    if not len(ids):
+        return
+    starts = [*np.flatnonzero(ids[1:] != ids[:-1]) + 1]
+    for start, stop in zip([0, *starts], [*starts, len(ids)], strict=True):
+        yield ids[start], RunRows(columns, slice(int(start), int(stop)))
+
+
 def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per run: best and final accuracies, anytime accuracy, area under the
     validation curve, convergence, clocks, work, time shares and gradient-audit norms; its
@@ -209,36 +250,37 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.assign(workload_id=configs.map({c: workload_of(c) for c in distinct})
                        if "config_json" in rows else np.nan,
                        replica=replica_numbers(rows))
-    for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
-        trained = run["step"].to_numpy() > 0  # the evaluations after training started
-        val = run["val_acc"].to_numpy(dtype=float)[trained]
-        epoch = run["epoch"].to_numpy(dtype=float)[trained]
+    for rid, run in runs_in_order(rows):
+        trained = run["step"] > 0  # the evaluations after training started
+        val = run["val_acc"].astype(float)[trained]
+        epoch = run["epoch"].astype(float)[trained]
         finite = np.isfinite(val)
         best = float(np.nanmax(val)) if finite.any() else np.nan
         budget = float(run["epoch"].max()) if len(run) else np.nan
-        last = run.iloc[-1]
-        rec = {"run_id": rid, "cell_id": last["cell_id"], "workload_id": last["workload_id"],
-               "stl_cell_id": last["stl_cell_id"],
-               "mtl_cell_id": last["mtl_cell_id"], **{k: last[k] for k in DESCRIPTIVE},
-               "seed": int(last["seed"]), "evaluations": len(run),
-               "eval_interval": int(last["eval_interval"]),
+        last = run.last
+        rec = {"run_id": rid, "cell_id": last("cell_id"), "workload_id": last("workload_id"),
+               "stl_cell_id": last("stl_cell_id"),
+               "mtl_cell_id": last("mtl_cell_id"), **{k: last(k) for k in DESCRIPTIVE},
+               "seed": int(last("seed")), "evaluations": len(run),
+               "eval_interval": int(last("eval_interval")),
                "best_val_acc": best,
                # evaluations after the start of training up to the best one (1 = the first)
                "best_evaluation": int(np.nanargmax(val)) + 1 if finite.any() else np.nan,
                "convergence_epoch": (float(epoch[np.flatnonzero(val >= best - CONVERGENCE_TOLERANCE)[0]])
                                      if finite.any() else np.nan),
-               "final_val_acc": float(last["val_acc"]), "final_test_acc": float(last["test_acc"]),
-               "auc_val": _area_under(run), "analogy_sem": float(last["analogy_sem"]),
-               "analogy_syn": float(last["analogy_syn"]), "sim_mean": float(last["sim_mean"]),
-               "replica": int(last["replica"]), "clock": verdict_clock(run),
-               "epochs": budget, "train_s": float(last["train_seconds"]),
-               "train_cpu_s": float(last.get("train_cpu_seconds", np.nan)),
-               "wall_s": float(last["wall_seconds"]), "eval_s": float(run["eval_seconds"].sum()),
-               "eval_grain_s": (float(np.median(np.diff(run["train_seconds"].to_numpy())))
+               "final_val_acc": float(last("val_acc")), "final_test_acc": float(last("test_acc")),
+               "auc_val": _area_under(run["epoch"], run["val_acc"]),
+               "analogy_sem": float(last("analogy_sem")),
+               "analogy_syn": float(last("analogy_syn")), "sim_mean": float(last("sim_mean")),
+               "replica": int(last("replica")), "clock": verdict_clock(run),
+               "epochs": budget, "train_s": float(last("train_seconds")),
+               "train_cpu_s": float(last("train_cpu_seconds", np.nan)),
+               "wall_s": float(last("wall_seconds")), "eval_s": float(run["eval_seconds"].sum()),
+               "eval_grain_s": (float(np.median(np.diff(run["train_seconds"].astype(float))))
                                 if len(run) > 1 else np.nan),
-               "flops_total": float(last["flops_total"]), "diverged": bool(run["diverged"].any()),
-               **{k: last.get(k, "") for k in PROVENANCE},
-               "started_at": float(last.get("started_at", np.nan))}
+               "flops_total": float(last("flops_total")), "diverged": bool(run["diverged"].any()),
+               **{k: last(k, "") for k in PROVENANCE},
+               "started_at": float(last("started_at", np.nan))}
         rec["train_clock_s"] = rec["train_cpu_s"] if rec["clock"] == "cpu" else rec["train_s"]
         for frac in ANYTIME:
             seen = val[epoch <= frac * budget + 1e-9]
@@ -247,11 +289,11 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
         train_total, flops_total = rec["train_clock_s"], rec["flops_total"]
         prefix = "cpu_seconds" if rec["clock"] == "cpu" else "seconds"
         for task in AUX_NAMES:  # a record from before a task was registered has no columns for it
-            seconds = float(last.get(f"{prefix}_{task}", 0.0))
+            seconds = float(last(f"{prefix}_{task}", 0.0))
             rec[f"share_{task}"] = seconds / train_total if train_total else 0.0
-            flops = float(last.get(f"flops_{task}", 0.0))
+            flops = float(last(f"flops_{task}", 0.0))
             rec[f"flop_share_{task}"] = flops / flops_total if flops_total else 0.0
-            g = (run[f"grad_norm_{task}"].to_numpy(dtype=float)[trained]
+            g = (run[f"grad_norm_{task}"].astype(float)[trained]
                  if f"grad_norm_{task}" in run else np.array([np.nan]))
             rec[f"grad_norm_{task}"] = float(np.nanmean(g)) if (~np.isnan(g)).any() else np.nan
         out.append(rec)
@@ -262,18 +304,18 @@ def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
 PROVENANCE = ("git_commit", "cpu", "threads")
 
 
-def verdict_clock(run: pd.DataFrame) -> str:
+def verdict_clock(run: RunRows) -> str:
     """The clock a run's times are judged on: "cpu" (the CPU seconds of the training work) on
     CPU runs whose records have it, "wall" on CUDA runs (synchronised) and on older records."""
-    on_cpu = str(run["device"].iloc[-1]) == "cpu" if "device" in run else True
-    has_cpu = "train_cpu_seconds" in run and bool(run["train_cpu_seconds"].notna().all())
+    on_cpu = str(run.last("device")) == "cpu" if "device" in run else True
+    has_cpu = "train_cpu_seconds" in run and bool(pd.notna(run["train_cpu_seconds"]).all())
     return "cpu" if on_cpu and has_cpu else "wall"
 
 
-def _area_under(run: pd.DataFrame) -> float:
+def _area_under(epoch: np.ndarray, val_acc: np.ndarray) -> float:
     """Mean validation accuracy over the budget: trapezoids over the fractional epoch, divided
     by the number of epochs (1.0 = perfect from the first example on)."""
-    x, y = run["epoch"].to_numpy(dtype=float), run["val_acc"].to_numpy(dtype=float)
+    x, y = np.asarray(epoch, dtype=float), np.asarray(val_acc, dtype=float)
     ok = np.isfinite(y)
     if ok.sum() < 2 or x[ok][-1] <= 0:
         return np.nan
@@ -311,25 +353,26 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
     relative targets. With ``reach`` (:func:`ladder_reach`), relative levels above 1.0 stop at
     the run's workload's reach."""
     ref = stl_reference(runs)
-    info = runs.set_index("run_id")
+    info = runs.set_index("run_id").to_dict("index")
     out = []
-    for rid, run in rows.sort_values(["run_id", "step"]).groupby("run_id", sort=True):
-        trained = run[run["step"] > 0]
-        val = trained["val_acc"].to_numpy(dtype=float)
+    for rid, run in runs_in_order(rows):
+        trained = run["step"] > 0
+        val = run["val_acc"].astype(float)[trained]
         best_so_far = np.fmax.accumulate(np.where(np.isfinite(val), val, -np.inf)) if len(val) else val
-        r = info.loc[rid]
-        clocks = {"wall": trained["train_seconds"].to_numpy(dtype=float),
-                  "cpu": (trained["train_cpu_seconds"].to_numpy(dtype=float)
-                          if "train_cpu_seconds" in trained else np.full(len(val), np.nan)),
-                  "flops": trained["flops_total"].to_numpy(dtype=float),
-                  "examples": trained["examples"].to_numpy(dtype=float)}
+        r = info[rid]
+        clocks = {"wall": run["train_seconds"].astype(float)[trained],
+                  "cpu": (run["train_cpu_seconds"].astype(float)[trained]
+                          if "train_cpu_seconds" in run else np.full(len(val), np.nan)),
+                  "flops": run["flops_total"].astype(float)[trained],
+                  "examples": run["examples"].astype(float)[trained]}
         clocks["verdict"] = clocks[r["clock"]]
         # the training losses, the test accuracy and the auxiliary weights enter the trace too:
         # equal validation accuracies can coincide, and the first step's losses are computed
         # before any update (a full-batch run's first evaluation), but the weights that step
         # used cannot (Diminish has decayed where MTL has not)
-        losses = trained[[c for c in trained.columns if c.startswith(("loss_", "gamma_"))
-                          or c == "test_acc"]].to_numpy(dtype=float)
+        traced = [c for c in run.columns if c.startswith(("loss_", "gamma_")) or c == "test_acc"]
+        losses = (np.column_stack([run[c].astype(float)[trained] for c in traced]) if traced
+                  else np.empty((len(val), 0)))
         stl_best = ref.get(r["stl_cell_id"], np.nan)
         traces: dict[int, str] = {}
         top = (reach or {}).get(r["stl_cell_id"], np.inf)

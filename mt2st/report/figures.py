@@ -5,6 +5,7 @@ time to target over the ladder of target levels; the performance profile."""
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -32,12 +33,31 @@ LINESTYLES = ["-", "--", ":", "-."]
 REGIME_COLORS = [plt.get_cmap("tab10")(i) for i in range(10)]
 
 
+#: whether figures get an SVG copy beside the PNG (:func:`vector_copies`)
+_VECTOR = [False]
+
+
+@contextlib.contextmanager
+def vector_copies(on: bool = True):
+    """Within it, :func:`save_figure` writes each figure as SVG too (for print). Off by
+    default: the report shows the PNGs, and the SVG copy costs as much as the PNG again."""
+    before, _VECTOR[0] = _VECTOR[0], on
+    try:
+        yield
+    finally:
+        _VECTOR[0] = before
+
+
 def save_figure(fig, out: Path, stem: str) -> list[Path]:
+    """Write ``fig`` as ``stem``.png (and ``stem``.svg within :func:`vector_copies`) with
+    no date or version in the file, so a figure drawn again is the same bytes."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
+    paths = [out / f"{stem}.png"]
     fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
-    with plt.rc_context({"svg.hashsalt": "mt2st"}):  # same figure, same bytes: no churn in git
-        fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
+    if _VECTOR[0]:
+        paths.append(out / f"{stem}.svg")
+        with plt.rc_context({"svg.hashsalt": "mt2st"}):  # same figure, same bytes: no churn
+            fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return paths
 

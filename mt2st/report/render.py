@@ -41,6 +41,7 @@ from mt2st.report.figures import (
     regime_map,
     time_to_accuracy,
     tta_curves,
+    vector_copies,
 )
 from mt2st.report.figures import performance_profile as profile_figure
 from mt2st.report.findings import (
@@ -617,19 +618,22 @@ def cost_and_knob_sections(d: ReportData) -> list[tuple[str, object]]:
 def build_report(results: str | Path, out: str | Path, title: str = "MT2ST reproduction",
                  init: str | None = None, setting: str = "S3", overlay_authors: bool = True,
                  target: float | str = "stl:0.99", levels: list[float] | None = None,
-                 extra_notes: list[str] | None = None, figures: bool = True) -> dict:
+                 extra_notes: list[str] | None = None, figures: bool = True,
+                 svg: bool = False) -> dict:
     """Aggregate the store at ``results`` and write report.md, report.html, figures and the
     aggregate tables (Parquet/CSV) to ``out``: compute, write the tables, draw, assemble the
     sections. ``target`` is the level of Table 2; ``levels`` = [start, stop, step] the ladder
     of relative targets scanned; ``figures=False`` writes tables, claims and text only (a quick
-    regeneration check). Returns the claim checks and paths."""
+    regeneration check); ``svg=True`` writes every figure as SVG too. Returns the claim checks
+    and paths."""
     out = Path(out)
     figdir = out / "figures"
     rows = load_rows(results)
-    epoch_figures = start_epoch_figures(rows, figdir, overlay_authors) if figures else None
-    d = compute(results, init, setting, target, levels, rows)
-    write_tables(d, out)
-    figs = [*draw_figures(d, figdir), *epoch_figures.wait()] if figures else []
+    with vector_copies(svg):  # the drawing workers are forked within it
+        epoch_figures = start_epoch_figures(rows, figdir, overlay_authors) if figures else None
+        d = compute(results, init, setting, target, levels, rows)
+        write_tables(d, out)
+        figs = [*draw_figures(d, figdir), *epoch_figures.wait()] if figures else []
     blocks = [*protocol_section(d, title), *frontier_section(d, figdir),
               *calibration_section(d.a, d.names, figdir),
               *findings_section(d, figdir), *comparison_sections(d, figdir, figs),
@@ -639,7 +643,8 @@ def build_report(results: str | Path, out: str | Path, title: str = "MT2ST repro
     options = {"title": title, "init": d.init, "setting": setting,
                "overlay_authors": overlay_authors, "target": str(target),
                "levels": list(levels) if levels else None,
-               **({"extra_notes": list(extra_notes)} if extra_notes else {})}
+               **({"extra_notes": list(extra_notes)} if extra_notes else {}),
+               **({"svg": True} if svg else {})}
     write_text_atomic(out / "options.json", strict_json(options) + "\n")  # to regenerate it
     return {"checks": d.checks, "headline": headline(d.checks), "report": out / "report.md",
             "html": out / "report.html", "figures": figs}
