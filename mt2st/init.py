@@ -7,9 +7,11 @@ Pretrained tables are cached under the user cache, keyed by everything that dete
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -43,13 +45,48 @@ def _pretrain_key(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on the file ``lock`` (made if missing) for the block: processes
+    on one machine that share a cache folder take turns. Where ``fcntl`` is missing (Windows),
+    no lock: two processes may then compute the same table, and the last write wins."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pretrain(config, vocab: Vocabulary, train_tokens, data_dir, full_train_tokens,
+              info: dict) -> np.ndarray:
+    """The table ``config.init`` pretrains on the run's text (and ``pretrain_extra``)."""
+    from mt2st.embed import train_embeddings
+
+    sentences = list(train_tokens) if config.pretrain_own_text else []
+    sentences += corpus_tokens(config.pretrain_extra, (), data_dir, full_train_tokens)
+    if not any(sentences):
+        raise ConfigError(f"init {config.init!r}: no pretraining text (pretrain_own_text "
+                          f"is false and pretrain_extra is empty)")
+    corpus = encode_corpus(sentences, vocab, unknown="drop")
+    emb = train_embeddings(corpus, method=config.init, dim=config.dim,
+                           epochs=config.pretrain_epochs, seed=config.seed + 1,
+                           bucket=200_000, progress=False)
+    info.update({"pretrain_seconds": emb.stats.seconds,
+                 "pretrain_effective_words": emb.stats.effective_words})
+    return emb.vectors
+
+
 def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str]],
                   data_dir=None, full_train_tokens: Sequence[Sequence[str]] = ()
                   ) -> tuple[np.ndarray, dict]:
     """(float32 table, info) for ``config.init`` over ``vocab`` (``full_train_tokens``: the
     corpus part ``train-full``, see corpora.corpus_tokens)."""
-    from mt2st.embed import train_embeddings
-
     table = init_input(len(vocab), config.dim, config.seed, 0.5 / config.dim)
     info: dict = {"init": config.init}
     if config.init == "random":
@@ -72,26 +109,18 @@ def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
     else:
         key = _pretrain_key(config, vocab, train_tokens)
         cached = cache_dir() / "pretrained" / f"{key}.npy"
-        if cached.is_file():
-            table = np.load(cached)
-            info["cached"] = str(cached)
-        else:
-            sentences = list(train_tokens) if config.pretrain_own_text else []
-            sentences += corpus_tokens(config.pretrain_extra, (), data_dir, full_train_tokens)
-            if not any(sentences):
-                raise ConfigError(f"init {config.init!r}: no pretraining text (pretrain_own_text "
-                                  f"is false and pretrain_extra is empty)")
-            corpus = encode_corpus(sentences, vocab, unknown="drop")
-            emb = train_embeddings(corpus, method=config.init, dim=config.dim,
-                                   epochs=config.pretrain_epochs, seed=config.seed + 1,
-                                   bucket=200_000, progress=False)
-            table = emb.vectors
-            info.update({"pretrain_seconds": emb.stats.seconds,
-                         "pretrain_effective_words": emb.stats.effective_words})
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp.npy")
-            np.save(tmp, table)
-            tmp.replace(cached)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # one process pretrains a table; another that needs it meanwhile (a sweep's second
+        # worker on the same seed) waits for it instead of computing it again
+        with _exclusive(cached.with_suffix(".lock")):
+            if cached.is_file():
+                table = np.load(cached)
+                info["cached"] = str(cached)
+            else:
+                table = _pretrain(config, vocab, train_tokens, data_dir, full_train_tokens, info)
+                tmp = cached.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp.npy")
+                np.save(tmp, table)
+                tmp.replace(cached)
     pad = vocab.index(PAD)
     if pad >= 0:
         table[pad] = 0.0

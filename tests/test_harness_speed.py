@@ -280,3 +280,35 @@ def test_kernel_ab_flags_tables_that_differ(monkeypatch):
         "sg pairs": {"words_per_s": 1.0, "hash": "x" if next(calls) == 3 else "h"}})
     differ = ab.compare(Path("old"), Path("new"), 3, 1, 8)
     assert differ["sg pairs"]["same_tables"] is False and "**no**" in ab.table(differ, 3, 1, 8)
+
+
+def _init_was_cached(config: TrainConfig) -> bool:
+    from mt2st.trainer import Trainer
+
+    return "cached" in Trainer(config, progress=False).parts.init_info
+
+
+def test_two_workers_needing_one_pretrained_table_compute_it_once(tmp_path, monkeypatch):
+    """A sweep's two workers that start runs of one seed at once no longer both pretrain its
+    table: the second waits for the first and reads the cache (the quick job computed each
+    seed's skip-gram init up to twice, 2.8 s each)."""
+    import multiprocessing
+    import time
+
+    from mt2st import embed
+    from mt2st import init as init_module
+
+    monkeypatch.setattr(init_module, "cache_dir", lambda: tmp_path / "cache")
+    slow = embed.train_embeddings
+
+    def slow_pretraining(*args, **kwargs):  # long enough that the two always overlap
+        time.sleep(1.0)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(embed, "train_embeddings", slow_pretraining)
+    config = TrainConfig(dataset="synthetic", dataset_options={"n_train": 100, "n_corpus": 10},
+                         init="sg", pretrain_epochs=1, dim=8, strategy="stl", epochs=1)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        cached = pool.map(_init_was_cached, [config, config])
+    assert sorted(cached) == [False, True]
+    assert _init_was_cached(config)
