@@ -416,8 +416,11 @@ def _summed_backward(primary, aux: dict, coeffs: dict, table) -> bool:
     if any(h is None for h in held.values()):
         return False
     c0 = coeffs[""]
-    primary.backward(c0 if isinstance(c0, torch.Tensor)
-                     else torch.tensor(c0, dtype=primary.dtype, device=primary.device))
+    # (c_0 · primary).backward() starts the primary's graph at 1 · c_0 = c_0, the same bits as
+    # primary.backward(c_0); a gradient passed to backward() makes torch import sympy (its
+    # shape check), 0.2-0.5 s that landed on the first weighted run's training clock
+    (primary * (c0 if isinstance(c0, torch.Tensor)
+                else torch.tensor(c0, dtype=primary.dtype, device=primary.device))).backward()
     accumulate_row_sum(table, [_weighted(*held[k], float(coeffs[k]), table.shape) for k in held])
     return True
 

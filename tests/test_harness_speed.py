@@ -312,3 +312,21 @@ def test_two_workers_needing_one_pretrained_table_compute_it_once(tmp_path, monk
         cached = pool.map(_init_was_cached, [config, config])
     assert sorted(cached) == [False, True]
     assert _init_was_cached(config)
+
+
+def test_no_run_imports_sympy_on_its_training_clock():
+    """torch imports sympy (0.2-0.5 s) the first time a gradient is passed to ``backward()``;
+    the loss weightings did so, so the first weighted run of every sweep worker counted the
+    import as training time. No strategy's run imports it now (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    from mt2st.schedules import STRATEGIES
+
+    code = ("import sys\nfrom mt2st.config import TrainConfig\nfrom mt2st.trainer import train\n"
+            "for s in sys.argv[1:]:\n"
+            f"    train(TrainConfig(**{SYN!r}, t_switch=0.5).replace(strategy=s), progress=False)\n"
+            "    assert 'sympy' not in sys.modules, s\n")
+    done = subprocess.run([sys.executable, "-c", code, *STRATEGIES], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
