@@ -124,7 +124,10 @@ class Recorder:
         # the weighting's own arithmetic on the gradients (GCS's, PCGrad's, HydaLearn's,
         # OL-AUX's inner products and projections): auxiliary work, 0 for the schedules
         row["flops_weighting"] = float(p.schedule.flops)
-        row["flops_total"] = flops_total + row["flops_weighting"]
+        # the optimisers' updates: the table's rows each step touched, the model's parameters
+        # (a record written before this column counted neither)
+        row["flops_optimizer"] = float(sum(o.flops for o in p.optimizers))
+        row["flops_total"] = flops_total + row["flops_weighting"] + row["flops_optimizer"]
         row.update(clocks)
         recent.clear()
         self.rows.append(row)

@@ -87,3 +87,29 @@ def test_a_run_never_imports_torch_dynamo():
         "print('torch._dynamo' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_each_optimiser_counts_the_arithmetic_of_its_updates():
+    """``flops``: Adam 13 per parameter element and step, SGD 2 per gradient value, the
+    table's lazy Adam 13 per element of each row it updated (repeated rows once, rows no
+    gradient touched not at all), on both of its paths (rows alone, deferred blocks)."""
+    from mt2st.kernels.lazy_adam import LazyAdam
+    from mt2st.kernels.optim import ADAM_FLOPS, SGD_FLOPS
+    from mt2st.kernels.sparse_add import accumulate_table_grad
+
+    _, _, adam = _dense_run(Adam, steps=3)
+    assert adam.flops == ADAM_FLOPS * (7 * 5 + 5) * 3
+    table = torch.nn.Parameter(torch.zeros(10, 4))
+    sgd = SGD([table], lr=0.1)
+    F.embedding(torch.tensor([1, 3, 3]), table, sparse=True).sum().backward()
+    sgd.step()
+    assert sgd.flops == SGD_FLOPS * 3 * 4  # three values, one of them a repeat
+    lazy = LazyAdam([table], lr=0.1)
+    for rows, extra in (([1, 3, 3], None), ([2, 2], [5, 2])):  # 2 rows, then 2 ∪ {5, 2}
+        lazy.zero_grad()
+        loss = F.embedding(torch.tensor(rows), table, sparse=True).sum()
+        loss.backward()
+        if extra is not None:  # an auxiliary gradient, deferred to the optimiser's pass
+            accumulate_table_grad(table, F.embedding(torch.tensor(extra), table, sparse=True).sum(), 0.5)
+        lazy.step()
+    assert lazy.flops == ADAM_FLOPS * 4 * (2 + 2)

@@ -40,7 +40,9 @@ def test_weighting_flops_reach_the_record():
         rows = train(TrainConfig(strategy=strategy, **{**SYN, "epochs": 1}), progress=False).rows
         last = rows.iloc[-1]
         parts = last["flops_primary"] + sum(last[f"flops_{t}"] for t in ("similarity", "analogy"))
-        assert last["flops_total"] == pytest.approx(parts + last["flops_weighting"])
+        assert last["flops_optimizer"] > 0
+        assert last["flops_total"] == pytest.approx(parts + last["flops_weighting"]
+                                                    + last["flops_optimizer"])
         assert (last["flops_weighting"] > 0) == (strategy in ("gcs", "pcgrad", "olaux", "hydalearn"))
 
 

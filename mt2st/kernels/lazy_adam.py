@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from mt2st.kernels.optim import Optimizer
+from mt2st.kernels.optim import ADAM_FLOPS, Optimizer
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -221,10 +221,13 @@ class LazyAdam(Optimizer):
                 state["step"] += 1
                 step = state["step"]
                 step_size = group["lr"] * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+                row_size = p[0].numel() if p.dim() else 1
                 if not _fused(p):
                     torch.optim._functional.sparse_adam(
                         [p], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [step],
                         eps=group["eps"], beta1=b1, beta2=b2, lr=group["lr"], maximize=False)
+                    touched = torch.unique(grad._indices()[0]).numel()
+                    self.flops += ADAM_FLOPS * touched * row_size
                     continue
                 if "slot" not in state:
                     state["slot"] = np.full(p.shape[0], -1, dtype=np.int64)
@@ -236,11 +239,15 @@ class LazyAdam(Optimizer):
                 moments = (state["exp_avg"].numpy(), state["exp_avg_sq"].numpy())
                 if blocks is not None:
                     block_rows, block_values, starts, weights = blocks
-                    lazy_adam_blocks(table, *moments, rows, values.reshape(len(rows), -1),
-                                     block_rows, block_values, starts, weights.astype(table.dtype),
-                                     state["slot"], real(0), *consts)
+                    touched = lazy_adam_blocks(table, *moments, rows,
+                                               values.reshape(len(rows), -1), block_rows,
+                                               block_values, starts, weights.astype(table.dtype),
+                                               state["slot"], real(0), *consts)
                 elif len(rows):
-                    lazy_adam_rows(table, *moments, rows, values, state["slot"], *consts)
+                    touched = lazy_adam_rows(table, *moments, rows, values, state["slot"], *consts)
+                else:
+                    touched = 0
+                self.flops += ADAM_FLOPS * int(touched) * row_size  # the rows it updated
 
 
 def _fused(p: torch.Tensor) -> bool:

@@ -18,10 +18,19 @@ from collections import defaultdict
 
 import torch
 
+#: FLOPs of one Adam update per parameter element: the first moment's lerp (3), the second's
+#: scale and multiply-add (4), the bias-corrected denominator's square root, division and ε (3),
+#: the step's multiply-divide-add (3)
+ADAM_FLOPS = 13
+#: FLOPs of one SGD update per gradient element: p + (−lr) · g
+SGD_FLOPS = 2
+
 
 class Optimizer(ABC):
     """Parameters in one group with the optimiser's settings, state per parameter, and
-    ``zero_grad``/``step`` as torch's optimisers have them (what the trainer calls)."""
+    ``zero_grad``/``step`` as torch's optimisers have them (what the trainer calls).
+    ``flops`` counts the arithmetic of every update so far (the FLOP clock's optimiser
+    term: an auxiliary task that touches more table rows makes the table's update cost more)."""
 
     def __init__(self, params, defaults: dict) -> None:
         params = list(params)
@@ -29,6 +38,7 @@ class Optimizer(ABC):
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
         self.param_groups = [{"params": params, **defaults}]
         self.state: defaultdict[torch.Tensor, dict] = defaultdict(dict)
+        self.flops = 0.0
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
@@ -85,6 +95,7 @@ class Adam(Optimizer):
                 bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
                 denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
                 p.addcdiv_(exp_avg, denom, value=-step_size)
+                self.flops += ADAM_FLOPS * p.numel()
 
 
 class SGD(Optimizer):
@@ -101,3 +112,6 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     p.add_(p.grad, alpha=-group["lr"])
+                    # a row-sparse gradient adds each of its (uncoalesced) values
+                    self.flops += SGD_FLOPS * (p.grad._values().numel() if p.grad.is_sparse
+                                               else p.grad.numel())
