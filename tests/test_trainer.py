@@ -259,9 +259,17 @@ def test_fused_lexical_losses_match_the_torch_formulas(dtype):
         assert l1 == pytest.approx(l2, rel=tol)
         assert torch.allclose(g1, g2, rtol=tol * 10, atol=tol * float(g2.abs().max()))
         assert float(g2.abs().max()) > 0
-    detached = SimilarityTask(parts.lexicon.sim_train, parts.vocab)
-    loss, _ = detached.loss(base.detach(), np.random.default_rng(0))
-    assert not loss.requires_grad  # detached mode: the fused loss carries no gradient either
+    for cls, items in ((SimilarityTask, parts.lexicon.sim_train),
+                       (AnalogyTask, parts.lexicon.analogy_train)):
+        # detached mode: the fused kernel computes the value alone, the same bits as with its
+        # gradient, draws the same randoms, and the loss carries no gradient
+        task = cls(items, parts.vocab)
+        rngs = np.random.default_rng(3), np.random.default_rng(3)
+        real, _ = task.loss(base.clone().requires_grad_(True), rngs[0])
+        detached, _ = task.loss(base.detach(), rngs[1])
+        assert not detached.requires_grad and detached.dtype == dtype
+        assert detached.item() == real.item()
+        assert rngs[0].integers(1 << 30) == rngs[1].integers(1 << 30)
 
 
 def test_record_round_trips_through_parquet(tmp_path):

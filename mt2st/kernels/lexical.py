@@ -49,9 +49,10 @@ def _through_unit(g, y, n, out) -> None:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
-def similarity_loss_grad(table, i1, i2, target, grad) -> float:
+def similarity_loss_grad(table, i1, i2, target, grad, with_grad=True) -> float:
     """mean_b (cos(table[i1_b], table[i2_b]) − target_b)²; ``grad`` (2B × d) receives the
-    gradient on the rows i1 (first B) and i2 (last B)."""
+    gradient on the rows i1 (first B) and i2 (last B), unless ``with_grad`` is False (a
+    detached loss: the value alone, the same bits, and ``grad`` untouched)."""
     n_pairs, dim = i1.shape[0], table.shape[1]
     ua = np.empty(dim)
     ub = np.empty(dim)
@@ -65,6 +66,8 @@ def similarity_loss_grad(table, i1, i2, target, grad) -> float:
         cos = _dot(ua, ub)
         r = cos - target[b]
         loss += r * r
+        if not with_grad:
+            continue
         g = 2.0 * r / n_pairs
         for k in range(dim):  # d cos / d a = (ub − cos · ua) / |a|, and symmetrically
             grad[b, k] = g * (ub[k] - cos * ua[k]) / na
@@ -73,11 +76,11 @@ def similarity_loss_grad(table, i1, i2, target, grad) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
-def analogy_loss_grad(table, rows, temperature, grad) -> float:
+def analogy_loss_grad(table, rows, temperature, grad, with_grad=True) -> float:
     """Negative-sampled 3CosAdd: per question, ``rows`` holds a, b, c, d then the noise words;
     the query unit(unit(b) − unit(a) + unit(c)) scores each candidate (d, noise) by cosine /
     temperature, and the loss is the mean cross-entropy of d. ``grad`` (B × rows × d) receives
-    the gradient on every row read."""
+    the gradient on every row read, unless ``with_grad`` is False (the value alone)."""
     n_q, width, dim = rows.shape[0], rows.shape[1], table.shape[1]
     n_cand = width - 3
     units = np.empty((width, dim))
@@ -108,6 +111,8 @@ def analogy_loss_grad(table, rows, temperature, grad) -> float:
             total += math.exp(logits[j] - top)
         lse = top + math.log(total)
         loss += lse - logits[0]
+        if not with_grad:
+            continue
         g_query[:] = 0.0
         for j in range(n_cand):  # d loss / d logit_j = softmax_j − [j = 0], over the batch
             gl = (math.exp(logits[j] - lse) - (1.0 if j == 0 else 0.0)) / n_q / temperature
@@ -127,6 +132,8 @@ def compile_for(dtype: np.dtype) -> None:
     """Compile (or load from the cache) both kernels for a table of ``dtype``, so that the
     compilation never lands in a timed training step."""
     table = np.ones((4, 2), dtype=dtype)
-    similarity_loss_grad(table, np.zeros(1, np.int64), np.ones(1, np.int64),
-                         np.zeros(1, np.float32), np.empty((2, 2), dtype))
-    analogy_loss_grad(table, np.zeros((1, 5), np.int64), 0.1, np.empty((1, 5, 2), dtype))
+    for with_grad in (True, False):
+        similarity_loss_grad(table, np.zeros(1, np.int64), np.ones(1, np.int64),
+                             np.zeros(1, np.float32), np.empty((2, 2), dtype), with_grad)
+        analogy_loss_grad(table, np.zeros((1, 5), np.int64), 0.1, np.empty((1, 5, 2), dtype),
+                          with_grad)

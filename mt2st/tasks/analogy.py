@@ -51,6 +51,10 @@ class AnalogyTask(AuxTask):
             return self._torch_loss(table, q, torch.from_numpy(noise).to(q.device)), len(pick)
         rows = np.concatenate([self.q_rows[pick], noise], axis=1)  # a, b, c, d, then noise
         array = table.detach().numpy()
+        if not table.requires_grad:  # detached: the value alone (no gradient to compute)
+            value = analogy_loss_grad(array, rows, self.temperature,
+                                      np.empty((0, 0, 0), array.dtype), False)
+            return torch.tensor(value, dtype=table.dtype), len(pick)
         grad = np.empty((rows.size, array.shape[1]), dtype=array.dtype)
         value = analogy_loss_grad(array, rows, self.temperature, grad.reshape(*rows.shape, -1))
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows.reshape(-1)),

@@ -56,6 +56,10 @@ class SimilarityTask(AuxTask):
             return self._torch_loss(table, torch.from_numpy(pick).to(self.target.device))
         rows = np.concatenate([self.pairs[0, pick], self.pairs[1, pick]])  # word 1s, word 2s
         array = table.detach().numpy()
+        if not table.requires_grad:  # detached: the value alone (no gradient to compute)
+            value = similarity_loss_grad(array, rows[:len(pick)], rows[len(pick):],
+                                         self.scores[pick], np.empty((0, 0), array.dtype), False)
+            return torch.tensor(value, dtype=table.dtype), len(pick)
         grad = np.empty((len(rows), array.shape[1]), dtype=array.dtype)
         value = similarity_loss_grad(array, rows[:len(pick)], rows[len(pick):], self.scores[pick],
                                      grad)
