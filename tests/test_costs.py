@@ -68,3 +68,16 @@ def test_seeds_pair_and_unpaired_seeds_are_left_out():
     store = store[~((store["cell_id"] == "costly") & (store["seed"] == 4))]
     costs = marginal_costs(store).set_index("cell_id")
     assert costs.loc["costly", "pairs"] == 4 and costs.loc["fair", "pairs"] == 5
+
+
+def test_the_report_says_what_its_flop_clock_counts():
+    """A store whose records all have the optimiser term says it counts it; one from before
+    says it leaves it out; one mixing the two says its FLOP ratios across them do not compare."""
+    from mt2st.report.render import flop_model_words
+
+    new = pd.DataFrame({"run_id": ["a", "a", "b"], "flops_optimizer": [0.0, 5.0, 3.0]})
+    assert "and the optimisers' updates" in flop_model_words(new)
+    old = pd.DataFrame({"run_id": ["a", "b"]})
+    assert "predate its optimiser term" in flop_model_words(old)
+    mixed = new.assign(flops_optimizer=[0.0, 5.0, np.nan])  # b recorded before the column
+    assert "mixes two FLOP models**: 1 of 2 runs" in flop_model_words(mixed)

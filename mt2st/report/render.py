@@ -404,6 +404,26 @@ def start_epoch_figures(rows: pd.DataFrame, figdir: Path, overlay_authors: bool)
                     for strategy in epochs.loc[epochs["aux_grad"] == "real", "strategy"].unique()])
 
 
+def flop_model_words(rows: pd.DataFrame) -> str:
+    """What the store's FLOP clock counts: since ``flops_optimizer`` exists, the optimisers'
+    updates too; a store mixing records from before and after says so (its FLOP ratios
+    across the two are not comparable)."""
+    counted = (rows.groupby("run_id")["flops_optimizer"].apply(lambda s: bool(s.notna().all()))
+               if "flops_optimizer" in rows else pd.Series(False, index=rows["run_id"].unique()))
+    n, total = int(counted.sum()), len(counted)
+    base = ("The FLOP clock counts each task's forward and backward passes, the weighting's own "
+            "arithmetic on the gradients")
+    if n == total:
+        return base + " and the optimisers' updates (the table's touched rows, the model's weights)."
+    if n == 0:
+        return (base + "; these records predate its optimiser term (the table's update, a "
+                "third of a bag-of-embeddings step's time), so it leaves that work out for every "
+                "strategy, and with it the extra rows auxiliary tasks make the update touch.")
+    return (base + f"; **it mixes two FLOP models**: {n} of {total} runs count the optimisers' "
+            f"updates and {total - n} predate that term, so FLOP ratios between the two are not "
+            f"comparable (re-run the older ones).")
+
+
 def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:
     """The title, where the numbers come from, and the protocol they follow."""
     a, rows = d.a, d.rows
@@ -441,7 +461,8 @@ def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:
               f"the interval clears 1× and the noise floor ({floor_words}), from at least "
               f"{MIN_SEEDS} seed pairs, and never where the side favoured missed; runs that did "
               f"identical arithmetic up to the level read **no difference (identical "
-              f"computation)**; everything else is **inconclusive**, with the reason."),
+              f"computation)**; everything else is **inconclusive**, with the reason. "
+              f"{flop_model_words(rows)}"),
     ]
 
 
@@ -580,10 +601,12 @@ def cost_and_knob_sections(d: ReportData) -> list[tuple[str, object]]:
               "on the same seeds: the 95 % quantile of |log ratio|, pooled over the store where a "
               "workload has fewer than 5 pairs): **over** where even the low end exceeds 1.5×, "
               "**within** where even the high end does not, **not told apart** otherwise. "
-              "FLOPs are counted per task by the trainer (work × FLOPs per unit), and the "
+              "FLOPs are counted per task by the trainer (work × FLOPs per unit), the "
               "weighting's own arithmetic on the gradients (GCS's, PCGrad's, HydaLearn's and "
               "OL-AUX's inner products, norms, projections and lookahead steps over the "
-              "compacted rows) counts as auxiliary work."),
+              "compacted rows) counts as auxiliary work, and in records that have it "
+              "(`flops_optimizer`) so does the optimisers' update of the extra table rows "
+              "the auxiliary tasks touch (see the protocol above)."),
         ("table", cost_table(cells, a.costs)),
         ("h2", "The authors' formulation (detached auxiliary losses)"),
         ("p", "In detached mode the auxiliary terms are computed from a detached copy of the "
