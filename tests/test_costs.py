@@ -19,9 +19,10 @@ def _runs(cell: str, strategy: str, clocks, flops: float, flop_share: float = 0.
           replica: int = 0, stl: str = "stl") -> list[dict]:
     shares = {f"flop_share_{t}": 0.0 for t in AUX_NAMES}
     shares[f"flop_share_{AUX_NAMES[0]}"] = flop_share
+    flops = list(flops) if np.ndim(flops) else [flops] * len(SEEDS)  # per seed, or one for all
     return [{"cell_id": cell, "stl_cell_id": stl, "strategy": strategy, "aux_grad": "real",
-             "replica": replica, "seed": s, "train_clock_s": c, "flops_total": flops, **shares}
-            for s, c in zip(SEEDS, clocks, strict=True)]
+             "replica": replica, "seed": s, "train_clock_s": c, "flops_total": f, **shares}
+            for s, c, f in zip(SEEDS, clocks, flops, strict=True)]
 
 
 def _store(with_replica: bool = True) -> pd.DataFrame:
@@ -81,3 +82,17 @@ def test_the_report_says_what_its_flop_clock_counts():
     assert "predate its optimiser term" in flop_model_words(old)
     mixed = new.assign(flops_optimizer=[0.0, 5.0, np.nan])  # b recorded before the column
     assert "mixes two FLOP models**: 1 of 2 runs" in flop_model_words(mixed)
+
+
+def test_the_flop_share_pairs_seeds_as_the_time_share_does():
+    """A weighting that keeps its auxiliary work in one seed and drops it early in the others
+    (OL-AUX on SST-2-1k): time and FLOPs move together seed by seed, so the cost is within.
+    The FLOP share was a median over seeds against a time share from the geometric mean of
+    the paired ratios, which read this cell 3.5× "over"."""
+    work = [2.2, 1.03, 1.04, 1.02, 1.03]  # seed 0 kept its weights; the others dropped them
+    rows = _runs("stl", "stl", [1.0] * 5, 100.0)
+    rows += _runs("stl-replica", "stl", [1.02, 0.98, 1.0, 1.01, 0.99], 100.0, replica=1)
+    rows += _runs("olaux", "olaux", work, [100.0 * w for w in work], 0.05)
+    cost = marginal_costs(pd.DataFrame(rows)).set_index("cell_id").loc["olaux"]
+    assert cost["ratio"] == pytest.approx(1.0)
+    assert cost["verdict"] == "within"

@@ -3,8 +3,10 @@ measures it.
 
 Per cell with auxiliary work: the whole auxiliary work's marginal share of the training clock
 (1 − 1/ρ, ρ the geometric mean over seeds of the cell's training clock over its STL cell's,
-seed-paired as the verdicts pair) beside its marginal FLOP share (1 − STL's FLOPs / the
-cell's, medians over seeds), and the whole-run noise floor of its workload: an STL replica
+seed-paired as the verdicts pair) beside its marginal FLOP share, formed the same way from the
+FLOP clock (1 − 1/ρ_F over the same seed pairs: one estimator for both, so a seed whose
+weighting kept more auxiliary work than the others weighs alike in each), and the whole-run
+noise floor of its workload: an STL replica
 cell does the same arithmetic as the STL cell on the same seeds, so the spread of their
 clock ratios is what the clock alone does to a whole run. The ratio is called **over** (the
 work costs more than ``limit`` × what it computes) only where even the floor's most
@@ -72,11 +74,11 @@ def marginal_costs(runs: pd.DataFrame, limit: float = LIMIT) -> pd.DataFrame:
     m = _paired(work, stl).assign(log=lambda d: np.log(d["x"] / d["y"]))
     out = []
     for cell, g in m.groupby("cell_id", sort=True):
-        flops_cell, flops_stl = float(g["flops_total"].median()), float(g["stl_flops"].median())
-        if not flops_cell > 0:
+        flops, flops_stl = g["flops_total"].to_numpy(float), g["stl_flops"].to_numpy(float)
+        if not ((flops > 0).all() and (flops_stl > 0).all()):
             continue
         rho = math.exp(float(g["log"].mean()))
-        flop_share = 1 - flops_stl / flops_cell
+        flop_share = 1 - 1 / math.exp(float(np.log(flops / flops_stl).mean()))
         stl_cell = g["stl_cell_id"].iloc[0]
         floor = floors.get(stl_cell, pooled)
         rec = {"cell_id": cell, "stl_cell_id": stl_cell, "pairs": len(g), "rho": rho,
