@@ -221,13 +221,13 @@ class LazyAdam(Optimizer):
                 state["step"] += 1
                 step = state["step"]
                 step_size = group["lr"] * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-                row_size = p[0].numel() if p.dim() else 1
+                row_size = p.numel() // p.shape[0] if p.dim() else 1
                 if not _fused(p):
+                    grad = grad.coalesce()  # as sparse_adam does first; its rows are the touched
                     torch.optim._functional.sparse_adam(
                         [p], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [step],
                         eps=group["eps"], beta1=b1, beta2=b2, lr=group["lr"], maximize=False)
-                    touched = torch.unique(grad._indices()[0]).numel()
-                    self.flops += ADAM_FLOPS * touched * row_size
+                    self.flops += ADAM_FLOPS * grad._nnz() * row_size
                     continue
                 if "slot" not in state:
                     state["slot"] = np.full(p.shape[0], -1, dtype=np.int64)

@@ -354,6 +354,11 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
     the run's workload's reach."""
     ref = stl_reference(runs)
     info = runs.set_index("run_id").to_dict("index")
+    # the training losses, the test accuracy and the auxiliary weights enter the trace too:
+    # equal validation accuracies can coincide, and the first step's losses are computed
+    # before any update (a full-batch run's first evaluation), but the weights that step
+    # used cannot (Diminish has decayed where MTL has not)
+    traced = [c for c in rows.columns if c.startswith(("loss_", "gamma_")) or c == "test_acc"]
     out = []
     for rid, run in runs_in_order(rows):
         trained = run["step"] > 0
@@ -366,11 +371,6 @@ def time_to_targets(rows: pd.DataFrame, runs: pd.DataFrame, targets: list[Target
                   "flops": run["flops_total"].astype(float)[trained],
                   "examples": run["examples"].astype(float)[trained]}
         clocks["verdict"] = clocks[r["clock"]]
-        # the training losses, the test accuracy and the auxiliary weights enter the trace too:
-        # equal validation accuracies can coincide, and the first step's losses are computed
-        # before any update (a full-batch run's first evaluation), but the weights that step
-        # used cannot (Diminish has decayed where MTL has not)
-        traced = [c for c in run.columns if c.startswith(("loss_", "gamma_")) or c == "test_acc"]
         losses = (np.column_stack([run[c].astype(float)[trained] for c in traced]) if traced
                   else np.empty((len(val), 0)))
         stl_best = ref.get(r["stl_cell_id"], np.nan)

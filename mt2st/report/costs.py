@@ -71,14 +71,15 @@ def marginal_costs(runs: pd.DataFrame, limit: float = LIMIT) -> pd.DataFrame:
     share = sum(runs[f"flop_share_{t}"] for t in AUX_NAMES if f"flop_share_{t}" in runs)
     work = runs[(share > 0) & (runs["replica"] == 0)]
     stl = runs[(runs["strategy"] == "stl") & (runs["replica"] == 0)]
-    m = _paired(work, stl).assign(log=lambda d: np.log(d["x"] / d["y"]))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a FLOP count of 0: no cost row
+        m = _paired(work, stl).assign(log=lambda d: np.log(d["x"] / d["y"]),
+                                      flop_log=lambda d: np.log(d["flops_total"] / d["stl_flops"]))
     out = []
     for cell, g in m.groupby("cell_id", sort=True):
-        flops, flops_stl = g["flops_total"].to_numpy(float), g["stl_flops"].to_numpy(float)
-        if not ((flops > 0).all() and (flops_stl > 0).all()):
+        if not np.isfinite(g["flop_log"].to_numpy(float)).all():
             continue
         rho = math.exp(float(g["log"].mean()))
-        flop_share = 1 - 1 / math.exp(float(np.log(flops / flops_stl).mean()))
+        flop_share = 1 - 1 / math.exp(float(g["flop_log"].mean()))
         stl_cell = g["stl_cell_id"].iloc[0]
         floor = floors.get(stl_cell, pooled)
         rec = {"cell_id": cell, "stl_cell_id": stl_cell, "pairs": len(g), "rho": rho,

@@ -408,8 +408,8 @@ def flop_model_words(rows: pd.DataFrame) -> str:
     """What the store's FLOP clock counts: since ``flops_optimizer`` exists, the optimisers'
     updates too; a store mixing records from before and after says so (its FLOP ratios
     across the two are not comparable)."""
-    counted = (rows.groupby("run_id")["flops_optimizer"].apply(lambda s: bool(s.notna().all()))
-               if "flops_optimizer" in rows else pd.Series(False, index=rows["run_id"].unique()))
+    counted = (rows["flops_optimizer"].notna() if "flops_optimizer" in rows
+               else pd.Series(False, index=rows.index)).groupby(rows["run_id"]).all()
     n, total = int(counted.sum()), len(counted)
     base = ("The FLOP clock counts each task's forward and backward passes, the weighting's own "
             "arithmetic on the gradients")
