@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +13,34 @@ import pandas as pd
 
 from mt2st.config import AUX_NAMES
 from mt2st.metrics import time_to_target
-from mt2st.results import SCHEMA_VERSION, provenance, write_parquet_atomic
+from mt2st.results import FLOP_MODEL, FLOP_MODELS, SCHEMA_VERSION, provenance, write_parquet_atomic
 from mt2st.tasks import AUX_TASKS
+
+
+def as_flop_model(rows: pd.DataFrame, model: int) -> pd.DataFrame:
+    """Records of this code's FLOP model with their FLOP columns as an earlier ``model``
+    counted them (for comparing with records written before): model 2's lexical counts
+    (similarity 6·d of 8·d, analogy (8 + 2(n + 1))·d of (19 + 5n)·d forward, n = 10), and
+    for model 1 no optimiser term."""
+    from mt2st.tasks.analogy import NEGATIVES, AnalogyTask
+    from mt2st.tasks.similarity import SimilarityTask
+
+    if not 1 <= model <= FLOP_MODEL:
+        raise ValueError(f"FLOP model {model}: the models are {', '.join(map(str, FLOP_MODELS))}")
+    if (rows["flop_model"] != FLOP_MODEL).any():
+        raise ValueError(f"as_flop_model converts records of FLOP model {FLOP_MODEL} only")
+    out = rows.copy()
+    # (this model's forward FLOPs per dimension, model 2's): dividing first keeps the counts
+    # whole numbers, so the converted columns are model 2's bit for bit
+    per_dim = {"similarity": (SimilarityTask.forward_flops(1), 6.0),
+               "analogy": (AnalogyTask.forward_flops(1, NEGATIVES), 8.0 + 2 * (NEGATIVES + 1))}
+    for task, (now, then) in per_dim.items():
+        before = out[f"flops_{task}"]
+        out[f"flops_{task}"] = before / now * then
+        out["flops_total"] = out["flops_total"] - before + out[f"flops_{task}"]
+    if model == 1:
+        out["flops_total"] = out["flops_total"] - out["flops_optimizer"]
+    return out
 
 
 @dataclass
@@ -39,6 +63,22 @@ class RunRecord:
         return write_parquet_atomic(self.rows, path, self.meta)
 
 
+class _TaskClock:
+    """Adds the wall and CPU seconds of each block it times to one task's totals."""
+
+    __slots__ = ("totals", "wall_key", "cpu_key", "wall", "cpu")
+
+    def __init__(self, totals: dict, task: str) -> None:
+        self.totals, self.wall_key, self.cpu_key = totals, f"seconds_{task}", f"cpu_seconds_{task}"
+
+    def __enter__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc) -> None:
+        self.totals[self.wall_key] += time.perf_counter() - self.wall
+        self.totals[self.cpu_key] += time.process_time() - self.cpu
+
+
 class Recorder:
     """Counts a run's work as it trains and turns evaluations into record rows."""
 
@@ -48,6 +88,8 @@ class Recorder:
         self.recent: dict[str, float] = defaultdict(float)  # since the last evaluation
         self.rows: list[dict] = []
         self.started_at = time.time()  # unix time: the order a sweep ran its runs in
+        self._clocks: dict[str, _TaskClock] = {}
+        self._aux_keys: dict[str, tuple[str, str, str]] = {}
 
     # -- counting ----------------------------------------------------------------------------
     def primary(self, loss: float, n: int, correct: int, tokens: int) -> None:
@@ -61,23 +103,25 @@ class Recorder:
         """One extra forward of a primary batch (a weighting's lookahead): FLOPs, no examples."""
         self.totals["work_primary_lookahead"] += tokens
 
-    @contextmanager
-    def timing(self, task: str) -> Iterator[None]:
-        """Adds the block's wall and CPU seconds to ``task``'s (also when it returns early)."""
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            yield
-        finally:
-            self.totals[f"seconds_{task}"] += time.perf_counter() - wall
-            self.totals[f"cpu_seconds_{task}"] += time.process_time() - cpu
+    def timing(self, task: str) -> _TaskClock:
+        """A context that adds the block's wall and CPU seconds to ``task``'s (also when it
+        returns early). One object per task, reused: a step enters it hundreds of times a
+        second, and a generator-based context manager costs more than the short blocks it
+        times (the auxiliary steps). Not reentrant: blocks of one task never nest."""
+        clock = self._clocks.get(task)
+        if clock is None:
+            clock = self._clocks[task] = _TaskClock(self.totals, task)
+        return clock
 
     def auxiliary(self, name: str, loss: float, items: int) -> None:
         """One auxiliary step of task ``name``: its loss per item and items (its seconds are
         counted by :meth:`timing`)."""
-        self.recent[f"loss_{name}"] += loss * items
-        self.recent[f"n_{name}"] += items
-        self.totals[f"n_{name}"] += items
-        self.totals[f"steps_{name}"] += 1
+        loss_key, n_key, steps_key = self._aux_keys.get(name) or self._aux_keys.setdefault(
+            name, (f"loss_{name}", f"n_{name}", f"steps_{name}"))
+        self.recent[loss_key] += loss * items
+        self.recent[n_key] += items
+        self.totals[n_key] += items
+        self.totals[steps_key] += 1
 
     # -- rows --------------------------------------------------------------------------------
     def row(self, position: dict, weights: dict, evaluation: dict, audit: dict,
@@ -147,7 +191,7 @@ class Recorder:
                      "seed": c.seed, "dataset": c.dataset, "model": c.model,
                      "init": c.init, "strategy": c.strategy, "setting": c.setting,
                      "aux_grad": c.aux_grad, "backend": c.backend, "device": c.device,
-                     "target": c.target, "eval_interval": interval,
+                     "target": c.target, "eval_interval": interval, "flop_model": FLOP_MODEL,
                      "n_train": len(p.splits["train"])}
         for k, v in reversed(constants.items()):
             df.insert(0, k, v)

@@ -24,6 +24,31 @@ META_KEY = b"mt2st"
 #: cumulative work); records without the column are version 1 (one row per epoch)
 SCHEMA_VERSION = 2
 
+#: what a record's FLOP columns count, by model (its ``flop_model`` column; a record without
+#: that column is model 2 if it has ``flops_optimizer``, else model 1). Every model counts a
+#: pass backward as twice its forward (3× the forward in all).
+FLOP_MODELS = {
+    1: "each task's forward and backward passes and the weighting's own arithmetic on the "
+       "gradients, but not the optimisers' updates",
+    2: "each task's forward and backward passes, the weighting's own arithmetic on the "
+       "gradients and the optimisers' updates (the table's touched rows, the model's weights), "
+       "with the lexical tasks' forward passes short of the similarity pair's unit vectors and "
+       "the analogy candidates' norms and unit vectors",
+    3: "each task's whole forward and backward passes, the weighting's own arithmetic on the "
+       "gradients and the optimisers' updates (the table's touched rows, the model's weights)",
+}
+#: the model this code's records are written in
+FLOP_MODEL = max(FLOP_MODELS)
+
+
+def flop_models(rows: pd.DataFrame) -> pd.Series:
+    """The FLOP model of each run in ``rows`` (indexed by ``run_id``)."""
+    model = (rows["flop_model"] if "flop_model" in rows
+             else pd.Series(float("nan"), index=rows.index))
+    if "flops_optimizer" in rows:
+        model = model.fillna(rows["flops_optimizer"].notna().map({True: 2.0, False: 1.0}))
+    return model.fillna(1.0).astype(int).groupby(rows["run_id"]).min()
+
 
 def git_commit(path: str | Path | None = None) -> str | None:
     try:

@@ -116,6 +116,8 @@ def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     and a near-tied pair can swap ranks: the Spearman mean is compared to 1e-3, the rest to
     pandas' default 1e-5 relative."""
     from mt2st.config import TrainConfig
+    from mt2st.recording import as_flop_model
+    from mt2st.results import FLOP_MODEL, flop_models
     from mt2st.trainer import train
 
     def train_seconds(path: Path) -> float:
@@ -126,8 +128,9 @@ def test_a_committed_record_retrains_to_the_same_numbers(folder, data_dir):
     config = TrainConfig.from_dict(json.loads(stored["config_json"].iloc[0]))
     assert config.run_id == path.stem
     rows = train(config, data_dir=data_dir, progress=False).rows
-    if "flops_optimizer" not in stored:  # recorded before the FLOPs counted the optimisers
-        rows = rows.assign(flops_total=rows["flops_total"] - rows["flops_optimizer"])
+    model = int(flop_models(stored).iloc[0])  # the FLOP model the store's records counted in
+    if model < FLOP_MODEL:
+        rows = as_flop_model(rows, model)
     metrics = ["step", "examples", "epoch", "val_acc", "test_acc", "loss_primary", "steps_analogy",
                "steps_similarity", "analogy_sem", "analogy_syn", "sim_mean", "flops_total"]
     rank_based = ["sim_mean"]

@@ -72,16 +72,23 @@ def test_seeds_pair_and_unpaired_seeds_are_left_out():
 
 
 def test_the_report_says_what_its_flop_clock_counts():
-    """A store whose records all have the optimiser term says it counts it; one from before
-    says it leaves it out; one mixing the two says its FLOP ratios across them do not compare."""
+    """A store says which FLOP model its records were written in (model 1 before the optimiser
+    term, model 2 before the lexical tasks' whole forward pass, then the ``flop_model``
+    column); one mixing models says its FLOP ratios across them do not compare."""
     from mt2st.report.render import flop_model_words
 
-    new = pd.DataFrame({"run_id": ["a", "a", "b"], "flops_optimizer": [0.0, 5.0, 3.0]})
-    assert "and the optimisers' updates" in flop_model_words(new)
-    old = pd.DataFrame({"run_id": ["a", "b"]})
-    assert "predate its optimiser term" in flop_model_words(old)
-    mixed = new.assign(flops_optimizer=[0.0, 5.0, np.nan])  # b recorded before the column
-    assert "mixes two FLOP models**: 1 of 2 runs" in flop_model_words(mixed)
+    two = pd.DataFrame({"run_id": ["a", "a", "b"], "flops_optimizer": [0.0, 5.0, 3.0]})
+    assert "(model 2 in every run; this code writes model 3)" in flop_model_words(two)
+    assert "short of the similarity pair's unit vectors" in flop_model_words(two)
+    one = pd.DataFrame({"run_id": ["a", "b"]})
+    assert "(model 1 in every run" in flop_model_words(one)
+    assert "but not the optimisers' updates" in flop_model_words(one)
+    three = two.assign(flop_model=3)
+    assert "(model 3 in every run) counts each task's whole" in flop_model_words(three)
+    mixed = two.assign(flop_model=[3, 3, np.nan])  # b recorded before the column
+    assert "mixes FLOP models** (model 2 in 1, model 3 in 1 of 2 runs)" in flop_model_words(mixed)
+    older = two.assign(flops_optimizer=[0.0, 5.0, np.nan])  # b recorded before that column
+    assert "(model 1 in 1, model 2 in 1 of 2 runs)" in flop_model_words(older)
 
 
 def test_the_flop_share_pairs_seeds_as_the_time_share_does():

@@ -132,6 +132,7 @@ def _step_both_ways(seed: int, dtype, n_blocks: int):
         n0 = int(rng.integers(1, 80))
         primary = (torch.from_numpy(rng.integers(0, vocab, n0)),
                    torch.from_numpy(rng.standard_normal((n0, dim))).to(dtype))
+        primary[1][rng.random((n0, dim)) < 0.1] = -0.0  # rows whose sum is −0 or +0 by order
         blocks = []
         for _ in range(n_blocks):
             n = int(rng.integers(1, 40))

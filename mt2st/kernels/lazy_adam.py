@@ -104,13 +104,18 @@ def merge_order(rows, src, block_rows, level):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def lazy_adam_blocks(param, exp_avg, exp_avg_sq, rows, values, block_rows, block_values, starts,
-                     weights, slot, zero, one_b1, one_b2, eps, step_size):
+                     weights, slot, one_b1, one_b2, eps, step_size):
     """``lazy_adam_rows`` for the gradient ``rows``/``values`` plus weighted row blocks (block
     b: ``block_rows``/``block_values``[starts[b]:starts[b + 1]] times ``weights``[b]), added as
-    ``sparse_add.accumulate_table_grad`` adds them one after another: each sum in torch's
-    merge order, each entry 0 + left + right in that order, so the summed gradient is the
-    materialised one bit for bit, without writing any sum but the last. ``zero`` is 0 in the
-    table's precision."""
+    ``sparse_add.accumulate_table_grad`` adds them one after another: the entries in torch's
+    merge order, each the left operand plus the block's product in that order, so the summed
+    gradient is the materialised one without writing any sum but the last.
+
+    The merges also add 0 to every entry they pass on (torch's ``add_out_sparse`` zero-fills
+    its result), which changes nothing but a −0 into +0; Adam's update is the same for either
+    zero (its moments are never −0: m + (g − m)·(1 − β1) and g² do not tell them apart), so
+    those additions are left out and the table, moments and touched rows are those of the
+    materialised sum bit for bit (tests/test_lazy_adam.py)."""
     n_blocks, dim = len(starts) - 1, param.shape[1]
     order = rows.astype(np.int64)
     src = np.empty((len(rows), n_blocks + 1), dtype=np.int64)
@@ -127,36 +132,46 @@ def lazy_adam_blocks(param, exp_avg, exp_avg_sq, rows, values, block_rows, block
     k = 0
     for e in range(n):
         r = order[e]
-        seen = slot[r]
-        if seen < 0:  # a row's first entry is written where its sum goes
-            slot[r] = k
+        target = slot[r]
+        if target < 0:  # a row's first entry: its sum starts here
+            slot[r] = target = k
             uniq[k] = r
-            value = summed[k]
             k += 1
+            fresh = True
         else:
-            value = scratch
-        first = src[e, 0]
+            fresh = False
+        first, blocks = src[e, 0], False
+        for b in range(n_blocks):
+            blocks = blocks or src[e, b + 1] >= 0
+        if not blocks:  # the gradient's own entry (most of them): as lazy_adam_rows
+            if fresh:
+                for d in range(dim):
+                    summed[target, d] = values[first, d]
+            else:
+                for d in range(dim):
+                    summed[target, d] += values[first, d]
+            continue
         have = first >= 0
         if have:
             for d in range(dim):
-                value[d] = values[first, d]
+                scratch[d] = values[first, d]
         for b in range(n_blocks):
             j = src[e, b + 1]
             if j >= 0:
                 i, w = starts[b] + j, weights[b]
                 if have:
                     for d in range(dim):
-                        value[d] = (zero + value[d]) + block_values[i, d] * w
+                        scratch[d] = scratch[d] + block_values[i, d] * w
                 else:
                     for d in range(dim):
-                        value[d] = zero + block_values[i, d] * w
+                        scratch[d] = block_values[i, d] * w
                 have = True
-            elif have:
-                for d in range(dim):
-                    value[d] = zero + value[d]
-        if seen >= 0:
+        if fresh:
             for d in range(dim):
-                summed[seen, d] += value[d]
+                summed[target, d] = scratch[d]
+        else:
+            for d in range(dim):
+                summed[target, d] += scratch[d]
     _adam_summed(param, exp_avg, exp_avg_sq, uniq, summed, k, slot, one_b1, one_b2, eps, step_size)
     return k
 
@@ -170,7 +185,7 @@ def _compile() -> None:
                    *consts)
     lazy_adam_blocks(one, one.copy(), one.copy(), index, one.copy(), index, one.copy(),
                      np.array([0, 1], dtype=np.int64), np.ones(1, dtype=np.float32),
-                     np.full(1, -1, dtype=np.int64), np.float32(0), *consts)
+                     np.full(1, -1, dtype=np.int64), *consts)
 
 
 class LazyAdam(Optimizer):
@@ -241,8 +256,8 @@ class LazyAdam(Optimizer):
                     block_rows, block_values, starts, weights = blocks
                     touched = lazy_adam_blocks(table, *moments, rows,
                                                values.reshape(len(rows), -1), block_rows,
-                                               block_values, starts, weights.astype(table.dtype),
-                                               state["slot"], real(0), *consts)
+                                               block_values, starts, weights.astype(table.dtype, copy=False),
+                                               state["slot"], *consts)
                 elif len(rows):
                     touched = lazy_adam_rows(table, *moments, rows, values, state["slot"], *consts)
                 else:

@@ -128,6 +128,33 @@ def analogy_loss_grad(table, rows, temperature, grad, with_grad=True) -> float:
     return loss / n_q
 
 
+@njit(cache=True, nogil=True)
+def similarity_picked(table, pairs, scores, pick, rows, grad, with_grad=True) -> float:
+    """``similarity_loss_grad`` on the pairs ``pick`` of ``pairs`` (2 × N word rows) and their
+    ``scores``, gathered here: ``rows`` (2B) receives the rows read, word 1s then word 2s, in
+    the order ``grad`` holds their gradients. One call a step instead of the gathers' few."""
+    n = len(pick)
+    target = np.empty(n, dtype=scores.dtype)
+    for b in range(n):
+        rows[b] = pairs[0, pick[b]]
+        rows[n + b] = pairs[1, pick[b]]
+        target[b] = scores[pick[b]]
+    return similarity_loss_grad(table, rows[:n], rows[n:], target, grad, with_grad)
+
+
+@njit(cache=True, nogil=True)
+def analogy_picked(table, questions, pick, noise, temperature, rows, grad, with_grad=True) -> float:
+    """``analogy_loss_grad`` on the questions ``pick`` of ``questions`` (N × 4 word rows) with
+    their ``noise`` words (B × negatives), gathered here into ``rows`` (B × (4 + negatives):
+    a, b, c, d, then the noise), the layout ``grad`` holds their gradients in."""
+    for q in range(len(pick)):
+        for j in range(4):
+            rows[q, j] = questions[pick[q], j]
+        for j in range(noise.shape[1]):
+            rows[q, 4 + j] = noise[q, j]
+    return analogy_loss_grad(table, rows, temperature, grad, with_grad)
+
+
 def compile_for(dtype: np.dtype) -> None:
     """Compile (or load from the cache) both kernels for a table of ``dtype``, so that the
     compilation never lands in a timed training step."""
@@ -137,3 +164,9 @@ def compile_for(dtype: np.dtype) -> None:
                              np.zeros(1, np.float32), np.empty((2, 2), dtype), with_grad)
         analogy_loss_grad(table, np.zeros((1, 5), np.int64), 0.1, np.empty((1, 5, 2), dtype),
                           with_grad)
+        similarity_picked(table, np.zeros((2, 1), np.int64), np.zeros(1, np.float32),
+                          np.zeros(1, np.int64), np.empty(2, np.int64), np.empty((2, 2), dtype),
+                          with_grad)
+        analogy_picked(table, np.zeros((1, 4), np.int64), np.zeros(1, np.int64),
+                       np.zeros((1, 1), np.int64), 0.1, np.empty((1, 5), np.int64),
+                       np.empty((1, 5, 2), dtype), with_grad)

@@ -193,20 +193,24 @@ class DeferredRows:
         """The blocks for ``lazy_adam_blocks`` (rows, values, starts, weights), or None when
         there are none or the gradient is not one the merges would have fused (then they are
         settled into ``table.grad`` first). Either way none remain deferred."""
-        self._check(table.grad)
-        if not self.blocks:
+        blocks = self.blocks
+        if not blocks:
             return None
+        self._check(table.grad)
         grad = table.grad
-        if not (_fused(grad, grad) and all(v.dtype == grad._values().numpy().dtype
-                                           and v.flags.c_contiguous for _, v, _ in self.blocks)):
+        dtype = grad._values().numpy().dtype if _fused(grad, grad) else None
+        if not all(v.dtype == dtype and v.flags.c_contiguous for _, v, _ in blocks):
             self.settle(table)
             return None
-        rows = np.concatenate([r for r, _, _ in self.blocks]).astype(np.int64, copy=False)
-        values = np.concatenate([v.reshape(len(r), -1) for r, v, _ in self.blocks])
-        starts = np.cumsum([0] + [len(r) for r, _, _ in self.blocks], dtype=np.int64)
-        weights = np.array([w for _, _, w in self.blocks], dtype=values.dtype)
         self.clear()
-        return rows, values, starts, weights
+        if len(blocks) == 1:  # the common case: one auxiliary task, nothing to concatenate
+            rows, values, weight = blocks[0]
+            return (rows.astype(np.int64, copy=False), values.reshape(len(rows), -1),
+                    np.array([0, len(rows)], dtype=np.int64), np.array([weight], dtype=dtype))
+        rows = np.concatenate([r for r, _, _ in blocks]).astype(np.int64, copy=False)
+        values = np.concatenate([v.reshape(len(r), -1) for r, v, _ in blocks])
+        starts = np.cumsum([0] + [len(r) for r, _, _ in blocks], dtype=np.int64)
+        return rows, values, starts, np.array([w for _, _, w in blocks], dtype=dtype)
 
 
 def _weighted(rows: torch.Tensor, values: torch.Tensor, weight: float, shape) -> torch.Tensor:

@@ -67,7 +67,14 @@ from mt2st.report.verdicts import (
     floor_table,
     run_order,
 )
-from mt2st.results import ResultsStore, write_parquet_atomic, write_text_atomic
+from mt2st.results import (
+    FLOP_MODEL,
+    FLOP_MODELS,
+    ResultsStore,
+    flop_models,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 from mt2st.schedules import STRATEGIES, strategy_parameters
 
 #: the strategies our Table 2 gives rows, in the registry's order
@@ -405,23 +412,18 @@ def start_epoch_figures(rows: pd.DataFrame, figdir: Path, overlay_authors: bool)
 
 
 def flop_model_words(rows: pd.DataFrame) -> str:
-    """What the store's FLOP clock counts: since ``flops_optimizer`` exists, the optimisers'
-    updates too; a store mixing records from before and after says so (its FLOP ratios
-    across the two are not comparable)."""
-    counted = (rows["flops_optimizer"].notna() if "flops_optimizer" in rows
-               else pd.Series(False, index=rows.index)).groupby(rows["run_id"]).all()
-    n, total = int(counted.sum()), len(counted)
-    base = ("The FLOP clock counts each task's forward and backward passes, the weighting's own "
-            "arithmetic on the gradients")
-    if n == total:
-        return base + " and the optimisers' updates (the table's touched rows, the model's weights)."
-    if n == 0:
-        return (base + "; these records predate its optimiser term (the table's update, a "
-                "third of a bag-of-embeddings step's time), so it leaves that work out for every "
-                "strategy, and with it the extra rows auxiliary tasks make the update touch.")
-    return (base + f"; **it mixes two FLOP models**: {n} of {total} runs count the optimisers' "
-            f"updates and {total - n} predate that term, so FLOP ratios between the two are not "
-            f"comparable (re-run the older ones).")
+    """What the store's FLOP clock counts (``recording.FLOP_MODELS``), and, for a store whose
+    records were written under more than one model, that its FLOP ratios across them do not
+    compare."""
+    models = flop_models(rows).value_counts().sort_index()
+    newest = int(models.index.max())
+    if len(models) == 1:
+        current = "" if newest == FLOP_MODEL else f"; this code writes model {FLOP_MODEL}"
+        return f"The FLOP clock (model {newest} in every run{current}) counts {FLOP_MODELS[newest]}."
+    counts = ", ".join(f"model {m} in {n}" for m, n in models.items())
+    return (f"The FLOP clock of model {newest} counts {FLOP_MODELS[newest]}; **this store mixes "
+            f"FLOP models** ({counts} of {int(models.sum())} runs), so FLOP ratios between runs "
+            f"of different models are not comparable (re-run the older ones).")
 
 
 def protocol_section(d: ReportData, title: str) -> list[tuple[str, object]]:

@@ -9,8 +9,11 @@ import torch.nn.functional as F
 
 from mt2st.data.lexical import AnalogySet
 from mt2st.data.text import Vocabulary
-from mt2st.kernels.lexical import analogy_loss_grad, compile_for
+from mt2st.kernels.lexical import analogy_picked, compile_for
 from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
+
+#: noise words a question is scored against
+NEGATIVES = 10
 
 
 class AnalogyTask(AuxTask):
@@ -22,7 +25,7 @@ class AnalogyTask(AuxTask):
                    fused=ctx.config.backend == "numba")
 
     def __init__(self, questions: AnalogySet, vocab: Vocabulary, batch_size: int = 32,
-                 negatives: int = 10, temperature: float = 0.1,
+                 negatives: int = NEGATIVES, temperature: float = 0.1,
                  device: str | torch.device = "cpu", fused: bool = True) -> None:
         r = questions.restrict(vocab)
         self.q = torch.tensor([[vocab.index(w) for w in q] for q in r.questions],
@@ -30,6 +33,7 @@ class AnalogyTask(AuxTask):
         self.n_specials = len(vocab.specials)
         self.n_words = len(vocab)
         self.batch_size, self.negatives, self.temperature = batch_size, negatives, temperature
+        self.n_pick = min(batch_size, len(self.q))  # questions a step
         self.sparse = True  # sparse gradient rows on the table (dense only for gradcheck)
         self.fused = fused  # the numba kernel on a CPU table; the torch formula otherwise
         self.q_rows = self.q.cpu().numpy()
@@ -40,25 +44,34 @@ class AnalogyTask(AuxTask):
         return len(self.q)
 
     def flops_per_item(self, dim: int) -> float:
-        return 3 * (8.0 + 2 * (self.negatives + 1)) * dim
+        return 3 * self.forward_flops(dim, self.negatives)  # forward and backward
+
+    @staticmethod
+    def forward_flops(dim: int, negatives: int) -> float:
+        """A question's forward pass over its 4 + n rows (n noise words): each row's norm
+        (2·d) and unit vector (d), the query unit(b) − unit(a) + unit(c) and its unit vector
+        (5·d), a dot with each of the 1 + n candidates (2·d): (19 + 5n)·d. FLOP model 2
+        counted (8 + 2(n + 1))·d, leaving the candidates' norms and unit vectors out."""
+        return (3.0 * (4 + negatives) + 5 + 2 * (1 + negatives)) * dim
 
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """Cross-entropy of d against ``negatives`` uniform noise words, cosine / temperature."""
-        pick = rng.integers(0, len(self), min(self.batch_size, len(self)))
-        noise = rng.integers(self.n_specials, self.n_words, (len(pick), self.negatives))
+        pick = rng.integers(0, len(self.q_rows), self.n_pick)
+        noise = rng.integers(self.n_specials, self.n_words, (self.n_pick, self.negatives))
         if not (self.fused and table.device.type == "cpu"):
             q = self.q[torch.from_numpy(pick).to(self.q.device)]
-            return self._torch_loss(table, q, torch.from_numpy(noise).to(q.device)), len(pick)
-        rows = np.concatenate([self.q_rows[pick], noise], axis=1)  # a, b, c, d, then noise
+            return self._torch_loss(table, q, torch.from_numpy(noise).to(q.device)), self.n_pick
         array = table.detach().numpy()
+        rows = np.empty((self.n_pick, 4 + self.negatives), dtype=np.int64)  # a, b, c, d, noise
         if not table.requires_grad:  # detached: the value alone (no gradient to compute)
-            value = analogy_loss_grad(array, rows, self.temperature,
-                                      np.empty((0, 0, 0), array.dtype), False)
-            return torch.tensor(value, dtype=table.dtype), len(pick)
-        grad = np.empty((rows.size, array.shape[1]), dtype=array.dtype)
-        value = analogy_loss_grad(array, rows, self.temperature, grad.reshape(*rows.shape, -1))
+            value = analogy_picked(array, self.q_rows, pick, noise, self.temperature, rows,
+                                   np.empty((0, 0, 0), array.dtype), False)
+            return torch.tensor(value, dtype=table.dtype), self.n_pick
+        grad = np.empty((*rows.shape, array.shape[1]), dtype=array.dtype)
+        value = analogy_picked(array, self.q_rows, pick, noise, self.temperature, rows, grad)
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows.reshape(-1)),
-                                      torch.from_numpy(grad), self.sparse), len(pick))
+                                      torch.from_numpy(grad.reshape(rows.size, -1)), self.sparse),
+                self.n_pick)
 
     def _torch_loss(self, table: torch.Tensor, q: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The reference formula through autograd (and the path off the CPU)."""
