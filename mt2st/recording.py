@@ -27,7 +27,7 @@ def as_flop_model(rows: pd.DataFrame, model: int) -> pd.DataFrame:
 
     if not 1 <= model <= FLOP_MODEL:
         raise ValueError(f"FLOP model {model}: the models are {', '.join(map(str, FLOP_MODELS))}")
-    if (rows["flop_model"] != FLOP_MODEL).any():
+    if "flop_model" not in rows or (rows["flop_model"] != FLOP_MODEL).any():
         raise ValueError(f"as_flop_model converts records of FLOP model {FLOP_MODEL} only")
     out = rows.copy()
     # (this model's forward FLOPs per dimension, model 2's): dividing first keeps the counts

@@ -42,3 +42,5 @@ def test_records_convert_to_the_models_before_bit_for_bit(rows):
         as_flop_model(rows, 0)
     with pytest.raises(ValueError, match="converts records of FLOP model 3 only"):
         as_flop_model(two.assign(flop_model=2), 1)
+    with pytest.raises(ValueError, match="converts records of FLOP model 3 only"):
+        as_flop_model(rows.drop(columns="flop_model"), 2)  # a record from before the column

@@ -115,7 +115,7 @@ def lazy_adam_blocks(param, exp_avg, exp_avg_sq, rows, values, block_rows, block
     its result), which changes nothing but a −0 into +0; Adam's update is the same for either
     zero (its moments are never −0: m + (g − m)·(1 − β1) and g² do not tell them apart), so
     those additions are left out and the table, moments and touched rows are those of the
-    materialised sum bit for bit (tests/test_lazy_adam.py)."""
+    materialised sum bit for bit (tests/test_sparse_add.py)."""
     n_blocks, dim = len(starts) - 1, param.shape[1]
     order = rows.astype(np.int64)
     src = np.empty((len(rows), n_blocks + 1), dtype=np.int64)
@@ -256,7 +256,8 @@ class LazyAdam(Optimizer):
                     block_rows, block_values, starts, weights = blocks
                     touched = lazy_adam_blocks(table, *moments, rows,
                                                values.reshape(len(rows), -1), block_rows,
-                                               block_values, starts, weights.astype(table.dtype, copy=False),
+                                               block_values, starts,
+                                               weights.astype(table.dtype, copy=False),
                                                state["slot"], *consts)
                 elif len(rows):
                     touched = lazy_adam_rows(table, *moments, rows, values, state["slot"], *consts)

@@ -412,7 +412,7 @@ def start_epoch_figures(rows: pd.DataFrame, figdir: Path, overlay_authors: bool)
 
 
 def flop_model_words(rows: pd.DataFrame) -> str:
-    """What the store's FLOP clock counts (``recording.FLOP_MODELS``), and, for a store whose
+    """What the store's FLOP clock counts (``results.FLOP_MODELS``), and, for a store whose
     records were written under more than one model, that its FLOP ratios across them do not
     compare."""
     models = flop_models(rows).value_counts().sort_index()
