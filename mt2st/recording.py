@@ -19,9 +19,8 @@ from mt2st.tasks import AUX_TASKS
 
 def as_flop_model(rows: pd.DataFrame, model: int) -> pd.DataFrame:
     """Records of this code's FLOP model with their FLOP columns as an earlier ``model``
-    counted them (for comparing with records written before): model 2's lexical counts
-    (similarity 6·d of 8·d, analogy (8 + 2(n + 1))·d of (19 + 5n)·d forward, n = 10), and
-    for model 1 no optimiser term."""
+    counted them (for comparing with records written before): the lexical tasks' forward
+    counts of that model (``forward_flops(..., model)``), and for model 1 no optimiser term."""
     from mt2st.tasks.analogy import NEGATIVES, AnalogyTask
     from mt2st.tasks.similarity import SimilarityTask
 
@@ -30,10 +29,11 @@ def as_flop_model(rows: pd.DataFrame, model: int) -> pd.DataFrame:
     if "flop_model" not in rows or (rows["flop_model"] != FLOP_MODEL).any():
         raise ValueError(f"as_flop_model converts records of FLOP model {FLOP_MODEL} only")
     out = rows.copy()
-    # (this model's forward FLOPs per dimension, model 2's): dividing first keeps the counts
-    # whole numbers, so the converted columns are model 2's bit for bit
-    per_dim = {"similarity": (SimilarityTask.forward_flops(1), 6.0),
-               "analogy": (AnalogyTask.forward_flops(1, NEGATIVES), 8.0 + 2 * (NEGATIVES + 1))}
+    # (this model's forward FLOPs per dimension, the earlier one's): dividing first keeps the
+    # counts whole numbers, so the converted columns are the earlier model's bit for bit
+    per_dim = {"similarity": (SimilarityTask.forward_flops(1), SimilarityTask.forward_flops(1, model)),
+               "analogy": (AnalogyTask.forward_flops(1, NEGATIVES),
+                           AnalogyTask.forward_flops(1, NEGATIVES, model))}
     for task, (now, then) in per_dim.items():
         before = out[f"flops_{task}"]
         out[f"flops_{task}"] = before / now * then

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mt2st.data.lexical import AnalogySet
 from mt2st.data.text import Vocabulary
 from mt2st.kernels.lexical import analogy_picked, compile_for
+from mt2st.results import FLOP_MODEL
 from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
 
 #: noise words a question is scored against
@@ -47,11 +48,13 @@ class AnalogyTask(AuxTask):
         return 3 * self.forward_flops(dim, self.negatives)  # forward and backward
 
     @staticmethod
-    def forward_flops(dim: int, negatives: int) -> float:
+    def forward_flops(dim: int, negatives: int, model: int = FLOP_MODEL) -> float:
         """A question's forward pass over its 4 + n rows (n noise words): each row's norm
         (2·d) and unit vector (d), the query unit(b) − unit(a) + unit(c) and its unit vector
-        (5·d), a dot with each of the 1 + n candidates (2·d): (19 + 5n)·d. FLOP model 2
-        counted (8 + 2(n + 1))·d, leaving the candidates' norms and unit vectors out."""
+        (5·d), a dot with each of the 1 + n candidates (2·d): (19 + 5n)·d. FLOP models before
+        3 counted (8 + 2(n + 1))·d, leaving the candidates' norms and unit vectors out."""
+        if model < 3:
+            return (8.0 + 2 * (1 + negatives)) * dim
         return (3.0 * (4 + negatives) + 5 + 2 * (1 + negatives)) * dim
 
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:

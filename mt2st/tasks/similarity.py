@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mt2st.data.lexical import SimilaritySet
 from mt2st.data.text import Vocabulary
 from mt2st.kernels.lexical import compile_for, similarity_picked
+from mt2st.results import FLOP_MODEL
 from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
 
 
@@ -51,10 +52,10 @@ class SimilarityTask(AuxTask):
         return 3 * self.forward_flops(dim)  # forward and backward
 
     @staticmethod
-    def forward_flops(dim: int) -> float:
+    def forward_flops(dim: int, model: int = FLOP_MODEL) -> float:
         """A pair's forward pass: two norms (2·d each), both unit vectors (d each), a dot
-        (2·d). FLOP model 2 counted 6·d, leaving the unit vectors out."""
-        return 8.0 * dim
+        (2·d); FLOP models before 3 counted 6·d, leaving the unit vectors out."""
+        return (8.0 if model >= 3 else 6.0) * dim
 
     def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """Mean squared error between cosine and scaled score over a random batch of pairs."""
