@@ -65,6 +65,10 @@ class Schedule(ABC):
     #: whether ``backward`` needs ``primary_again`` (the step's primary loss recomputed at the
     #: table's current values: a lookahead)
     needs_primary_again = False
+    #: whether ``backward`` takes auxiliary losses without an autograd node (a
+    #: ``kernels.sparse_add.HeldLoss``: it adds their held row gradients itself); the gradient
+    #: weightings differentiate through theirs
+    graph_free = True
 
     def __init__(self, gamma0: dict[str, float]) -> None:
         for task, g in gamma0.items():
@@ -107,8 +111,9 @@ class Schedule(ABC):
         return {}
 
     def backward(self, primary, aux: dict, weights: dict[str, float], table, rng) -> None:
-        """Gradients of one step: ``primary`` and ``aux`` (task → loss; a loss without
-        requires_grad is a detached one and contributes nothing) on the table and the model.
+        """Gradients of one step: ``primary`` and ``aux`` (task → loss, a tensor or a
+        ``HeldLoss``; a loss without requires_grad is a detached one and contributes nothing)
+        on the table and the model.
         Each auxiliary gradient is added to the table's by a merge that gives torch's sparse sum
         bit for bit at a fraction of its cost (``kernels.sparse_add``)."""
         from mt2st.kernels.sparse_add import accumulate_table_grad
@@ -268,6 +273,7 @@ class GradientWeighting(Schedule):
 
     in_place_tasks = False
     table2 = False
+    graph_free = False
 
     def factor(self, t: float) -> float:
         return 1.0

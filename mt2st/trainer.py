@@ -41,10 +41,14 @@ class Trainer:
         self.evaluator = Evaluator(p)
         self.recorder = Recorder(p)
         self._aux_active = False  # whether the last step ran an auxiliary task (see _at_phase_change)
+        self._graph = not self.schedule.graph_free  # the auxiliary losses as autograd nodes
+        # the table the auxiliary losses read: the parameter, or (the authors' formulation) a
+        # view of it that autograd does not follow, made once (it shares the table's storage)
+        self._aux_view = self.table if config.aux_grad == "real" else self.table.detach()
 
     # -- one optimisation step ------------------------------------------------------------
     def _aux_table(self) -> torch.Tensor:
-        return self.table if self.config.aux_grad == "real" else self.table.detach()
+        return self._aux_view
 
     def _step(self, idx: np.ndarray, weights: dict[str, float]) -> bool:
         """One batch of the primary task, the auxiliary losses the weighting combines with it,
@@ -69,7 +73,7 @@ class Trainer:
             if weights[name] < c.epsilon:
                 continue
             with rec.timing(name):
-                loss_k, items = task.loss(self._aux_table(), self.rng)
+                loss_k, items = task.loss(self._aux_table(), self.rng, self._graph)
                 value = loss_k.item()
                 if not math.isfinite(value):
                     return False

@@ -272,6 +272,55 @@ def test_fused_lexical_losses_match_the_torch_formulas(dtype):
         assert rngs[0].integers(1 << 30) == rngs[1].integers(1 << 30)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_held_loss_gives_the_autograd_nodes_value_gradient_and_draws(dtype):
+    # loss(graph=False) is what the plain schedules get: the node's value (rounded to the
+    # table's precision), the rows and gradient it would hand autograd, the same draws; and a
+    # schedule stepping a lazy-Adam table from either one leaves the same bits
+    from mt2st.kernels.lazy_adam import LazyAdam
+    from mt2st.kernels.sparse_add import HeldLoss, accumulate_table_grad
+
+    parts = Trainer(_cfg(setting="S3"), progress=False).parts
+    base = torch.randn(len(parts.vocab), 16, dtype=dtype)
+    idx = torch.randint(0, len(parts.vocab), (40,))
+    for cls, items in ((SimilarityTask, parts.lexicon.sim_train),
+                       (AnalogyTask, parts.lexicon.analogy_train)):
+        task = cls(items, parts.vocab, batch_size=24)
+        out = []
+        for graph in (True, False):
+            table = torch.nn.Parameter(base.clone())
+            opt = LazyAdam([table], lr=0.01)
+            rng = np.random.default_rng(11)
+            loss, n = task.loss(table, rng, graph)
+            assert isinstance(loss, HeldLoss) != graph and loss.requires_grad
+            torch.nn.functional.embedding(idx, table, sparse=True).pow(2).sum().backward()
+            accumulate_table_grad(table, loss, 0.37)
+            opt.step()
+            out.append((loss.item(), n, table.detach().clone(), rng.integers(1 << 30)))
+        (v1, n1, t1, r1), (v2, n2, t2, r2) = out
+        assert (v1, n1, r1) == (v2, n2, r2)
+        assert torch.equal(t1, t2) and not torch.equal(t1, base)
+        rngs = np.random.default_rng(5), np.random.default_rng(5)  # detached: the value alone
+        node, _ = task.loss(base.detach(), rngs[0])
+        held, _ = task.loss(base.detach(), rngs[1], graph=False)
+        assert not held.requires_grad and held.item() == node.item()
+        assert rngs[0].integers(1 << 30) == rngs[1].integers(1 << 30)
+
+
+def test_a_task_reads_the_table_it_is_given_not_the_one_it_saw_before():
+    # the tasks keep a numpy view of the table they last read: another table (or the same
+    # one whose storage was replaced) must be read afresh
+    parts = Trainer(_cfg(setting="S1"), progress=False).parts
+    task = SimilarityTask(parts.lexicon.sim_train, parts.vocab)
+    a = torch.randn(len(parts.vocab), 8)
+    b = torch.randn(len(parts.vocab), 8)
+    loss = lambda t: task.loss(t, np.random.default_rng(0), graph=False)[0].item()  # noqa: E731
+    first = loss(a)
+    assert loss(b) != first and loss(a) == first
+    a.data = b.clone()  # a new storage under the same tensor
+    assert loss(a) == loss(b)
+
+
 def test_record_round_trips_through_parquet(tmp_path):
     r = train(_cfg(strategy="switch", t_switch=1, setting="S1"), progress=False)
     path = r.save(tmp_path / "run.parquet")

@@ -129,6 +129,22 @@ def analogy_loss_grad(table, rows, temperature, grad, with_grad=True) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _gathered(table, rows):
+    """(the rows ``rows`` of ``table`` copied into one block, their indices in it). The copy
+    reads the rows in one pass of independent loads, which the processor overlaps; the loss
+    loops that read them in place wait for each row in turn (the table's rows are mostly out
+    of cache after the primary's step: measured 134 µs against 90 µs for an analogy batch).
+    The losses then compute on the copy with the same code, so the same bits."""
+    n, dim = rows.shape[0], table.shape[1]
+    block = np.empty((n, dim), dtype=table.dtype)
+    for i in range(n):
+        r = rows[i]
+        for k in range(dim):
+            block[i, k] = table[r, k]
+    return block, np.arange(n)
+
+
+@njit(cache=True, nogil=True)
 def similarity_picked(table, pairs, scores, pick, rows, grad, with_grad=True) -> float:
     """``similarity_loss_grad`` on the pairs ``pick`` of ``pairs`` (2 × N word rows) and their
     ``scores``, gathered here: ``rows`` (2B) receives the rows read, word 1s then word 2s, in
@@ -139,7 +155,8 @@ def similarity_picked(table, pairs, scores, pick, rows, grad, with_grad=True) ->
         rows[b] = pairs[0, pick[b]]
         rows[n + b] = pairs[1, pick[b]]
         target[b] = scores[pick[b]]
-    return similarity_loss_grad(table, rows[:n], rows[n:], target, grad, with_grad)
+    block, local = _gathered(table, rows)
+    return similarity_loss_grad(block, local[:n], local[n:], target, grad, with_grad)
 
 
 @njit(cache=True, nogil=True)
@@ -152,7 +169,8 @@ def analogy_picked(table, questions, pick, noise, temperature, rows, grad, with_
             rows[q, j] = questions[pick[q], j]
         for j in range(noise.shape[1]):
             rows[q, 4 + j] = noise[q, j]
-    return analogy_loss_grad(table, rows, temperature, grad, with_grad)
+    block, local = _gathered(table, rows.reshape(-1))
+    return analogy_loss_grad(block, local.reshape(rows.shape), temperature, grad, with_grad)
 
 
 def compile_for(dtype: np.dtype) -> None:

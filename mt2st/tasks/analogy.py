@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mt2st.data.lexical import AnalogySet
 from mt2st.data.text import Vocabulary
 from mt2st.kernels.lexical import analogy_picked, compile_for
+from mt2st.kernels.sparse_add import HeldLoss
 from mt2st.results import FLOP_MODEL
 from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
 
@@ -57,21 +58,27 @@ class AnalogyTask(AuxTask):
             return (8.0 + 2 * (1 + negatives)) * dim
         return (3.0 * (4 + negatives) + 5 + 2 * (1 + negatives)) * dim
 
-    def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+    def loss(self, table: torch.Tensor, rng: np.random.Generator,
+             graph: bool = True) -> tuple[torch.Tensor | HeldLoss, int]:
         """Cross-entropy of d against ``negatives`` uniform noise words, cosine / temperature."""
         pick = rng.integers(0, len(self.q_rows), self.n_pick)
         noise = rng.integers(self.n_specials, self.n_words, (self.n_pick, self.negatives))
         if not (self.fused and table.device.type == "cpu"):
             q = self.q[torch.from_numpy(pick).to(self.q.device)]
             return self._torch_loss(table, q, torch.from_numpy(noise).to(q.device)), self.n_pick
-        array = table.detach().numpy()
+        array = self._values_of(table)
         rows = np.empty((self.n_pick, 4 + self.negatives), dtype=np.int64)  # a, b, c, d, noise
         if not table.requires_grad:  # detached: the value alone (no gradient to compute)
             value = analogy_picked(array, self.q_rows, pick, noise, self.temperature, rows,
                                    np.empty((0, 0, 0), array.dtype), False)
+            if not graph:
+                return HeldLoss(array.dtype.type(value)), self.n_pick
             return torch.tensor(value, dtype=table.dtype), self.n_pick
         grad = np.empty((*rows.shape, array.shape[1]), dtype=array.dtype)
         value = analogy_picked(array, self.q_rows, pick, noise, self.temperature, rows, grad)
+        if not graph and self.sparse:
+            return (HeldLoss(array.dtype.type(value), rows.reshape(-1), grad.reshape(rows.size, -1)),
+                    self.n_pick)
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows.reshape(-1)),
                                       torch.from_numpy(grad.reshape(rows.size, -1)), self.sparse),
                 self.n_pick)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mt2st.kernels.sparse_add import HeldLoss
+
 
 @dataclass
 class TaskContext:
@@ -49,9 +51,21 @@ class AuxTask(ABC):
     def flops_per_item(self, dim: int) -> float:
         """Forward and backward FLOPs of one item, for the work columns."""
 
-    def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
-        """(loss on a batch drawn with ``rng``, items in it); autograd tasks only."""
+    def loss(self, table: torch.Tensor, rng: np.random.Generator,
+             graph: bool = True) -> tuple[torch.Tensor | HeldLoss, int]:
+        """(loss on a batch drawn with ``rng``, items in it); autograd tasks only. With
+        ``graph`` False the loss may come as a ``HeldLoss`` (value and row gradient, no
+        autograd node) for a weighting that takes one (``Schedule.graph_free``): the same
+        draws, value and gradient."""
         raise TypeError(f"auxiliary task {self.name!r} trains in place (step): it has no loss")
+
+    def _values_of(self, table: torch.Tensor) -> np.ndarray:
+        """A CPU ``table``'s values as a numpy view of its storage, made once per table (the
+        fused kernels read it every step; making it costs more than their smaller calls)."""
+        seen = getattr(self, "_seen_table", None)
+        if seen is None or seen[0] is not table or seen[1] != table.data_ptr():
+            self._seen_table = seen = (table, table.data_ptr(), table.detach().numpy())
+        return seen[2]
 
     def step(self, table: torch.nn.Parameter, gamma: float, detached: bool) -> tuple[float, int]:
         """One in-place update of the table at weight ``gamma`` (detached: onto a copy that is

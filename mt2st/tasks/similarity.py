@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mt2st.data.lexical import SimilaritySet
 from mt2st.data.text import Vocabulary
 from mt2st.kernels.lexical import compile_for, similarity_picked
+from mt2st.kernels.sparse_add import HeldLoss
 from mt2st.results import FLOP_MODEL
 from mt2st.tasks.base import AuxTask, RowGradientLoss, TaskContext
 
@@ -57,19 +58,24 @@ class SimilarityTask(AuxTask):
         (2·d); FLOP models before 3 counted 6·d, leaving the unit vectors out."""
         return (8.0 if model >= 3 else 6.0) * dim
 
-    def loss(self, table: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+    def loss(self, table: torch.Tensor, rng: np.random.Generator,
+             graph: bool = True) -> tuple[torch.Tensor | HeldLoss, int]:
         """Mean squared error between cosine and scaled score over a random batch of pairs."""
         pick = rng.integers(0, len(self.scores), self.n_pick)
         if not (self.fused and table.device.type == "cpu"):
             return self._torch_loss(table, torch.from_numpy(pick).to(self.target.device))
-        array = table.detach().numpy()
+        array = self._values_of(table)
         rows = np.empty(2 * self.n_pick, dtype=np.int64)  # word 1s, then word 2s
         if not table.requires_grad:  # detached: the value alone (no gradient to compute)
             value = similarity_picked(array, self.pairs, self.scores, pick, rows,
                                       np.empty((0, 0), array.dtype), False)
+            if not graph:
+                return HeldLoss(array.dtype.type(value)), self.n_pick
             return torch.tensor(value, dtype=table.dtype), self.n_pick
         grad = np.empty((len(rows), array.shape[1]), dtype=array.dtype)
         value = similarity_picked(array, self.pairs, self.scores, pick, rows, grad)
+        if not graph and self.sparse:
+            return HeldLoss(array.dtype.type(value), rows, grad), self.n_pick
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows), torch.from_numpy(grad),
                                       self.sparse), self.n_pick)
 
