@@ -52,3 +52,27 @@ def test_bilstm_equals_packed_bidirectional_lstm_with_gradients(n_sentences):
     (reference ** 2).sum().backward()
     assert torch.allclose(ours, reference, atol=1e-5)
     assert torch.allclose(grad_ours, table.grad, atol=1e-5)
+
+
+def test_evaluation_buckets_give_the_training_buckets_outputs_bit_for_bit(monkeypatch):
+    # evaluation mode splits a large batch into more, tighter buckets (less padding); each
+    # sentence's logits must be the same bits as with the training mode's buckets, at the
+    # paper's sizes (dim 100, 256 hidden) and SST-2-like lengths (1-52 tokens)
+    g = torch.Generator().manual_seed(3)
+    sentences = [torch.randint(1, 500, (int(n),), generator=g).tolist()
+                 for n in torch.randint(1, 53, (1100,), generator=g)]
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(dim=100, n_classes=2)
+    table = torch.randn(500, 100)
+    calls = []
+    final_states = BiLSTMClassifier._final_states
+    monkeypatch.setattr(BiLSTMClassifier, "_final_states",
+                        lambda self, *a: calls.append(1) or final_states(self, *a))
+    with torch.no_grad():
+        model.eval()
+        evaluation = model(table, *_flat(sentences))
+        buckets_eval = len(calls)
+        model.train()
+        training = model(table, *_flat(sentences))
+    assert (buckets_eval, len(calls) - buckets_eval) == (16, 8)
+    assert torch.equal(evaluation, training)
