@@ -7,15 +7,14 @@ Pretrained tables are cached under the user cache, keyed by everything that dete
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from mt2st.data.corpora import corpus_tokens
+from mt2st.data.files import exclusive
 from mt2st.data.sources import cache_dir
 from mt2st.data.text import PAD, Vocabulary, encode_corpus
 from mt2st.errors import ConfigError
@@ -43,24 +42,6 @@ def _pretrain_key(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
                "train_text": text.hexdigest(),
                "files": {f: file_digest(f) for f in config.input_files()}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path):
-    """Hold an exclusive lock on the file ``lock`` (made if missing) for the block: processes
-    on one machine that share a cache folder take turns. Where ``fcntl`` is missing (Windows),
-    no lock: two processes may then compute the same table, and the last write wins."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _pretrain(config, vocab: Vocabulary, train_tokens, data_dir, full_train_tokens,
@@ -112,7 +93,7 @@ def initial_table(config, vocab: Vocabulary, train_tokens: Sequence[Sequence[str
         cached.parent.mkdir(parents=True, exist_ok=True)
         # one process pretrains a table; another that needs it meanwhile (a sweep's second
         # worker on the same seed) waits for it instead of computing it again
-        with _exclusive(cached.with_suffix(".lock")):
+        with exclusive(cached.with_suffix(".lock")):
             if cached.is_file():
                 table = np.load(cached)
                 info["cached"] = str(cached)

@@ -330,3 +330,75 @@ def test_no_run_imports_sympy_on_its_training_clock():
     done = subprocess.run([sys.executable, "-c", code, *STRATEGIES], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_no_kernel_is_compiled_on_the_training_clock():
+    """A run's build compiles (or loads) every numba kernel its steps call, in the types they
+    call it with: a kernel called in a form the build did not compile (numba types a left-out
+    default argument apart from a passed one) compiled inside the first timed step, over a
+    second with an empty cache. Every setting, real and detached, a plain schedule and a
+    weighting: stepping adds no signature to any kernel."""
+    from numba.core.registry import CPUDispatcher
+
+    from mt2st.kernels import lazy_adam, lexical, sparse_add
+    from mt2st.trainer import Trainer
+
+    def signatures() -> dict[str, int]:
+        return {f"{m.__name__}.{name}": len(obj.signatures)
+                for m in (lexical, lazy_adam, sparse_add)
+                for name, obj in vars(m).items() if isinstance(obj, CPUDispatcher)}
+
+    for strategy in ("mtl", "gcs"):
+        for setting in ("S1", "S3"):
+            for aux_grad in ("real", "detached"):
+                trainer = Trainer(TrainConfig(**SYN, t_switch=0.5).replace(
+                    strategy=strategy, setting=setting, aux_grad=aux_grad), progress=False)
+                before = signatures()
+                weights = trainer.schedule.weights(0.0)
+                for _, idx in zip(range(3), trainer._batches(trainer.config.batch_size), strict=False):
+                    assert trainer._step(idx[1], weights)
+                assert signatures() == before, (strategy, setting, aux_grad)
+
+
+def test_workers_take_turns_compiling_the_kernels(tmp_path, monkeypatch):
+    """A process that needs kernels waits while another holds the compile lock (then loads
+    what that one wrote to numba's cache instead of compiling them again); it takes the lock
+    only on its first call."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from mt2st.data.files import exclusive
+    from mt2st.kernels import compiling
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    code = ("from mt2st.kernels import compiling, sparse_add\n"
+            "sparse_add.compile_kernel()\nprint(compiling.lock_path())\n")
+    lock = tmp_path / "mt2st-compile.lock"
+    with exclusive(lock):
+        worker = subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3.0)  # ample for the imports and the compilation
+        assert worker.poll() is None, worker.communicate()  # it waits on the lock
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err[-2000:]
+    assert out.strip() == str(lock)
+
+    taken, calls = [], []
+    original = compiling.exclusive
+
+    def counted(path):
+        taken.append(path)
+        return original(tmp_path / "counted.lock")
+
+    monkeypatch.setattr(compiling, "exclusive", counted)
+
+    @compiling.compiled_once
+    def compile_something(n):
+        calls.append(n)
+
+    compile_something(1)
+    compile_something(1)
+    compile_something(2)
+    assert calls == [1, 1, 2] and len(taken) == 2

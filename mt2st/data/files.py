@@ -1,7 +1,9 @@
-"""Reading text files line by line with errors that name the file and the line; file modes."""
+"""Reading text files line by line with errors that name the file and the line; file modes;
+a lock that processes sharing a cache take turns on."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +96,28 @@ def umask_mode(path: str | Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` (made if missing, its folder too) for the
+    block: processes on one machine that share a cache take turns. Where ``fcntl`` is missing
+    (Windows) or the lock cannot be made (a read-only folder), no lock: two processes may
+    then compute the same thing, which costs time, never correctness."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")  # noqa: SIM115 (closed below, after the block)
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

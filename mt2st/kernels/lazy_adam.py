@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from mt2st.kernels.compiling import compiled_once
 from mt2st.kernels.optim import ADAM_FLOPS, Optimizer
 
 
@@ -176,6 +177,7 @@ def lazy_adam_blocks(param, exp_avg, exp_avg_sq, rows, values, block_rows, block
     return k
 
 
+@compiled_once
 def _compile() -> None:
     """Compile (or load from the cache) the kernels for the types ``step`` passes."""
     one = np.zeros((1, 1), dtype=np.float32)

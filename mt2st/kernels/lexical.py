@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import njit
 
+from mt2st.kernels.compiling import compiled_once
+
 #: F.normalize's and F.cosine_similarity's floors under a norm
 NORMALIZE_EPS = 1e-12
 COSINE_EPS = 1e-8
@@ -173,18 +175,16 @@ def analogy_picked(table, questions, pick, noise, temperature, rows, grad, with_
     return analogy_loss_grad(block, local.reshape(rows.shape), temperature, grad, with_grad)
 
 
+@compiled_once
 def compile_for(dtype: np.dtype) -> None:
-    """Compile (or load from the cache) both kernels for a table of ``dtype``, so that the
-    compilation never lands in a timed training step."""
+    """Compile (or load from the cache) the kernels the tasks call (``similarity_picked``,
+    ``analogy_picked``, with the losses they call compiled inside them) for a table of
+    ``dtype``, so that the compilation never lands in a timed training step. The tasks pass
+    ``with_grad`` always: a call that left it out would be typed apart (numba's
+    ``omitted``) and compiled again, on the training clock."""
     table = np.ones((4, 2), dtype=dtype)
-    for with_grad in (True, False):
-        similarity_loss_grad(table, np.zeros(1, np.int64), np.ones(1, np.int64),
-                             np.zeros(1, np.float32), np.empty((2, 2), dtype), with_grad)
-        analogy_loss_grad(table, np.zeros((1, 5), np.int64), 0.1, np.empty((1, 5, 2), dtype),
-                          with_grad)
-        similarity_picked(table, np.zeros((2, 1), np.int64), np.zeros(1, np.float32),
-                          np.zeros(1, np.int64), np.empty(2, np.int64), np.empty((2, 2), dtype),
-                          with_grad)
-        analogy_picked(table, np.zeros((1, 4), np.int64), np.zeros(1, np.int64),
-                       np.zeros((1, 1), np.int64), 0.1, np.empty((1, 5), np.int64),
-                       np.empty((1, 5, 2), dtype), with_grad)
+    similarity_picked(table, np.zeros((2, 1), np.int64), np.zeros(1, np.float32),
+                      np.zeros(1, np.int64), np.empty(2, np.int64), np.empty((2, 2), dtype), True)
+    analogy_picked(table, np.zeros((1, 4), np.int64), np.zeros(1, np.int64),
+                   np.zeros((1, 1), np.int64), 0.1, np.empty((1, 5), np.int64),
+                   np.empty((1, 5, 2), dtype), True)

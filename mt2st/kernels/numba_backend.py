@@ -11,6 +11,7 @@ import numpy as np
 
 from mt2st.errors import ConfigError
 from mt2st.kernels import numba_sgns as K
+from mt2st.kernels.compiling import compiled_once
 from mt2st.kernels.driver import check_finite, drive
 from mt2st.kernels.problem import KERNELS, SGNSConfig, SGNSTables, SGNSWeights, TrainStats
 from mt2st.kernels.tables import LCG_MASK, lcg_next
@@ -134,6 +135,7 @@ class NumbaRunner:
         return int(self.effs.sum()), float(self.losses.sum())
 
 
+@compiled_once
 def warm_up(config: SGNSConfig, kernel: str = "auto") -> None:
     """Compile (or load from the cache) the kernels for ``config`` outside any timing."""
     tiny = SGNSConfig(**{**config.__dict__, "dim": 4, "bucket": 8, "epochs": 1,

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from numba import njit
 
+from mt2st.kernels.compiling import compiled_once
+
 
 @njit(cache=True, nogil=True)
 def merge_rows(t_rows, t_values, s_rows, s_values, out_rows, out_values):
@@ -100,6 +102,7 @@ def scatter_coalesced(sorted_rows, perm, values, where, out):
     return touched
 
 
+@compiled_once
 def compile_kernel() -> None:
     """Compile (or load from the cache) the kernels for the float32 tables a run steps."""
     rows, values = np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.float32)

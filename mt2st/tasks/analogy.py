@@ -75,7 +75,8 @@ class AnalogyTask(AuxTask):
                 return HeldLoss(array.dtype.type(value)), self.n_pick
             return torch.tensor(value, dtype=table.dtype), self.n_pick
         grad = np.empty((*rows.shape, array.shape[1]), dtype=array.dtype)
-        value = analogy_picked(array, self.q_rows, pick, noise, self.temperature, rows, grad)
+        value = analogy_picked(array, self.q_rows, pick, noise, self.temperature, rows, grad,
+                               True)
         if not graph and self.sparse:
             return (HeldLoss(array.dtype.type(value), rows.reshape(-1), grad.reshape(rows.size, -1)),
                     self.n_pick)

@@ -73,7 +73,7 @@ class SimilarityTask(AuxTask):
                 return HeldLoss(array.dtype.type(value)), self.n_pick
             return torch.tensor(value, dtype=table.dtype), self.n_pick
         grad = np.empty((len(rows), array.shape[1]), dtype=array.dtype)
-        value = similarity_picked(array, self.pairs, self.scores, pick, rows, grad)
+        value = similarity_picked(array, self.pairs, self.scores, pick, rows, grad, True)
         if not graph and self.sparse:
             return HeldLoss(array.dtype.type(value), rows, grad), self.n_pick
         return (RowGradientLoss.apply(table, value, torch.from_numpy(rows), torch.from_numpy(grad),
