@@ -39,12 +39,12 @@ def compiled_once(compile_fn: F) -> F:
     microseconds)."""
 
     @functools.wraps(compile_fn)
-    def wrapper(*args):
-        key = (compile_fn.__module__, compile_fn.__qualname__, repr(args))
+    def wrapper(*args, **kwargs):
+        key = (compile_fn.__module__, compile_fn.__qualname__, repr((args, sorted(kwargs.items()))))
         if key in _done:
-            return compile_fn(*args)
+            return compile_fn(*args, **kwargs)
         with exclusive(lock_path()):
-            out = compile_fn(*args)
+            out = compile_fn(*args, **kwargs)
         _done.add(key)
         return out
 

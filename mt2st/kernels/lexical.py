@@ -135,7 +135,8 @@ def _gathered(table, rows):
     """(the rows ``rows`` of ``table`` copied into one block, their indices in it). The copy
     reads the rows in one pass of independent loads, which the processor overlaps; the loss
     loops that read them in place wait for each row in turn (the table's rows are mostly out
-    of cache after the primary's step: measured 134 µs against 90 µs for an analogy batch).
+    of cache after the primary's step). A detached analogy batch of 32 questions: 134 µs
+    against 90 µs alone after a 4 MB pass, 80 µs against 70 µs in the training loop.
     The losses then compute on the copy with the same code, so the same bits."""
     n, dim = rows.shape[0], table.shape[1]
     block = np.empty((n, dim), dtype=table.dtype)
