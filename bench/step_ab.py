@@ -40,13 +40,15 @@ from mt2st.kernels import sparse_add  # noqa: E402
 from mt2st.results import cpu_model  # noqa: E402
 from mt2st.trainer import Trainer, blas_threads  # noqa: E402
 
-#: how each way adds an auxiliary gradient, whether the table defers its row blocks, and
+#: how each way adds an auxiliary gradient, whether the table defers its row blocks,
 #: whether the gradient weightings take their reference paths (``reference-gradients``:
-#: autograd and torch's sparse operations, ``schedules.reference_gradients``)
-PATHS = {"deferred": (sparse_add.accumulate_table_grad, True, False),
-         "merged": (sparse_add.accumulate_table_grad, False, False),
-         "autograd": (sparse_add.accumulate_table_grad_autograd, False, False),
-         "reference-gradients": (sparse_add.accumulate_table_grad, True, True)}
+#: autograd and torch's sparse operations, ``schedules.reference_gradients``) and whether the
+#: auxiliary losses must be autograd nodes (autograd's ``backward`` needs a graph; the fast
+#: paths take the plain schedules' held losses, ``sparse_add.HeldLoss``)
+PATHS = {"deferred": (sparse_add.accumulate_table_grad, True, False, False),
+         "merged": (sparse_add.accumulate_table_grad, False, False, False),
+         "autograd": (sparse_add.accumulate_table_grad_autograd, False, False, True),
+         "reference-gradients": (sparse_add.accumulate_table_grad, True, True, False)}
 
 
 def config(setting: str, strategy: str, train_size: int, dataset: str = "sst2") -> TrainConfig:
@@ -60,6 +62,7 @@ def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None, ours: str 
     """{series: [ratio per block pair]} for "ours/reference" and "reference/reference"."""
     trainer = Trainer(cfg, data_dir=data_dir, progress=False)
     deferred = getattr(trainer.table, "deferred_rows", None)
+    graph = trainer._graph
     paths = {"ours": PATHS[ours], "reference": PATHS[reference]}
     n_train = len(trainer.parts.splits["train"])
     order = trainer.parts.shuffle_rng.permutation(n_train)
@@ -67,9 +70,10 @@ def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None, ours: str 
 
     def block(path: str) -> float:
         nonlocal cursor
-        add, defer, reference = paths[path]
+        add, defer, reference, needs_graph = paths[path]
         sparse_add.accumulate_table_grad = add  # Schedule.backward looks it up per call
         trainer.table.deferred_rows = deferred if defer else None
+        trainer._graph = graph or needs_graph
         weights = trainer.schedule.weights(0.0)
         with schedules.reference_gradients() if reference else contextlib.nullcontext():
             start = time.thread_time()
@@ -98,6 +102,7 @@ def measure(cfg: TrainConfig, blocks: int, steps: int, data_dir=None, ours: str 
     finally:
         sparse_add.accumulate_table_grad = PATHS["deferred"][0]
         trainer.table.deferred_rows = deferred
+        trainer._graph = graph
     return ratios
 
 

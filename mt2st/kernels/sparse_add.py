@@ -304,4 +304,7 @@ def accumulate_table_grad_autograd(table: torch.nn.Parameter, loss: torch.Tensor
     """The reference for ``accumulate_table_grad``: autograd's own accumulation (torch's
     sparse ``+``), the same gradient bit for bit; kept for the tests and for
     ``bench/step_ab.py``, which times the two against each other in one process."""
+    if isinstance(loss, HeldLoss):
+        raise TypeError("accumulate_table_grad_autograd needs an autograd node; a HeldLoss "
+                        "comes from a task asked for its loss with graph=False")
     (weight * loss).backward()
