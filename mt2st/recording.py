@@ -131,8 +131,7 @@ class Recorder:
         are means since the previous evaluation. Every auxiliary task has its columns, also
         when it is not part of the setting (weight 0, no work, NaN loss and audit), so all
         records share one schema."""
-        p, totals, recent = self.parts, self.totals, self.recent
-        dim = p.config.dim
+        totals, recent = self.totals, self.recent
         n_primary = recent["n_primary"]
         nan = float("nan")
         row: dict = {**position,
@@ -141,13 +140,10 @@ class Recorder:
                      **evaluation,
                      "seconds_primary": totals["seconds_primary"],
                      "cpu_seconds_primary": totals["cpu_seconds_primary"],
-                     "work_primary_tokens": int(totals["work_primary"]),
-                     # forward and backward per trained token, and the lookahead forwards
-                     "flops_primary": totals["work_primary"] * p.model.flops_per_token(dim) * 3
-                     + totals["work_primary_lookahead"] * p.model.flops_per_token(dim)}
-        flops_total = row["flops_primary"]
+                     "work_primary_tokens": int(totals["work_primary"])}
+        flops = self.flop_counts()
+        row["flops_primary"] = flops["flops_primary"]
         for name in AUX_NAMES:
-            task = p.tasks.get(name)
             n = int(totals[f"n_{name}"])
             n_recent = recent[f"n_{name}"]
             row[f"gamma_{name}"] = float(weights.get(name, 0.0))
@@ -156,26 +152,44 @@ class Recorder:
             row[f"seconds_{name}"] = totals[f"seconds_{name}"]
             row[f"cpu_seconds_{name}"] = totals[f"cpu_seconds_{name}"]
             row[f"work_{name}_{AUX_TASKS[name].unit}"] = n
-            flops = n * task.flops_per_item(dim) if task else 0.0
-            if p.config.aux_grad == "detached" and not AUX_TASKS[name].in_place:
-                flops /= 3  # forward only: a detached loss has no backward pass
-            row[f"flops_{name}"] = flops
+            row[f"flops_{name}"] = flops[f"flops_{name}"]
             row[f"grad_norm_{name}"] = float(audit.get(name, nan))
             # measured by weightings that set weights per step (HydaLearn, OL-AUX), else NaN
             row[f"weight_mean_{name}"] = float(diagnostics.get(f"weight_mean_{name}", nan))
             row[f"row_share_{name}"] = float(diagnostics.get(f"row_share_{name}", nan))
-            flops_total += row[f"flops_{name}"]
-        # the weighting's own arithmetic on the gradients (GCS's, PCGrad's, HydaLearn's,
-        # OL-AUX's inner products and projections): auxiliary work, 0 for the schedules
-        row["flops_weighting"] = float(p.schedule.flops)
-        # the optimisers' updates: the table's rows each step touched, the model's parameters
-        # (a record written before this column counted neither)
-        row["flops_optimizer"] = float(sum(o.flops for o in p.optimizers))
-        row["flops_total"] = flops_total + row["flops_weighting"] + row["flops_optimizer"]
+        for key in ("flops_weighting", "flops_optimizer", "flops_total"):
+            row[key] = flops[key]
         row.update(clocks)
         recent.clear()
         self.rows.append(row)
         return row
+
+    def flop_counts(self) -> dict[str, float]:
+        """The FLOP columns of a row from the totals so far (cumulative since training began):
+        ``flops_primary``, ``flops_<task>`` for every auxiliary task, ``flops_weighting``,
+        ``flops_optimizer`` and ``flops_total``; also what bench/step_sections.py reads
+        between two moments of a run."""
+        p, totals = self.parts, self.totals
+        dim = p.config.dim
+        # forward and backward per trained token, and the lookahead forwards
+        out = {"flops_primary": totals["work_primary"] * p.model.flops_per_token(dim) * 3
+               + totals["work_primary_lookahead"] * p.model.flops_per_token(dim)}
+        flops_total = out["flops_primary"]
+        for name in AUX_NAMES:
+            task = p.tasks.get(name)
+            flops = int(totals[f"n_{name}"]) * task.flops_per_item(dim) if task else 0.0
+            if p.config.aux_grad == "detached" and not AUX_TASKS[name].in_place:
+                flops /= 3  # forward only: a detached loss has no backward pass
+            out[f"flops_{name}"] = flops
+            flops_total += flops
+        # the weighting's own arithmetic on the gradients (GCS's, PCGrad's, HydaLearn's,
+        # OL-AUX's inner products and projections): auxiliary work, 0 for the schedules
+        out["flops_weighting"] = float(p.schedule.flops)
+        # the optimisers' updates: the table's rows each step touched, the model's parameters
+        # (a record written before this column counted neither)
+        out["flops_optimizer"] = float(sum(o.flops for o in p.optimizers))
+        out["flops_total"] = flops_total + out["flops_weighting"] + out["flops_optimizer"]
+        return out
 
     def record(self, diverged: bool, interval: int, heldout_analogy: int) -> RunRecord:
         """The finished record: the rows, the run's constants as columns, and its metadata."""

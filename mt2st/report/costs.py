@@ -63,6 +63,19 @@ def run_floors(pairs: pd.DataFrame, min_pairs: int = MIN_PAIRS) -> tuple[dict[st
     return per, noise_floor(pairs)
 
 
+def judged(rho: float, flop_share: float, floor: float, limit: float = LIMIT) -> dict:
+    """The ratio of the marginal time share (1 − 1/ρ) to ``flop_share``, the same ratio at
+    ρ / floor and ρ · floor (a floor that is not finite counts as 1) and the verdict (see the
+    module docstring); NaNs and "FLOPs < 1 %: no ratio" below ``NEGLIGIBLE_SHARE``."""
+    if flop_share < NEGLIGIBLE_SHARE:
+        return {"ratio": np.nan, "ratio_lo": np.nan, "ratio_hi": np.nan,
+                "verdict": f"FLOPs < {NEGLIGIBLE_SHARE:.0%}: no ratio"}
+    f = floor if math.isfinite(floor) else 1.0
+    lo, hi = (1 - f / rho) / flop_share, (1 - 1 / (rho * f)) / flop_share
+    return {"ratio": (1 - 1 / rho) / flop_share, "ratio_lo": lo, "ratio_hi": hi,
+            "verdict": "over" if lo > limit else "within" if hi <= limit else "not told apart"}
+
+
 def marginal_costs(runs: pd.DataFrame, limit: float = LIMIT) -> pd.DataFrame:
     """One row per cell with auxiliary work and an STL cell: the seed-paired ρ, the marginal
     time and FLOP shares, their ratio, the workload's whole-run floor (its own, else pooled)
@@ -82,17 +95,7 @@ def marginal_costs(runs: pd.DataFrame, limit: float = LIMIT) -> pd.DataFrame:
         flop_share = 1 - 1 / math.exp(float(g["flop_log"].mean()))
         stl_cell = g["stl_cell_id"].iloc[0]
         floor = floors.get(stl_cell, pooled)
-        rec = {"cell_id": cell, "stl_cell_id": stl_cell, "pairs": len(g), "rho": rho,
-               "time_share": 1 - 1 / rho, "flop_share": flop_share, "floor": floor}
-        if flop_share >= NEGLIGIBLE_SHARE:
-            rec["ratio"] = rec["time_share"] / flop_share
-            f = floor if math.isfinite(floor) else 1.0
-            rec["ratio_lo"] = (1 - f / rho) / flop_share
-            rec["ratio_hi"] = (1 - 1 / (rho * f)) / flop_share
-            rec["verdict"] = ("over" if rec["ratio_lo"] > limit else
-                              "within" if rec["ratio_hi"] <= limit else "not told apart")
-        else:
-            rec.update(ratio=np.nan, ratio_lo=np.nan, ratio_hi=np.nan,
-                       verdict=f"FLOPs < {NEGLIGIBLE_SHARE:.0%}: no ratio")
-        out.append(rec)
+        out.append({"cell_id": cell, "stl_cell_id": stl_cell, "pairs": len(g), "rho": rho,
+                    "time_share": 1 - 1 / rho, "flop_share": flop_share, "floor": floor,
+                    **judged(rho, flop_share, floor, limit)})
     return pd.DataFrame(out, columns=COST_COLUMNS)
