@@ -74,9 +74,11 @@ def measure(cells: list[str], rounds: int, steps: int, train_size: int = 0,
     against the first (``COSTS``)."""
     if len(set(cells)) != len(cells):
         raise SystemExit(f"--cells: {cells}: each cell once (the first cell's replica is added)")
-    names = [*cells, REPLICA.format(cells[0])]
-    trainers = {c: Trainer(config(c.removesuffix(" (A/A)"), train_size, init), data_dir=data_dir,
-                           progress=False) for c in names}
+    replica = REPLICA.format(cells[0])
+    specs = {**{c: c for c in cells}, replica: cells[0]}  # name: the cell it trains
+    names = list(specs)
+    trainers = {c: Trainer(config(cell, train_size, init), data_dir=data_dir, progress=False)
+                for c, cell in specs.items()}
     batches = {c: t._batches(t.config.batch_size) for c, t in trainers.items()}
     weights = {c: t.schedule.weights(0.0) for c, t in trainers.items()}
     cpu = {c: np.zeros(rounds) for c in names}
@@ -106,7 +108,6 @@ def measure(cells: list[str], rounds: int, steps: int, train_size: int = 0,
     for row in out.values():
         row["extra_over_first"] = row["step"] - first
     base = cpu[cells[0]]
-    replica = names[-1]
     floor = noise_floor(pd.DataFrame({"ratio": cpu[replica] / base}))
     base_flops = trainers[cells[0]].recorder.flop_counts()["flops_total"] - flops0[cells[0]]
     for c in names[1:]:
