@@ -18,10 +18,10 @@ other cell gets the cost table's figures per step: ρ, the geometric mean over r
 CPU time over the first cell's in the same round; its marginal time share 1 − 1/ρ beside its
 marginal FLOP share (from the recorder's FLOP counts over the same steps); and the verdict of
 ``report.costs.judged`` at the floor of the replica's per-round ratios (``noise_floor``: the
-95 % quantile of |log ratio|, as the store's floors), and beside it the 95 % sampling interval
-of the ratio over the rounds (``ratio_ci_lo``, ``ratio_ci_hi``: Student's t on the per-round
-log ratios), which says how precisely the mean is known where the floor, a single round's
-noise, cannot tell. Prints one JSON object.
+95 % quantile of |log ratio|, as the store's floors) and at the ends of the 95 % sampling
+interval of ρ over the rounds (``ratio_ci_lo``, ``ratio_ci_hi``: Student's t on the per-round
+log ratios, ``report.costs.sampling_interval``, as the store's cost tables take it over seed
+pairs); a verdict needs both. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mt2st.config import TrainConfig  # noqa: E402
-from mt2st.report.costs import judged  # noqa: E402
+from mt2st.report.costs import judged, sampling_interval  # noqa: E402
 from mt2st.report.verdicts import noise_floor  # noqa: E402
 from mt2st.results import cpu_model  # noqa: E402
 from mt2st.trainer import Trainer, blas_threads  # noqa: E402
@@ -117,13 +116,9 @@ def measure(cells: list[str], rounds: int, steps: int, train_size: int = 0,
             continue
         flops = trainers[c].recorder.flop_counts()["flops_total"] - flops0[c]
         flop_share = 1 - base_flops / flops if flops > 0 else 0.0
-        # the sampling interval of ρ over the rounds (Student's t on the log ratios), as ratios
         logs = np.log(cpu[c] / base)
-        half = stats.t.ppf(0.975, rounds - 1) * logs.std(ddof=1) / math.sqrt(rounds)
-        ci = [(1 - math.exp(-(logs.mean() + sign * half))) / flop_share if flop_share else np.nan
-              for sign in (-1, 1)]
         out[c].update(rho=rho, time_share=1 - 1 / rho, flop_share=flop_share, floor=floor,
-                      ratio_ci_lo=ci[0], ratio_ci_hi=ci[1], **judged(rho, flop_share, floor))
+                      **judged(rho, flop_share, floor, interval=sampling_interval(logs)))
     return out
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from mt2st.config import AUX_NAMES
 from mt2st.report.costs import marginal_costs, replica_ratios, run_floors
@@ -103,3 +104,36 @@ def test_the_flop_share_pairs_seeds_as_the_time_share_does():
     cost = marginal_costs(pd.DataFrame(rows)).set_index("cell_id").loc["olaux"]
     assert cost["ratio"] == pytest.approx(1.0)
     assert cost["verdict"] == "within"
+
+
+def test_a_verdict_needs_the_seeds_interval_as_well_as_the_floor():
+    """Seeds whose clocks scatter widely around a mean the floor would call within, with the
+    same FLOPs in each: their sampling interval reaches over the limit, so the cell is not
+    told apart; the same mean with seeds that agree is within. Before the interval, both
+    read "within" from the floor alone. (Seeds whose FLOPs scatter with their clocks: see
+    the OL-AUX test above, within.)"""
+    rows = _runs("stl", "stl", [1.0] * 5, 100.0)
+    rows += _runs("stl-replica", "stl", [1.01, 0.99, 1.0, 1.005, 0.995], 100.0, replica=1)
+    wide = [1.02, 1.45, 1.0, 1.4, 1.05]
+    mean = math.exp(np.mean(np.log(wide)))
+    rows += _runs("wide", "mtl", wide, 125.0, 0.2)
+    rows += _runs("tight", "diminish", [mean * k for k in (1.001, 0.999, 1.0, 1.0005, 0.9995)],
+                  125.0, 0.2)
+    costs = marginal_costs(pd.DataFrame(rows)).set_index("cell_id")
+    wide_row, tight = costs.loc["wide"], costs.loc["tight"]
+    assert wide_row["ratio"] == pytest.approx(tight["ratio"], rel=1e-3)
+    assert wide_row["ratio_hi"] <= 1.5 and tight["ratio_hi"] <= 1.5  # the floor alone: within
+    logs = np.log(wide)
+    half = stats.t.ppf(0.975, 4) * logs.std(ddof=1) / math.sqrt(5)
+    assert wide_row["ratio_ci_hi"] == pytest.approx((1 - math.exp(-(logs.mean() + half))) / 0.2)
+    assert wide_row["ratio_ci_hi"] > 1.5 and wide_row["verdict"] == "not told apart"
+    assert tight["ratio_ci_hi"] <= 1.5 and tight["verdict"] == "within"
+
+
+def test_one_seed_pair_has_no_interval_and_decides_nothing():
+    rows = _runs("stl", "stl", [1.0] * 5, 100.0) + _runs("mtl", "mtl", [1.05] * 5, 125.0, 0.2)
+    one = pd.DataFrame(rows)
+    one = one[(one["cell_id"] == "stl") | (one["seed"] == 0)]
+    cost = marginal_costs(one).set_index("cell_id").loc["mtl"]
+    assert cost["pairs"] == 1 and np.isnan(cost["ratio_ci_hi"])
+    assert cost["ratio_hi"] <= 1.5 and cost["verdict"] == "not told apart"

@@ -234,7 +234,8 @@ def cost_table(cells: pd.DataFrame, costs: pd.DataFrame, limit: float = LIMIT) -
     optimizer step count as primary) beside its share of the FLOPs ("over" where a time
     share exceeds ``limit`` × its FLOP share), and the whole auxiliary work's marginal cost
     against the STL cell, seed-paired, with its interval over the workload's whole-run A/A
-    floor and the verdict (``costs``: ``report.costs.marginal_costs``)."""
+    floor, its sampling interval over the seeds and the verdict (``costs``:
+    ``report.costs.marginal_costs``)."""
     info = cells.set_index("cell_id")
     marginal = costs.set_index("cell_id")
     rows = []
@@ -264,8 +265,9 @@ def cost_table(cells: pd.DataFrame, costs: pd.DataFrame, limit: float = LIMIT) -
                      else "no A/A replica: no floor")
             row["all auxiliary work, marginal vs STL"] = (
                 f"{m['time_share']:.1%} / {m['flop_share']:.1%} ({_fmt(m['ratio'], '.1f')}×, "
-                f"{_fmt(m['ratio_lo'], '.1f')}–{_fmt(m['ratio_hi'], '.1f')}× over the {floor}; "
-                f"{int(m['pairs'])} seeds): {m['verdict']}")
+                f"{_fmt(m['ratio_lo'], '.1f')}–{_fmt(m['ratio_hi'], '.1f')}× over the {floor}, "
+                f"{_fmt(m['ratio_ci_lo'], '.1f')}–{_fmt(m['ratio_ci_hi'], '.1f')}× by the seeds' "
+                f"95 % interval; {int(m['pairs'])} seeds): {m['verdict']}")
         rows.append(row)
     return pd.DataFrame(rows).fillna("—")
 
