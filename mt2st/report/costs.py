@@ -15,11 +15,8 @@ and **not told apart** in between. A reading of ρ is taken two ways, and a verd
 both: ρ divided and multiplied by the floor (what the clock alone can do to one run), and
 the ends of ρ's 95 % sampling interval over its seed pairs (Student's t on the spread of
 their log time ratios that their log FLOP ratios do not explain: how precisely the seeds pin
-the mean down). The floor of one pair overstates the
-noise of a mean over five; the interval alone would trust seeds that share a bias of the
-machine. Adding the interval moved two of the committed cells (docs/frontier, within → not
-told apart: seeds whose clocks scatter); the cells the floor leaves undecided in docs/paper-run
-and docs/regimes are as wide by their seeds.
+the mean down). The floor of one pair overstates the noise of a mean over five; the interval
+alone would trust seeds that share a bias of the machine.
 """
 
 from __future__ import annotations
