@@ -110,13 +110,13 @@ def measure(cells: list[str], rounds: int, steps: int, train_size: int = 0,
     floor = noise_floor(pd.DataFrame({"ratio": cpu[replica] / base}))
     base_flops = trainers[cells[0]].recorder.flop_counts()["flops_total"] - flops0[cells[0]]
     for c in names[1:]:
-        rho = math.exp(float(np.mean(np.log(cpu[c] / base))))
+        logs = np.log(cpu[c] / base)
+        rho = math.exp(float(logs.mean()))
         if c == replica:
             out[c].update(rho=rho, floor=floor)
             continue
         flops = trainers[c].recorder.flop_counts()["flops_total"] - flops0[c]
         flop_share = 1 - base_flops / flops if flops > 0 else 0.0
-        logs = np.log(cpu[c] / base)
         out[c].update(rho=rho, time_share=1 - 1 / rho, flop_share=flop_share, floor=floor,
                       **judged(rho, flop_share, floor, interval=sampling_interval(logs)))
     return out

@@ -97,12 +97,11 @@ def judged(rho: float, flop_share: float, floor: float, limit: float = LIMIT,
                 "ratio_ci_hi": np.nan, "verdict": f"FLOPs < {NEGLIGIBLE_SHARE:.0%}: no ratio"}
     f = floor if math.isfinite(floor) else 1.0
     lo, hi = (1 - f / rho) / flop_share, (1 - 1 / (rho * f)) / flop_share
-    ci_lo, ci_hi = ((1 - 1 / r) / flop_share for r in interval) if interval else (lo, hi)
-    over = lo > limit and ci_lo > limit
-    within = hi <= limit and ci_hi <= limit
+    ci_lo, ci_hi = ((1 - 1 / r) / flop_share for r in interval) if interval else (np.nan, np.nan)
+    over = lo > limit and (interval is None or ci_lo > limit)
+    within = hi <= limit and (interval is None or ci_hi <= limit)
     return {"ratio": (1 - 1 / rho) / flop_share, "ratio_lo": lo, "ratio_hi": hi,
-            "ratio_ci_lo": ci_lo if interval else np.nan,
-            "ratio_ci_hi": ci_hi if interval else np.nan,
+            "ratio_ci_lo": ci_lo, "ratio_ci_hi": ci_hi,
             "verdict": "over" if over else "within" if within else "not told apart"}
 
 
