@@ -23,6 +23,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLoca
 from mt2st.report.aggregate import data_options, split_label  # noqa: E402
 from mt2st.report.compute import DECIDED, verdict_word  # noqa: E402
 from mt2st.report.paper import STRATEGY_LABEL, authors_curves  # noqa: E402
+from mt2st.results import usable_cpus  # noqa: E402
 from mt2st.schedules import STRATEGIES  # noqa: E402
 
 COLORS = {n: c.color for n, c in STRATEGIES.items()}  # one colour per strategy, its own
@@ -94,11 +95,9 @@ class Drawing:
 
     def __init__(self, tasks: list, jobs: int | None = None):
         import multiprocessing
-        import os
 
         if jobs is None:
-            jobs = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                       else os.cpu_count() or 1)
+            jobs = min(4, usable_cpus())
         self._tasks, self._pool, self._result = list(tasks), None, None
         if jobs <= 1 or len(self._tasks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return
